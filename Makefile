@@ -1,0 +1,31 @@
+# Two commands on a fresh machine (see README):
+#   make demo   set up .venv (torch pinned first), run the pipeline on the embedded default data
+#   make test   run the test suite (CI runs this through .ci/run)
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+TORCH  ?= torch==2.13.0
+STAMP   = $(VENV)/.installed
+
+.PHONY: demo test bench env clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[test,models]"
+	touch $(STAMP)
+
+env: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/solarprep demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest bench --benchmark-only --benchmark-json=bench/results/latest.json
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .benchmarks

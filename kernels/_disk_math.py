@@ -1,0 +1,70 @@
+"""Per-pixel disk geometry, written once and compiled for the CPU and the GPU.
+
+The function below is plain Python on floats so that ``numba.njit`` and
+``numba.cuda.jit(device=True)`` can both compile it (and the CUDA simulator can
+run it as is). ``solarprep.geometry`` builds the parameter vector ``p``.
+
+Geometry
+--------
+A pixel ``(i, j)`` (row, column, 0-based) has intermediate world coordinates
+``(ξ, η) = M · (j − c₁, i − c₂)`` in radians (``M`` = CDELT·PC). The gnomonic
+(TAN) projection makes its native direction ``v = (−η, ξ, 1)/√(1 + ξ² + η²)``,
+and the native-to-helioprojective rotation ``R₁`` (from CRVAL and LONPOLE, as in
+Calabretta & Greisen 2002, A&A 395, 1077) gives the unit vector ``c`` from the
+observer, with ``c = (1, 0, 0)`` towards Sun centre, ``c_y`` west, ``c_z`` north.
+
+With the observer at distance ``D`` (in solar radii) the line of sight meets the
+sphere where ``D² sin²θ ≤ 1``, ``sin²θ = c_y² + c_z²``. There
+
+    μ = √(1 − D² sin²θ)
+
+which is the cosine of the angle between the local vertical and the direction
+back to the observer (exact for a finite observer distance; the orthographic
+``√(1 − ρ²)`` differs by up to ~5e-3 at the limb). The distance to the surface
+is ``d = D cosθ − μ`` and the point, in a frame with ``X'`` towards the observer,
+is ``(D sin²θ + μ cosθ, d c_y, d c_z)``; the rotation ``R₂`` (observer latitude
+B0, longitude L0) takes it to heliographic Stonyhurst Cartesian coordinates.
+
+Parameter vector ``p`` (float64, length 25)
+    ``p[0:2]``  reference pixel, 0-based (CRPIX − 1), column then row
+    ``p[2:6]``  M row-major, radians per pixel
+    ``p[6:15]`` R₁ row-major
+    ``p[15]``   D = DSUN_OBS / RSUN_REF
+    ``p[16:25]`` R₂ row-major
+"""
+import math
+
+NPARAMS = 25
+RAD2DEG = 180.0 / math.pi
+
+
+def pixel_geometry(i, j, p):
+    """Return ``(mu, lat_deg, lon_deg)`` for pixel row ``i``, column ``j``; NaNs off the disk."""
+    dx = j - p[0]
+    dy = i - p[1]
+    xi = p[2] * dx + p[3] * dy
+    eta = p[4] * dx + p[5] * dy
+    s = 1.0 / math.sqrt(1.0 + xi * xi + eta * eta)
+    v0 = -eta * s
+    v1 = xi * s
+    v2 = s
+    cx = p[6] * v0 + p[7] * v1 + p[8] * v2
+    cy = p[9] * v0 + p[10] * v1 + p[11] * v2
+    cz = p[12] * v0 + p[13] * v1 + p[14] * v2
+    dist = p[15]
+    sin2 = cy * cy + cz * cz
+    disc = 1.0 - dist * dist * sin2
+    if disc < 0.0 or cx <= 0.0:
+        nan = math.nan
+        return nan, nan, nan
+    mu = math.sqrt(disc)
+    d = dist * cx - mu
+    qx = dist * sin2 + mu * cx
+    qy = d * cy
+    qz = d * cz
+    hx = p[16] * qx + p[17] * qy + p[18] * qz
+    hy = p[19] * qx + p[20] * qy + p[21] * qz
+    hz = p[22] * qx + p[23] * qy + p[24] * qz
+    lat = math.atan2(hz, math.sqrt(hx * hx + hy * hy)) * RAD2DEG
+    lon = math.atan2(hy, hx) * RAD2DEG
+    return mu, lat, lon

@@ -1,0 +1,2 @@
+"""solarmodels: the networks of the seed systems, trained from solarprep Datasets."""
+from solarprep._version import __version__

@@ -1,0 +1,121 @@
+"""The solar Dataset convention (``docs/dataset.md``): names, validation, history.
+
+Every step of solarprep reads and writes an :class:`xarray.Dataset` with dims
+``(time, y, x)``, float32 data variables carrying ``units`` and ``long_name``,
+per-frame geometry as coordinates along ``time`` and the constant metadata in
+the global attributes. :func:`validate` says exactly what a Dataset lacks.
+"""
+import datetime
+
+import numpy as np
+
+from ._version import __version__
+
+__all__ = ["GEOMETRY_COORDS", "FRAME_COORDS", "REQUIRED_ATTRS", "CONVENTIONS",
+           "DatasetConventionError", "validate", "append_history", "data_variables"]
+
+CONVENTIONS = "CF-1.11"
+
+#: Per-frame coordinates that define the geometry of each frame (float64, along ``time``).
+GEOMETRY_COORDS = ("crpix1", "crpix2", "crval1", "crval2", "cdelt1", "cdelt2", "crota2",
+                   "dsun_obs", "hgln_obs", "hglt_obs")
+
+#: Every per-frame coordinate, with its units and long name.
+FRAME_COORDS = {
+    "date_obs": ("", "start of the observation (DATE-OBS)"),
+    "exptime": ("s", "exposure time"),
+    "dsun_obs": ("m", "observer distance from Sun centre"),
+    "hgln_obs": ("deg", "observer heliographic Stonyhurst longitude"),
+    "hglt_obs": ("deg", "observer heliographic Stonyhurst latitude (B0)"),
+    "rsun_obs": ("arcsec", "apparent photospheric radius"),
+    "crpix1": ("pix", "reference pixel along x, 1-based"),
+    "crpix2": ("pix", "reference pixel along y, 1-based"),
+    "crval1": ("arcsec", "helioprojective longitude of the reference pixel"),
+    "crval2": ("arcsec", "helioprojective latitude of the reference pixel"),
+    "cdelt1": ("arcsec / pix", "plate scale along x"),
+    "cdelt2": ("arcsec / pix", "plate scale along y"),
+    "crota2": ("deg", "rotation of the image axes from solar north"),
+}
+
+REQUIRED_ATTRS = ("Conventions", "instrument", "rsun_ref", "ctype1", "ctype2",
+                  "solarprep_version", "history")
+
+
+class DatasetConventionError(ValueError):
+    """A Dataset that does not follow the solar Dataset convention."""
+
+
+def data_variables(ds):
+    """Names of the image variables, those with dims ``(time, y, x)``."""
+    return [name for name, var in ds.data_vars.items() if var.dims == ("time", "y", "x")]
+
+
+def validate(ds):
+    """Check that ``ds`` follows the solar Dataset convention.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ds`` itself, so that ``validate`` can be chained.
+
+    Raises
+    ------
+    DatasetConventionError
+        Listing every problem found, each with what to do about it.
+    """
+    import astropy.units as u
+
+    problems = []
+    for dim in ("time", "y", "x"):
+        if dim not in ds.dims:
+            problems.append(f"dimension {dim!r} is missing")
+    if "time" in ds.coords and not np.issubdtype(ds["time"].dtype, np.datetime64):
+        problems.append(f"'time' has dtype {ds['time'].dtype}, expected datetime64[ns] (UTC)")
+    for axis in ("x", "y"):
+        if axis in ds.coords and ds[axis].attrs.get("units") != "arcsec":
+            problems.append(f"coordinate {axis!r} must have units='arcsec'")
+    names = data_variables(ds)
+    if not names:
+        problems.append("no data variable with dims ('time', 'y', 'x')")
+    for name in names:
+        var = ds[name]
+        if var.dtype != np.float32:
+            problems.append(f"variable {name!r} is {var.dtype}, expected float32")
+        if "long_name" not in var.attrs:
+            problems.append(f"variable {name!r} has no 'long_name'")
+        if "units" not in var.attrs:
+            problems.append(f"variable {name!r} has no 'units'")
+        else:
+            try:
+                u.Unit(var.attrs["units"], parse_strict="raise")
+            except ValueError:
+                problems.append(f"variable {name!r} has units {var.attrs['units']!r}, "
+                                "which astropy cannot parse")
+    for name in FRAME_COORDS:
+        if name not in ds.coords:
+            problems.append(f"per-frame coordinate {name!r} is missing")
+        elif ds[name].dims != ("time",):
+            problems.append(f"coordinate {name!r} has dims {ds[name].dims}, expected ('time',)")
+    for name in REQUIRED_ATTRS:
+        if name not in ds.attrs:
+            problems.append(f"global attribute {name!r} is missing")
+    if problems:
+        raise DatasetConventionError(
+            "the Dataset does not follow the solar Dataset convention (docs/dataset.md):\n  - "
+            + "\n  - ".join(problems))
+    return ds
+
+
+def append_history(ds, message):
+    """Return a shallow copy of ``ds`` with one line added to its ``history`` attribute.
+
+    Each line reads ``<UTC time> solarprep <version> <message>``, oldest first.
+    """
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    line = f"{stamp} solarprep {__version__} {message}"
+    out = ds.copy(deep=False)
+    out.attrs = dict(ds.attrs)
+    previous = out.attrs.get("history", "")
+    out.attrs["history"] = f"{previous}\n{line}" if previous else line
+    out.attrs["solarprep_version"] = __version__
+    return out
