@@ -1,0 +1,98 @@
+"""Quick-look figures of solar Datasets. Functions return a Figure; they never call ``show()``."""
+import numpy as np
+
+__all__ = ["quicklook", "save_figure"]
+
+_CMAPS = {"intensity": "hmimag", "blos": "hmimag", "vlos": "RdBu_r"}
+
+
+def _cmap(name, ds):
+    import matplotlib
+
+    if name.startswith("euv"):
+        candidate = f"sdoaia{name[3:]}"
+    elif name == "intensity":
+        return "gray"
+    else:
+        candidate = _CMAPS.get(name, "viridis")
+    try:
+        import sunpy.visualization.colormaps  # noqa: F401  (registers the sdoaia* maps)
+
+        matplotlib.colormaps[candidate]
+        return candidate
+    except (ImportError, KeyError):
+        return "gray" if name.startswith("euv") else "viridis"
+
+
+def quicklook(ds, variable=None, *, time=0, figsize=(5.5, 4.8)):
+    """Image of one frame with helioprojective axes, the limb and a labelled colour bar.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A solar Dataset; CuPy data are copied to the host for plotting.
+    variable : str, optional
+        Data variable to show (default: the first).
+    time : int
+        Frame index.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.colors import SymLogNorm, LogNorm, Normalize
+    from matplotlib.figure import Figure
+
+    from .dataset import data_variables
+
+    variable = variable or data_variables(ds)[0]
+    da = ds[variable].isel(time=time)
+    data = np.asarray(da.data.get() if hasattr(da.data, "get") else da.data, dtype=float)
+    finite = data[np.isfinite(data)]
+    if variable.startswith("euv") and finite.size and (finite > 0).any():
+        lo = max(np.percentile(finite[finite > 0], 1), 1e-3)
+        norm = LogNorm(lo, max(np.percentile(finite, 99.9), lo * 10), clip=True)
+    elif variable in ("blos", "vlos") and finite.size:
+        lim = np.percentile(np.abs(finite), 99.5) or 1.0
+        norm = (SymLogNorm(10.0, vmin=-lim, vmax=lim) if variable == "blos"
+                else Normalize(-lim, lim))
+    elif finite.size:
+        norm = Normalize(*np.percentile(finite, [0.5, 99.9]))
+    else:
+        norm = Normalize(0, 1)
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.add_subplot()
+    x, y = ds["x"].values, ds["y"].values
+    dx, dy = (x[1] - x[0] if x.size > 1 else 1), (y[1] - y[0] if y.size > 1 else 1)
+    extent = [x[0] - dx / 2, x[-1] + dx / 2, y[0] - dy / 2, y[-1] + dy / 2]
+    im = ax.imshow(data, origin="lower", extent=extent, cmap=_cmap(variable, ds), norm=norm,
+                   interpolation="nearest")
+    if "mu" in ds.coords:
+        mu = ds["mu"] if ds["mu"].ndim == 2 else ds["mu"].isel(time=time)
+        mu = np.nan_to_num(np.asarray(mu.data.get() if hasattr(mu.data, "get") else mu.data),
+                           nan=-1.0)
+        ax.contour(x, y, mu, levels=[0.0, 0.5], colors=["w", "w"], linewidths=[0.8, 0.4],
+                   linestyles=["-", ":"])
+    units = da.attrs.get("units", "")
+    fig.colorbar(im, ax=ax, label=f"{da.attrs.get('long_name', variable)}"
+                                  + (f" [{units}]" if units else ""))
+    ax.set_xlabel("x (image axis) [arcsec]")
+    ax.set_ylabel("y (image axis) [arcsec]")
+    stamp = np.datetime_as_string(ds["time"].values[time], unit="s")
+    ax.set_title(f"{ds.attrs.get('instrument', '')} {variable}  {stamp} UTC", fontsize=9)
+    return fig
+
+
+def save_figure(fig, path, dpi=110):
+    """Write a figure as PNG atomically (temporary name, then rename)."""
+    import os
+    import pathlib
+
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
