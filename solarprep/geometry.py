@@ -19,8 +19,8 @@ from kernels._disk_math import NPARAMS
 from . import backend
 from .dataset import GEOMETRY_COORDS, append_history
 
-__all__ = ["FrameGeometry", "frame_geometries", "kernel_params", "disk_coordinates",
-           "RSUN_REF_DEFAULT"]
+__all__ = ["FrameGeometry", "GeometryError", "frame_geometries", "kernel_params",
+           "disk_coordinates", "RSUN_REF_DEFAULT"]
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,7 @@ class FrameGeometry:
         Raises
         ------
         GeometryError
-            If the Map is not a helioprojective TAN image, has a skewed PC matrix,
-            or has no usable observer position.
+            If the Map is not a helioprojective TAN image or has a skewed PC matrix.
         """
         wcs = smap.wcs.wcs
         ctype = tuple(str(c) for c in wcs.ctype)
@@ -111,11 +110,9 @@ class FrameGeometry:
         rho = math.atan2(pc[1, 0] * scale2 / scale1, pc[0, 0])
         crota2 = math.degrees(rho)
         geom_scale = dict(cdelt1=scale1, cdelt2=scale2, crota2=crota2)
+        # sunpy falls back to an Earth observer (with a warning) when the header has none;
+        # solarprep.load detects that case and records it.
         observer = smap.observer_coordinate
-        if observer is None:
-            raise GeometryError(
-                "the header gives no observer position (HGLN_OBS/HGLT_OBS/DSUN_OBS or "
-                "equivalent keys); pass observer='earth' to assume an Earth-based observer")
         from sunpy.coordinates import HeliographicStonyhurst
 
         hgs = observer.transform_to(HeliographicStonyhurst(obstime=observer.obstime))

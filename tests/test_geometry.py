@@ -97,3 +97,16 @@ def test_missing_geometry_coordinates(real_fits):
     ds = solarprep.load(real_fits["aia171_full"]).drop_vars("crota2")
     with pytest.raises(GeometryError, match=r"lacks the geometry coordinates \['crota2'\]"):
         solarprep.disk_coordinates(ds, device="cpu")
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu_and_stays_on_device(real_fits):
+    cupy = pytest.importorskip("cupy")
+    ds = solarprep.load(real_fits["aia171_cutout"], device="cpu")
+    cpu = solarprep.disk_coordinates(ds, device="cpu")
+    gpu = solarprep.disk_coordinates(ds, device="cuda")
+    assert isinstance(gpu["mu"].data, cupy.ndarray)
+    for name in ("mu", "hgs_lat", "hgs_lon"):
+        np.testing.assert_allclose(gpu[name].data.get(), cpu[name].values, rtol=1e-5, atol=1e-5,
+                                   equal_nan=True)
+    np.testing.assert_array_equal(gpu["on_disk"].data.get(), cpu["on_disk"].values)
