@@ -12,7 +12,8 @@ import numpy as np
 from ._version import __version__
 
 __all__ = ["GEOMETRY_COORDS", "FRAME_COORDS", "REQUIRED_ATTRS", "CONVENTIONS",
-           "DatasetConventionError", "validate", "append_history", "data_variables"]
+           "DatasetConventionError", "validate", "append_history", "data_variables",
+           "is_light_curve"]
 
 CONVENTIONS = "CF-1.11"
 
@@ -50,8 +51,18 @@ def data_variables(ds):
     return [name for name, var in ds.data_vars.items() if var.dims == ("time", "y", "x")]
 
 
+def is_light_curve(ds):
+    """True for a light-curve Dataset: a ``time`` dimension and no image axes."""
+    return "time" in ds.dims and "x" not in ds.dims and "y" not in ds.dims
+
+
 def validate(ds):
     """Check that ``ds`` follows the solar Dataset convention.
+
+    Image Datasets (dims ``time, y, x``) are checked in full; light-curve
+    Datasets (dim ``time`` and no image axes, e.g. GOES/XRS fluxes or disk
+    integrals) need the ``time`` index, float32 variables along ``time`` with
+    ``units`` and ``long_name``, and the ``Conventions`` attribute.
 
     Returns
     -------
@@ -63,20 +74,35 @@ def validate(ds):
     DatasetConventionError
         Listing every problem found, each with what to do about it.
     """
+    problems = _time_problems(ds)
+    if is_light_curve(ds):
+        names = [n for n, v in ds.data_vars.items() if "time" in v.dims]
+        if not names:
+            problems.append("no data variable along 'time'")
+        problems += _variable_problems(ds, names)
+        if "Conventions" not in ds.attrs:
+            problems.append("global attribute 'Conventions' is missing")
+    else:
+        problems += _image_problems(ds)
+    if problems:
+        raise DatasetConventionError(
+            "the Dataset does not follow the solar Dataset convention (docs/dataset.md):\n  - "
+            + "\n  - ".join(problems))
+    return ds
+
+
+def _time_problems(ds):
+    if "time" not in ds.dims:
+        return ["dimension 'time' is missing"]
+    if "time" in ds.coords and not np.issubdtype(ds["time"].dtype, np.datetime64):
+        return [f"'time' has dtype {ds['time'].dtype}, expected datetime64[ns] (UTC)"]
+    return []
+
+
+def _variable_problems(ds, names):
     import astropy.units as u
 
     problems = []
-    for dim in ("time", "y", "x"):
-        if dim not in ds.dims:
-            problems.append(f"dimension {dim!r} is missing")
-    if "time" in ds.coords and not np.issubdtype(ds["time"].dtype, np.datetime64):
-        problems.append(f"'time' has dtype {ds['time'].dtype}, expected datetime64[ns] (UTC)")
-    for axis in ("x", "y"):
-        if axis in ds.coords and ds[axis].attrs.get("units") != "arcsec":
-            problems.append(f"coordinate {axis!r} must have units='arcsec'")
-    names = data_variables(ds)
-    if not names:
-        problems.append("no data variable with dims ('time', 'y', 'x')")
     for name in names:
         var = ds[name]
         if var.dtype != np.float32:
@@ -91,6 +117,21 @@ def validate(ds):
             except ValueError:
                 problems.append(f"variable {name!r} has units {var.attrs['units']!r}, "
                                 "which astropy cannot parse")
+    return problems
+
+
+def _image_problems(ds):
+    problems = []
+    for dim in ("y", "x"):
+        if dim not in ds.dims:
+            problems.append(f"dimension {dim!r} is missing")
+    for axis in ("x", "y"):
+        if axis in ds.coords and ds[axis].attrs.get("units") != "arcsec":
+            problems.append(f"coordinate {axis!r} must have units='arcsec'")
+    names = data_variables(ds)
+    if not names:
+        problems.append("no data variable with dims ('time', 'y', 'x')")
+    problems += _variable_problems(ds, names)
     for name in FRAME_COORDS:
         if name not in ds.coords:
             problems.append(f"per-frame coordinate {name!r} is missing")
@@ -99,11 +140,7 @@ def validate(ds):
     for name in REQUIRED_ATTRS:
         if name not in ds.attrs:
             problems.append(f"global attribute {name!r} is missing")
-    if problems:
-        raise DatasetConventionError(
-            "the Dataset does not follow the solar Dataset convention (docs/dataset.md):\n  - "
-            + "\n  - ".join(problems))
-    return ds
+    return problems
 
 
 def append_history(ds, message):

@@ -137,6 +137,17 @@ class FrameGeometry:
                 f"by CROTA2={crota2:.6f} deg by {skew:.2e}); skewed images are not supported")
         return geom
 
+    def turned_half(self, ny, nx):
+        """The geometry of the same image turned by 180° (``data[::-1, ::-1]``).
+
+        Turning is an exact pixel permutation: FITS pixel ``p`` becomes
+        ``n + 1 − p`` on both axes and the PC matrix changes sign, which is the
+        rotation by ``crota2 − 180°``. Every pixel keeps its world coordinates.
+        """
+        crota2 = self.crota2 - 180.0 if self.crota2 > 0 else self.crota2 + 180.0
+        return dataclasses.replace(self, crpix1=nx + 1.0 - self.crpix1,
+                                   crpix2=ny + 1.0 - self.crpix2, crota2=crota2)
+
     def kernel_params(self):
         """The float64 parameter vector of :mod:`kernels._disk_math` (length 25)."""
         p = np.empty(NPARAMS)

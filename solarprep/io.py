@@ -65,12 +65,14 @@ class _Frame:
     long_name: str
     ctype: tuple
     assumed_observer: bool
+    turned: bool
 
 
 # --------------------------------------------------------------------------- public API
 
 
-def load(source, *, name=None, unit=None, observer=None, progress=True, device="auto"):
+def load(source, *, name=None, unit=None, observer=None, north_up=True, progress=True,
+         device="auto"):
     """Read solar images into a solar Dataset (``docs/dataset.md``).
 
     Parameters
@@ -93,6 +95,12 @@ def load(source, *, name=None, unit=None, observer=None, progress=True, device="
         observer at Earth's centre at the frame's reference time (logged as a
         warning); a coordinate is used as given. Frames whose header has an
         observer keep it.
+    north_up : bool, optional
+        Turn frames whose image axes are rotated by more than 90° from solar north
+        (HMI: CROTA2 ≈ 180°) by 180°, so that north is up and the ``x``/``y``
+        labels are close to the true helioprojective coordinates. Turning is an
+        exact pixel permutation with the WCS changed to match (see
+        :meth:`FrameGeometry.turned_half`); ``False`` keeps the file's pixel order.
     progress : bool, optional
         Show a progress bar (``tqdm.auto``) when more than 3 files are read.
     device : {"auto", "cpu", "cuda"}, optional
@@ -137,7 +145,7 @@ def load(source, *, name=None, unit=None, observer=None, progress=True, device="
     if name is not None:
         _check_name(name)
     items, source_attr, description = _resolve_source(source)
-    frames = [_read_frame(label, get_map, unit=unit, observer=observer)
+    frames = [_read_frame(label, get_map, unit=unit, observer=observer, north_up=north_up)
               for label, get_map in _progress(items, progress)]
     frames.sort(key=lambda f: f.time)
     _check_stack(frames)
@@ -150,6 +158,10 @@ def load(source, *, name=None, unit=None, observer=None, progress=True, device="
                                 "whose header gives no observer position")
     if conversion:
         ds = append_history(ds, f"load: {conversion}")
+    turned = sum(f.turned for f in frames)
+    if turned:
+        ds = append_history(ds, f"load: turned {turned} frame(s) by 180 deg (CROTA2 near 180) "
+                                "so that solar north is up; north_up=False keeps the file order")
     validate(ds)
     if resolve_device(device) == "cuda":
         ds = to_device(ds, "cuda")
@@ -307,7 +319,7 @@ def _relay_warnings(caught, label):
 # --------------------------------------------------------------------------- one frame
 
 
-def _read_frame(label, get_map, *, unit, observer):
+def _read_frame(label, get_map, *, unit, observer, north_up):
     smap = get_map(unit)
     _check_2d(label, smap)
     _check_required_keys(label, smap)
@@ -317,6 +329,10 @@ def _read_frame(label, get_map, *, unit, observer):
     smap, assumed = _with_observer(label, smap, observer)
     geometry = _geometry(label, smap)
     data = _frame_data(label, smap)
+    turned = north_up and abs(geometry.crota2) > 90.0
+    if turned:
+        data = np.ascontiguousarray(data[::-1, ::-1])
+        geometry = geometry.turned_half(*data.shape)
     name, long_name = _variable_name(smap, frame_unit)
     wavelength, wavelength_unit = _wavelength(smap)
     return _Frame(
@@ -325,7 +341,8 @@ def _read_frame(label, get_map, *, unit, observer):
         geometry=geometry, observatory=str(smap.observatory), instrument=str(smap.instrument),
         detector=str(smap.detector), wavelength=wavelength, wavelength_unit=wavelength_unit,
         name=name, long_name=long_name,
-        ctype=tuple(str(c) for c in smap.wcs.wcs.ctype), assumed_observer=assumed)
+        ctype=tuple(str(c) for c in smap.wcs.wcs.ctype), assumed_observer=assumed,
+        turned=turned)
 
 
 def _check_2d(label, smap):

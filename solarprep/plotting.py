@@ -1,7 +1,7 @@
 """Quick-look figures of solar Datasets. Functions return a Figure; they never call ``show()``."""
 import numpy as np
 
-__all__ = ["quicklook", "save_figure"]
+__all__ = ["quicklook", "plot_lightcurve", "save_figure"]
 
 _CMAPS = {"intensity": "hmimag", "blos": "hmimag", "vlos": "RdBu_r"}
 
@@ -80,6 +80,50 @@ def quicklook(ds, variable=None, *, time=0, figsize=(5.5, 4.8)):
     ax.set_ylabel("y (image axis) [arcsec]")
     stamp = np.datetime_as_string(ds["time"].values[time], unit="s")
     ax.set_title(f"{ds.attrs.get('instrument', '')} {variable}  {stamp} UTC", fontsize=9)
+    return fig
+
+
+#: GOES class floors in the 1–8 Å channel, W m⁻².
+GOES_CLASSES = {"A": 1e-8, "B": 1e-7, "C": 1e-6, "M": 1e-5, "X": 1e-4}
+
+
+def plot_lightcurve(ds, variables=None, *, log=None, figsize=(7.0, 3.2)):
+    """Light-curve Dataset (dim ``time``) against time; GOES class bands when in W m⁻².
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A light-curve Dataset (``solarprep.dataset.is_light_curve``).
+    variables : list of str, optional
+        Variables to draw (default: every float variable along ``time``).
+    log : bool, optional
+        Logarithmic y axis (default: when every variable is in ``W / m2``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    variables = variables or [n for n, v in ds.data_vars.items() if v.dims == ("time",)]
+    units = {ds[v].attrs.get("units", "") for v in variables}
+    log = (units == {"W / m2"}) if log is None else log
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.add_subplot()
+    for name in variables:
+        ax.plot(ds["time"].values, np.asarray(ds[name].values),
+                label=ds[name].attrs.get("long_name", name), lw=1)
+    if log:
+        ax.set_yscale("log")
+        if units == {"W / m2"}:
+            for letter, floor in GOES_CLASSES.items():
+                ax.axhline(floor, color="0.8", lw=0.5, zorder=0)
+                ax.text(1.005, floor, letter, transform=ax.get_yaxis_transform(), fontsize=8,
+                        va="bottom")
+    ax.set_ylabel(" / ".join(sorted(u for u in units if u)) or "value")
+    ax.set_xlabel("time [UTC]")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.autofmt_xdate()
     return fig
 
 

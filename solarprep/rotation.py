@@ -72,9 +72,11 @@ class RotationLaw:
     def __post_init__(self):
         for key in ("A", "B", "C"):
             value = getattr(self, key)
-            if not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
-                raise ValueError(f"rotation law coefficient {key} must be a finite number in rad/s, "
-                                 f"not {value!r} (use RotationLaw.from_quantities for Quantities)")
+            number = isinstance(value, (int, float, np.floating, np.integer))
+            if not number or not math.isfinite(value):
+                raise ValueError(
+                    f"rotation law coefficient {key} must be a finite number in rad/s, not "
+                    f"{value!r} (use RotationLaw.from_quantities for Quantities)")
             object.__setattr__(self, key, float(value))
 
     @classmethod
@@ -133,7 +135,8 @@ LAWS = {
                           "Howard, Harvey & Forgach (1990), Sol. Phys. 130, 295"),
     "snodgrass": RotationLaw("snodgrass", 2.851 * URAD_PER_S, -0.343 * URAD_PER_S,
                              -0.474 * URAD_PER_S,
-                             "Snodgrass (1983), ApJ 270, 288; Snodgrass & Ulrich (1990), ApJ 351, 309"),
+                             "Snodgrass (1983), ApJ 270, 288; "
+                             "Snodgrass & Ulrich (1990), ApJ 351, 309"),
     "allen": RotationLaw("allen", 14.44 * DEG_PER_DAY, -3.0 * DEG_PER_DAY, 0.0,
                          "Allen's Astrophysical Quantities (sunspots)"),
     "rigid": RotationLaw("rigid", 14.1844 * DEG_PER_DAY, 0.0, 0.0,

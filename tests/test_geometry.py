@@ -26,12 +26,17 @@ def sunpy_reference(smap):
     return mu, hgs.lat.deg, hgs.lon.wrap_at(180 * u.deg).deg, np.isfinite(hgs.lat.deg)
 
 
+@pytest.mark.parametrize("north_up", [True, False])
 @pytest.mark.parametrize("key", ["aia171_full", "aia171_cutout", "hmi_blos", "hmi_ic",
                                  "euvi_a", "euvi_b"])
-def test_matches_sunpy_on_real_files(real_fits, key):
+def test_matches_sunpy_on_real_files(real_fits, key, north_up):
     smap = sunpy.map.Map(real_fits[key])
-    ds = solarprep.disk_coordinates(solarprep.load(real_fits[key]), device="cpu")
+    ds = solarprep.disk_coordinates(solarprep.load(real_fits[key], north_up=north_up),
+                                    device="cpu")
     mu, lat, lon, on = sunpy_reference(smap)
+    if north_up and key.startswith("hmi"):  # HMI (CROTA2 ≈ 180°) was turned by 180° on load
+        assert abs(float(ds["crota2"][0])) < 1.0
+        mu, lat, lon, on = (a[::-1, ::-1] for a in (mu, lat, lon, on))
     assert ds["mu"].dims == ("y", "x")
     np.testing.assert_array_equal(ds["on_disk"].values, on)
     assert on.sum() > 1000
@@ -83,6 +88,19 @@ def test_varying_geometry_gives_3d_coordinates(real_fits):
     one = solarprep.disk_coordinates(stack.isel(time=[1]), device="cpu")
     np.testing.assert_array_equal(ds["mu"].values[1], one["mu"].values)
     assert "disk_coordinates" in ds.attrs["history"]
+
+
+def test_north_up_gives_true_helioprojective_labels(real_fits):
+    """AR 11158 lay south-west of disk centre: after turning, x > 0 and y < 0 as on the Sun."""
+    smap = sunpy.map.Map(real_fits["hmi_blos"])
+    ds = solarprep.load(real_fits["hmi_blos"])
+    np.testing.assert_array_equal(ds["blos"].values[0], smap.data[::-1, ::-1].astype(np.float32))
+    centre = smap.pixel_to_world(*(np.array(smap.data.shape[::-1]) / 2 - 0.5) * u.pix)
+    assert centre.Tx.arcsec > 0 and centre.Ty.arcsec < 0
+    x_mid = float(ds["x"].values[ds.sizes["x"] // 2])
+    y_mid = float(ds["y"].values[ds.sizes["y"] // 2])
+    assert abs(x_mid - centre.Tx.arcsec) < 2 and abs(y_mid - centre.Ty.arcsec) < 2
+    assert "turned 1 frame(s) by 180 deg" in ds.attrs["history"]
 
 
 def test_non_solar_wcs_is_refused(real_fits):

@@ -59,7 +59,7 @@ def write_fits(path, smap):
 def test_real_file_loads(real_fits, key):
     path = real_fits[key]
     smap = sunpy.map.Map(path)
-    ds = load(path)
+    ds = load(path, north_up=False)
     validate(ds)
     var, units, long_name = EXPECTED[key]
     assert list(ds.data_vars) == [var]
@@ -117,10 +117,22 @@ def test_times_follow_reference_date_conventions(real_fits):
 
 @pytest.mark.parametrize("key", ["hmi_blos", "hmi_ic"])
 def test_hmi_keeps_its_180_degree_rotation(real_fits, key):
-    ds = load(real_fits[key])
+    ds = load(real_fits[key], north_up=False)
     assert abs(float(ds.crota2.values[0]) - 179.93) < 0.01
     raw = fits.getdata(real_fits[key])
     np.testing.assert_array_equal(ds[EXPECTED[key][0]].values[0], raw.astype(np.float32))
+
+
+@pytest.mark.parametrize("key", ["hmi_blos", "hmi_ic"])
+def test_hmi_is_turned_north_up_by_default(real_fits, key):
+    kept = load(real_fits[key], north_up=False)
+    ds = load(real_fits[key])
+    var = EXPECTED[key][0]
+    assert abs(float(ds.crota2.values[0]) + 0.07) < 0.01
+    np.testing.assert_array_equal(ds[var].values[0], kept[var].values[0][::-1, ::-1])
+    ny, nx = ds[var].shape[1:]
+    assert float(ds.crpix1[0]) == nx + 1 - float(kept.crpix1[0])
+    assert float(ds.crpix2[0]) == ny + 1 - float(kept.crpix2[0])
 
 
 def test_rice_compressed_file_reads_hdu_1(real_fits):
@@ -364,7 +376,7 @@ def test_unparseable_bunit_on_hmi(tmp_path, real_fits):
     with pytest.raises(SolarDataError, match=re.escape(str(path)) + ".*BUNIT='furlongs per "
                        "fortnight squiggle'"):
         load(path)
-    ds = load(path, unit="DN / s")
+    ds = load(path, unit="DN / s", north_up=False)
     assert ds.intensity.attrs["units"] == "DN / s"
     np.testing.assert_array_equal(ds.intensity.values[0],
                                   fits.getdata(real_fits["hmi_ic"]).astype(np.float32))

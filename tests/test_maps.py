@@ -18,7 +18,7 @@ ROUND_TRIP = ["aia171_full", "hmi_ic", "hmi_blos", "euvi_a", "euvi_b"]
 @pytest.mark.parametrize("key", ROUND_TRIP)
 def test_map_load_to_maps_round_trip(real_fits, key):
     m = sunpy.map.Map(real_fits[key])
-    (m2,) = to_maps(load(m))
+    (m2,) = to_maps(load(m, north_up=False))
     assert type(m2) is type(m)
     assert m2.data.dtype == np.float32
     np.testing.assert_array_equal(m2.data, np.asarray(m.data).astype(np.float32))
@@ -42,9 +42,20 @@ def test_map_load_to_maps_round_trip(real_fits, key):
 
 
 def test_hmi_stays_rotated_by_180_degrees(real_fits):
-    (m2,) = to_maps(load(real_fits["hmi_blos"]))
+    (m2,) = to_maps(load(real_fits["hmi_blos"], north_up=False))
     assert abs(m2.rotation_matrix[0, 0] + 1) < 1e-5  # cos(179.93 deg)
     assert m2.meta["t_obs"] == "2011.02.14_20:35:09.000000_TAI"
+
+
+def test_north_up_round_trip_keeps_every_pixel_on_the_sky(real_fits):
+    """Turned on load: the rebuilt Map has the turned pixels, each at its original position."""
+    m = sunpy.map.Map(real_fits["hmi_blos"])
+    (m2,) = to_maps(load(m))
+    assert abs(m2.rotation_matrix[0, 0] - 1) < 1e-5
+    np.testing.assert_array_equal(m2.data, np.asarray(m.data)[::-1, ::-1].astype(np.float32))
+    c1, c2 = all_coordinates_from_map(m), all_coordinates_from_map(m2)
+    assert np.abs(c1.Tx[::-1, ::-1] - c2.Tx).max() < 1e-6 * u.arcsec
+    assert np.abs(c1.Ty[::-1, ::-1] - c2.Ty).max() < 1e-6 * u.arcsec
 
 
 def test_several_frames_in_time_order(real_fits):

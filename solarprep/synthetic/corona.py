@@ -23,7 +23,7 @@ conserving: width ``σ_c = √(σ² + 2²)``, amplitude ``B σ²/σ_c²``) plus 
 arcade along the segment joining the polarities. Off the limb, the proxy at the
 limb point of the same position angle is continued with ``exp(−h/H)``.
 Everything scales as (1 AU/d)², is multiplied by the exposure time (DN), and
-gets Poisson-like noise ``σ² = (DN per photon)·I + σ_read²`` (σ_read = 1.14 DN).
+gets Poisson-like noise ``σ² = (DN per photon)·I + σ_read²`` (σ_read = 1.2 DN).
 
 The numbers in :data:`PASSBANDS` are order-of-magnitude AIA level-1 quiet-Sun
 rates, not a calibration.
@@ -42,8 +42,8 @@ __all__ = ["Passband", "PASSBANDS", "quiet_profiles", "coronal_proxy", "limb_pro
 
 log = logging.getLogger(__name__)
 
-#: AIA read noise, DN (Boerner et al. 2012, Sol. Phys. 275, 41).
-AIA_READ_NOISE = 1.14
+#: Read noise, DN: of the order of AIA's (Boerner et al. 2012, Sol. Phys. 275, 41).
+AIA_READ_NOISE = 1.2
 _SMOOTHING = 2.0  # deg, smoothing of |B| for the coronal proxy
 _PROXY_REF = 100.0  # G
 

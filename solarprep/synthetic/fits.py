@@ -110,6 +110,9 @@ def make_map(data, header):
     return sunpy.map.Map(np.asarray(data, dtype=np.float32), header)
 
 
+_SKIP = ("KEYCOMMENTS", "COMMENT", "HISTORY", "SIMPLE", "BITPIX", "EXTEND")
+
+
 def write_fits(obj, path, header=None, *, overwrite=True):
     """Write a Map (or an array with a header) as a FITS file, atomically.
 
@@ -145,7 +148,7 @@ def write_fits(obj, path, header=None, *, overwrite=True):
         key = str(key).upper()
         if len(key) > 8 and not key.startswith("HIERARCH "):
             key = "HIERARCH " + key
-        if key in ("KEYCOMMENTS", "COMMENT", "HISTORY", "SIMPLE", "BITPIX", "EXTEND") or key.startswith("NAXIS"):
+        if key in _SKIP or key.startswith("NAXIS"):
             continue
         if isinstance(value, (np.generic,)):
             value = value.item()

@@ -107,6 +107,27 @@ def _profile(t, peak, rise, decay):
     return out
 
 
+def _amplitudes(tp, rise, decay, excess, iterations=100):
+    """Flare amplitudes ≥ 0 such that the summed flares reach ``excess`` at each peak time.
+
+    Projected Gauss–Seidel on ``Σ_j a_j P_j(t_k) = excess_k`` (``P_k(t_k) = 1``): exact
+    for every flare that is not buried under the tail of a larger one; a buried flare
+    gets amplitude 0 (the total there already exceeds its class).
+    """
+    n = len(tp)
+    excess = np.maximum(np.asarray(excess, float), 0.0)
+    if n == 0:
+        return np.zeros(0)
+    m = np.empty((n, n))
+    for j in range(n):
+        m[:, j] = _profile(np.asarray(tp, float), tp[j], rise[j], decay[j])
+    amp = excess.copy()
+    for _ in range(iterations):
+        for k in np.argsort(-excess):
+            amp[k] = max(0.0, excess[k] - (m[k] @ amp - amp[k]))
+    return amp
+
+
 def random_flares(rng, start, end, rate_per_day=3.0, fmin=1e-6, fmax=2e-4):
     """Seeded flares, Poisson in time, peak flux ∝ F^−2 between ``fmin`` and ``fmax``."""
     import astropy.units as u
@@ -145,7 +166,9 @@ def goes_xrs(start, end, cadence=60.0, *, flares=None, background="B5", seed=0):
     xarray.Dataset
         ``xrsb`` (1–8 Å) and ``xrsa`` (0.5–4 Å), float32, ``units = "W / m2"``,
         along ``time`` (datetime64[ns], UTC); the truth as coordinates along
-        ``flare``: ``flare_peak_time``, ``flare_class``, ``flare_peak_flux``.
+        ``flare``: ``flare_peak_time``, ``flare_class``, ``flare_peak_flux`` and
+        ``flare_amplitude`` (the flare's own contribution above the background and
+        the other flares; 0 for a flare buried under the tail of a larger one).
     """
     import astropy.units as u
     import xarray as xr
@@ -174,23 +197,20 @@ def goes_xrs(start, end, cadence=60.0, *, flares=None, background="B5", seed=0):
 
     long = bg(t)
     short = 0.02 * long
+    tp = np.array([(Time(f.peak_time, scale="utc") - start).to_value(u.s) for f in flares])
+    rise = np.array([_minutes(f.rise) for f in flares])
+    decay = np.array([_minutes(f.decay) for f in flares])
+    peak_flux = np.array([f.peak_flux for f in flares])
+    amp = _amplitudes(tp, rise, decay, peak_flux - bg(tp) if len(flares) else peak_flux)
     peaks = []
-    for f in flares:
-        tp = (Time(f.peak_time, scale="utc") - start).to_value(u.s)
-        rise, decay = _minutes(f.rise), _minutes(f.decay)
-        peak_flux = f.peak_flux
-        others = sum(class_to_flux(g.goes_class)
-                     * _profile(np.array([tp]), (Time(g.peak_time, scale="utc") - start).to_value(u.s),
-                                _minutes(g.rise), _minutes(g.decay))[0]
-                     for g in flares if g is not f)
-        amp = max(peak_flux - bg(tp)[0] - others, 0.0)
-        long = long + amp * _profile(t, tp, rise, decay)
-        ratio = float(np.clip(0.05 + 0.05 * math.log10(peak_flux / 1e-6), 0.02, 0.35))
-        short = short + ratio * amp * _profile(t, tp, rise, decay / 1.5)
-        peaks.append((Time(f.peak_time, scale="utc"), f.goes_class, peak_flux))
+    for k, f in enumerate(flares):
+        long = long + amp[k] * _profile(t, tp[k], rise[k], decay[k])
+        ratio = float(np.clip(0.05 + 0.05 * math.log10(peak_flux[k] / 1e-6), 0.02, 0.35))
+        short = short + ratio * amp[k] * _profile(t, tp[k], rise[k], decay[k] / 1.5)
+        peaks.append((Time(f.peak_time, scale="utc"), f.goes_class, peak_flux[k]))
     long = long * (1.0 + 0.002 * rng.standard_normal(t.shape))
     short = short * (1.0 + 0.002 * rng.standard_normal(t.shape))
-    times = (start + t * u.s).to_datetime64().astype("datetime64[ns]")
+    times = (start + t * u.s).datetime64.astype("datetime64[ns]")
     attrs = {"units": "W / m2"}
     ds = xr.Dataset(
         {"xrsb": ("time", long.astype(np.float32),
@@ -198,11 +218,15 @@ def goes_xrs(start, end, cadence=60.0, *, flares=None, background="B5", seed=0):
          "xrsa": ("time", short.astype(np.float32),
                   dict(attrs, long_name="synthetic GOES/XRS 0.5-4 Å flux"))},
         coords={"time": times,
-                "flare_peak_time": ("flare", np.array([p[0].to_datetime64() for p in peaks],
+                "flare_peak_time": ("flare", np.array([p[0].datetime64 for p in peaks],
                                                       dtype="datetime64[ns]")),
                 "flare_class": ("flare", np.array([p[1] for p in peaks], dtype=str)),
                 "flare_peak_flux": ("flare", np.array([p[2] for p in peaks], dtype=float),
-                                    {"units": "W / m2"})},
+                                    {"units": "W / m2"}),
+                "flare_amplitude": ("flare", np.asarray(amp, dtype=float),
+                                    {"units": "W / m2",
+                                     "long_name": "the flare's own 1-8 Å peak contribution "
+                                                  "(0: buried under a larger flare)"})},
         attrs={"title": "synthetic GOES/XRS light curve", "instrument": "XRS (synthetic)",
                "synthetic": 1, "seed": int(seed), "background": bg_level,
                "Conventions": "CF-1.11"})

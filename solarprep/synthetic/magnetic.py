@@ -4,8 +4,9 @@ The field is radial: active-region polarities (Gaussian in great-circle
 distance, :class:`~solarprep.synthetic.features.ActiveRegion`) plus a weak
 mixed-polarity network (:class:`NetworkField`), both attached to the rotating
 surface. The line-of-sight component of a radial field seen at heliocentric
-angle θ is ``B_los = B_r·μ`` (μ = cos θ); the magnetogram adds Gaussian noise
-(HMI 45 s: about 8 G; Liu et al. 2012, Sol. Phys. 279, 295).
+angle θ is ``B_los = B_r·μ`` (μ = cos θ); the magnetogram adds Gaussian noise,
+8 G by default (the noise of HMI 45 s magnetograms is of order 10 G; Liu et al.
+2012, Sol. Phys. 279, 295).
 """
 import logging
 import math

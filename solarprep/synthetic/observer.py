@@ -47,7 +47,7 @@ class Observer:
     lon : float
         Stonyhurst longitude, deg (0 = towards the Earth, positive to the west).
     name : str
-        Label written to the headers' OBSRVTRY key.
+        A label (reported by :meth:`SyntheticSun.truth`); the headers stay SDO-like.
 
     Notes
     -----
@@ -209,7 +209,8 @@ def observer_states(observer, times):
         drift = stonyhurst_drift(times[0], np.concatenate([times - h * u.s, times + h * u.s]))
         omega_frame = -np.radians(drift[n:] - drift[:n]) / (2 * h)
         b, l = np.radians(hglt), np.radians(hgln)
-        pos = dsun[:, None] * np.stack([np.cos(b) * np.cos(l), np.cos(b) * np.sin(l), np.sin(b)], -1)
+        pos = dsun[:, None] * np.stack([np.cos(b) * np.cos(l), np.cos(b) * np.sin(l),
+                                        np.sin(b)], -1)
         velocity = omega_frame[:, None] * np.stack([-pos[:, 1], pos[:, 0], np.zeros(n)], -1)
         name = observer.name
     else:

@@ -63,7 +63,8 @@ class LimbDarkening:
     def __post_init__(self):
         c = tuple(float(x) for x in self.coefficients)
         if not c or not all(math.isfinite(x) for x in c):
-            raise ValueError(f"limb-darkening coefficients must be finite numbers, not {self.coefficients!r}")
+            raise ValueError("limb-darkening coefficients must be finite numbers, "
+                             f"not {self.coefficients!r}")
         object.__setattr__(self, "coefficients", c)
 
     @classmethod

@@ -1,4 +1,16 @@
-"""The synthetic Sun: seeded observations with known truth, as sunpy Maps or FITS files."""
+"""The synthetic Sun: seeded observations with known truth, as sunpy Maps or FITS files.
+
+:class:`SyntheticSun` ties the models together. For each frame it computes the
+observer (ephemeris, vectorised over times), the image WCS (full disk centred on
+the Sun, HMI 0.504″ or AIA 0.6″ per pixel at 4096², scaled as 4096/N), the
+per-pixel μ and Stonyhurst latitude/longitude with the project's geometry
+kernel, and the positions of the features rotated from ``t0``; then it evaluates
+the requested observable on those arrays (vectorised NumPy and small numba
+kernels; each feature only inside its pixel window) and wraps it in a sunpy Map
+with an SDO-like header. Every random element is drawn from
+``numpy.random.SeedSequence([seed, tag, time…])``: the same seed and time give
+identical arrays.
+"""
 import dataclasses
 import logging
 import math
@@ -139,6 +151,8 @@ class SyntheticSun:
         self.seed = int(seed)
         self.law = get_law(law)
         self.t0 = _as_time(t0)
+        if isinstance(observer, str):
+            observer = observer.lower()
         if not (observer == "earth" or isinstance(observer, Observer)):
             raise ValueError(f"observer must be 'earth' or a synthetic.Observer, not {observer!r}")
         self.observer = observer
@@ -146,7 +160,8 @@ class SyntheticSun:
             features = random_features(self.seed, self.t0, n_regions)
         for f in features:
             if not isinstance(f, (Sunspot, Facula, ActiveRegion)):
-                raise TypeError(f"features must be Sunspot, Facula or ActiveRegion objects, not {f!r}")
+                raise TypeError("features must be Sunspot, Facula or ActiveRegion objects, "
+                                f"not {f!r}")
         self.features = list(features)
         self.limb_darkening = _limb_darkening(limb_darkening)
         self.continuum_intensity = float(continuum_intensity)
@@ -274,7 +289,8 @@ class SyntheticSun:
             "observer": {"dsun_obs": float(states.dsun[0]), "hgln_obs": float(states.hgln[0]),
                          "hglt_obs": float(states.hglt[0]), "crln_obs": float(states.crln[0]),
                          "crlt_obs": float(states.crlt[0]), "obs_vr": float(states.obs_vr[0]),
-                         "obs_vw": float(states.obs_vw[0]), "obs_vn": float(states.obs_vn[0])},
+                         "obs_vw": float(states.obs_vw[0]), "obs_vn": float(states.obs_vn[0]),
+                         "name": states.name},
             "continuum_i0": self._i0(states.dsun[0]),
             "drift": drift,
             "features": features,
@@ -386,10 +402,12 @@ class SyntheticSun:
             Seconds between frames (default 45 s, as HMI).
         shape : int or tuple
 
-        Yields
-        ------
-        sunpy.map.sources.HMIMap
-            One Map per frame; the p modes are continuous from frame to frame.
+        Returns
+        -------
+        iterator of sunpy.map.sources.HMIMap
+            One Map per frame, made when asked for (a 640-frame 512² cube never
+            needs to be in memory at once); the p modes are continuous from frame to
+            frame. The arguments are checked at once.
         """
         import astropy.units as u
 
@@ -402,10 +420,13 @@ class SyntheticSun:
             raise ValueError(f"cadence must be positive, not {cadence!r}")
         times = start + (np.arange(n_frames) * step) * u.s
         shape = _shape(shape)
+        return self._doppler_frames(start, times, step, shape, noise, cdelt, crota2)
+
+    def _doppler_frames(self, start, times, step, shape, noise, cdelt, crota2):
         params = self.doppler
         use_noise = self._noise(noise)
         pmodes = None
-        for n, f in enumerate(self._frames(times, "hmi", shape, cdelt, crota2)):
+        for f in self._frames(times, "hmi", shape, cdelt, crota2):
             obs_pos = f.states.position(f.k)
             obs_vel = f.states.velocity[f.k] if params.observer_motion else np.zeros(3)
             v = rotation_velocity(f.lat, f.lon, self.law, obs_pos, obs_vel, f.geometry.rsun_ref)
@@ -429,7 +450,8 @@ class SyntheticSun:
                           * np.tanh(br / np.float32(params.b_suppression))))
                 v += amp * pattern
             if use_noise and params.noise > 0:
-                v += np.float32(params.noise) * self._rng(8, f.time).standard_normal(shape, np.float32)
+                rng = self._rng(8, f.time)
+                v += np.float32(params.noise) * rng.standard_normal(shape, np.float32)
             yield self._hmi_map("dopplergram", v, f, cadence=step)
 
     def goes(self, start, end, cadence=60.0, *, flares=None, background="B5"):
