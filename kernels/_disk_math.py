@@ -38,8 +38,8 @@ NPARAMS = 25
 RAD2DEG = 180.0 / math.pi
 
 
-def pixel_geometry(i, j, p):
-    """Return ``(mu, lat_deg, lon_deg)`` for pixel row ``i``, column ``j``; NaNs off the disk."""
+def pixel_direction(i, j, p):
+    """Unit vector ``(c_x, c_y, c_z)`` from the observer along the line of sight of pixel ``(i, j)``."""
     dx = j - p[0]
     dy = i - p[1]
     xi = p[2] * dx + p[3] * dy
@@ -51,20 +51,45 @@ def pixel_geometry(i, j, p):
     cx = p[6] * v0 + p[7] * v1 + p[8] * v2
     cy = p[9] * v0 + p[10] * v1 + p[11] * v2
     cz = p[12] * v0 + p[13] * v1 + p[14] * v2
-    dist = p[15]
-    sin2 = cy * cy + cz * cz
-    disc = 1.0 - dist * dist * sin2
-    if disc < 0.0 or cx <= 0.0:
-        nan = math.nan
-        return nan, nan, nan
-    mu = math.sqrt(disc)
-    d = dist * cx - mu
-    qx = dist * sin2 + mu * cx
-    qy = d * cy
-    qz = d * cz
-    hx = p[16] * qx + p[17] * qy + p[18] * qz
-    hy = p[19] * qx + p[20] * qy + p[21] * qz
-    hz = p[22] * qx + p[23] * qy + p[24] * qz
-    lat = math.atan2(hz, math.sqrt(hx * hx + hy * hy)) * RAD2DEG
-    lon = math.atan2(hy, hx) * RAD2DEG
-    return mu, lat, lon
+    return cx, cy, cz
+
+
+def compile_for(jit):
+    """Compile the per-pixel functions with ``jit`` (``numba.njit`` or ``cuda.jit(device=True)``).
+
+    Returns
+    -------
+    pixel_geometry : callable
+        ``(i, j, p) -> (mu, lat_deg, lon_deg)``, NaNs off the disk.
+    sky_position : callable
+        ``(i, j, p) -> (impact, angle)``: the line of sight's closest approach to
+        Sun centre, ``D sin θ`` in solar radii (> 1 off the limb), and its
+        position angle ``atan2(c_z, c_y)`` in radians from solar west towards north.
+    """
+    direction = jit(pixel_direction)
+
+    def pixel_geometry(i, j, p):
+        cx, cy, cz = direction(i, j, p)
+        dist = p[15]
+        sin2 = cy * cy + cz * cz
+        disc = 1.0 - dist * dist * sin2
+        if disc < 0.0 or cx <= 0.0:
+            nan = math.nan
+            return nan, nan, nan
+        mu = math.sqrt(disc)
+        d = dist * cx - mu
+        qx = dist * sin2 + mu * cx
+        qy = d * cy
+        qz = d * cz
+        hx = p[16] * qx + p[17] * qy + p[18] * qz
+        hy = p[19] * qx + p[20] * qy + p[21] * qz
+        hz = p[22] * qx + p[23] * qy + p[24] * qz
+        lat = math.atan2(hz, math.sqrt(hx * hx + hy * hy)) * RAD2DEG
+        lon = math.atan2(hy, hx) * RAD2DEG
+        return mu, lat, lon
+
+    def sky_position(i, j, p):
+        cx, cy, cz = direction(i, j, p)
+        return p[15] * math.sqrt(cy * cy + cz * cz), math.atan2(cz, cy)
+
+    return jit(pixel_geometry), jit(sky_position)

@@ -7,14 +7,9 @@ where the kernels use rotation matrices) so that a shared mistake is unlikely.
 import numpy as np
 
 
-def disk_coordinates(geom, ny, nx):
-    """μ, Stonyhurst lat/lon (deg) and on-disk mask for a :class:`FrameGeometry`.
-
-    Route: pixel → intermediate world coordinates (CDELT·PC) → TAN native
-    spherical (φ, θ) → helioprojective (Tx, Ty) by the spherical rotation of
-    Calabretta & Greisen (2002, eq. 2) → heliocentric Cartesian with the distance
-    of Thompson (2006, eq. 15) → Stonyhurst by B0 and L0, all with trig functions.
-    """
+def helioprojective(geom, ny, nx):
+    """Tx, Ty (rad) of every pixel: intermediate world coordinates (CDELT·PC) → TAN
+    native spherical (φ, θ) → the spherical rotation of Calabretta & Greisen (2002, eq. 2)."""
     i, j = np.meshgrid(np.arange(ny, dtype=float), np.arange(nx, dtype=float), indexing="ij")
     dx = j + 1 - geom.crpix1
     dy = i + 1 - geom.crpix2
@@ -30,6 +25,24 @@ def disk_coordinates(geom, ny, nx):
     tx = a0 + np.arctan2(-np.cos(theta) * np.sin(phi - phip),
                          np.sin(theta) * np.cos(d0) - np.cos(theta) * np.sin(d0) * np.cos(phi - phip))
     ty = np.arcsin(np.sin(theta) * np.sin(d0) + np.cos(theta) * np.cos(d0) * np.cos(phi - phip))
+    return tx, ty
+
+
+def sky_coordinates(geom, ny, nx):
+    """Impact parameter (solar radii) and position angle (rad, west → north) of each line of sight."""
+    tx, ty = helioprojective(geom, ny, nx)
+    cos_alpha = np.cos(ty) * np.cos(tx)
+    impact = geom.dsun_obs / geom.rsun_ref * np.sqrt(1 - cos_alpha**2)
+    return impact, np.arctan2(np.sin(ty), np.cos(ty) * np.sin(tx))
+
+
+def disk_coordinates(geom, ny, nx):
+    """μ, Stonyhurst lat/lon (deg) and on-disk mask for a :class:`FrameGeometry`.
+
+    Route: :func:`helioprojective` → heliocentric Cartesian with the distance of
+    Thompson (2006, eq. 15) → Stonyhurst by B0 and L0, all with trig functions.
+    """
+    tx, ty = helioprojective(geom, ny, nx)
     dist = geom.dsun_obs
     rsun = geom.rsun_ref
     cos_alpha = np.cos(ty) * np.cos(tx)

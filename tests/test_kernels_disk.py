@@ -90,6 +90,33 @@ def test_cuda_large_matches_cpu():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, equal_nan=True)
 
 
+def _run_sky(device, params, shape):
+    impact = np.empty((params.shape[0],) + shape)
+    angle = np.empty_like(impact)
+    kernels.get("sky_coordinates", device)(params, impact, angle)
+    return impact, angle
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_sky_coordinates_match_reference(device):
+    if device == "cuda" and not kernels.cuda_available():
+        pytest.skip("numba.cuda is not usable (no GPU and the simulator is off)")
+    from numba import config
+
+    if device == "cuda" and not config.ENABLE_CUDASIM:
+        pytest.skip("host arrays only run in the simulator; the GPU path is covered by gpu tests")
+    rng = np.random.default_rng(3)
+    shape = (40, 36) if device == "cpu" else (16, 12)
+    geoms = [random_geometry(rng, shape[0]) for _ in range(2)]
+    impact, angle = _run_sky(device, np.stack([g.kernel_params() for g in geoms]), shape)
+    for t, geom in enumerate(geoms):
+        rimpact, rangle = naive.sky_coordinates(geom, *shape)
+        assert (impact[t] > 1).any() and (impact[t] < 1).any()
+        np.testing.assert_allclose(impact[t], rimpact, rtol=1e-9)
+        dangle = (angle[t] - rangle + np.pi) % (2 * np.pi) - np.pi
+        assert np.abs(dangle).max() < 1e-9
+
+
 def test_unknown_kernel_and_device():
     with pytest.raises(ValueError, match="no kernel named 'nope'"):
         kernels.get("nope", "cpu")

@@ -1,4 +1,4 @@
 """CPU kernels (numba, parallel over rows). Twins of :mod:`kernels.cuda`."""
-from .disk import disk_coordinates
+from .disk import disk_coordinates, sky_coordinates
 
-__all__ = ["disk_coordinates"]
+__all__ = ["disk_coordinates", "sky_coordinates"]

@@ -1,12 +1,12 @@
-"""Disk geometry on the CPU: μ, Stonyhurst latitude/longitude and the on-disk mask."""
+"""Disk geometry on the CPU: μ, Stonyhurst latitude/longitude, on-disk mask, sky position."""
 import numba
 import numpy as np
 
-from .._disk_math import pixel_geometry as _pixel_geometry_py
+from .._disk_math import compile_for
 
-__all__ = ["disk_coordinates"]
+__all__ = ["disk_coordinates", "sky_coordinates"]
 
-_pixel_geometry = numba.njit(inline="always", cache=True)(_pixel_geometry_py)
+_pixel_geometry, _sky_position = compile_for(numba.njit(inline="always", cache=True))
 
 
 @numba.njit(parallel=True, cache=True)
@@ -24,6 +24,17 @@ def _disk_coordinates(p, mu, lat, lon, on_disk):
             on_disk[t, i, j] = m == m
 
 
+@numba.njit(parallel=True, cache=True)
+def _sky_coordinates(p, impact, angle):
+    nt, ny, nx = impact.shape
+    for row in numba.prange(nt * ny):
+        t = row // ny
+        i = row - t * ny
+        pt = p[t]
+        for j in range(nx):
+            impact[t, i, j], angle[t, i, j] = _sky_position(i, j, pt)
+
+
 def disk_coordinates(p, mu, lat, lon, on_disk):
     """Fill ``mu``, ``lat``, ``lon`` (float32, deg) and ``on_disk`` (bool) for a stack of frames.
 
@@ -38,3 +49,14 @@ def disk_coordinates(p, mu, lat, lon, on_disk):
         bool output of the same shape.
     """
     _disk_coordinates(np.ascontiguousarray(p, dtype=np.float64), mu, lat, lon, on_disk)
+
+
+def sky_coordinates(p, impact, angle):
+    """Fill the impact parameter (solar radii) and position angle (rad) of every line of sight.
+
+    The impact parameter ``D sin θ`` is the closest approach of the line of sight
+    to Sun centre (> 1 off the limb); the position angle is measured from solar
+    west towards solar north in the plane of the sky. ``p`` as for
+    :func:`disk_coordinates`; outputs of shape ``(nt, ny, nx)``, float32 or float64.
+    """
+    _sky_coordinates(np.ascontiguousarray(p, dtype=np.float64), impact, angle)

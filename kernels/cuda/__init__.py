@@ -3,6 +3,6 @@
 Arguments are CUDA arrays (CuPy arrays or numba device arrays; NumPy arrays under
 the CUDA simulator, ``NUMBA_ENABLE_CUDASIM=1``).
 """
-from .disk import disk_coordinates
+from .disk import disk_coordinates, sky_coordinates
 
-__all__ = ["disk_coordinates"]
+__all__ = ["disk_coordinates", "sky_coordinates"]

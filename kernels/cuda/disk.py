@@ -1,12 +1,12 @@
 """Disk geometry on the GPU: one thread per pixel, geometry computed in registers."""
 from numba import cuda
 
-from .._disk_math import pixel_geometry as _pixel_geometry_py
+from .._disk_math import compile_for
 from .._launch import grid_3d
 
-__all__ = ["disk_coordinates"]
+__all__ = ["disk_coordinates", "sky_coordinates"]
 
-_pixel_geometry = cuda.jit(device=True)(_pixel_geometry_py)
+_pixel_geometry, _sky_position = compile_for(cuda.jit(device=True))
 
 
 @cuda.jit
@@ -21,6 +21,16 @@ def _disk_coordinates(p, mu, lat, lon, on_disk):
         on_disk[t, i, j] = m == m
 
 
+@cuda.jit
+def _sky_coordinates(p, impact, angle):
+    t = cuda.blockIdx.z
+    i, j = cuda.grid(2)
+    if i < impact.shape[1] and j < impact.shape[2]:
+        b, a = _sky_position(i, j, p[t])
+        impact[t, i, j] = b
+        angle[t, i, j] = a
+
+
 def disk_coordinates(p, mu, lat, lon, on_disk):
     """Fill ``mu``, ``lat``, ``lon`` (float32, deg) and ``on_disk`` (bool) for a stack of frames.
 
@@ -29,3 +39,9 @@ def disk_coordinates(p, mu, lat, lon, on_disk):
     """
     blocks, threads = grid_3d(mu.shape)
     _disk_coordinates[blocks, threads](p, mu, lat, lon, on_disk)
+
+
+def sky_coordinates(p, impact, angle):
+    """Impact parameter and position angle of every line of sight; as :func:`kernels.cpu.sky_coordinates`."""
+    blocks, threads = grid_3d(impact.shape)
+    _sky_coordinates[blocks, threads](p, impact, angle)

@@ -17,8 +17,9 @@ import dataclasses
 import logging
 import math
 
-import numba
 import numpy as np
+
+import kernels.cpu
 
 from ..geometry import FrameGeometry
 
@@ -315,25 +316,6 @@ def project_to_pixel(geometry, lat_deg, lon_deg):
     return col, row, visible
 
 
-@numba.njit(parallel=True, cache=True)
-def _sky_geometry(p, impact, angle):
-    ny, nx = impact.shape
-    for i in numba.prange(ny):
-        for j in range(nx):
-            dx = j - p[0]
-            dy = i - p[1]
-            xi = p[2] * dx + p[3] * dy
-            eta = p[4] * dx + p[5] * dy
-            s = 1.0 / math.sqrt(1.0 + xi * xi + eta * eta)
-            v0 = -eta * s
-            v1 = xi * s
-            v2 = s
-            cy = p[9] * v0 + p[10] * v1 + p[11] * v2
-            cz = p[12] * v0 + p[13] * v1 + p[14] * v2
-            impact[i, j] = p[15] * math.sqrt(cy * cy + cz * cz)
-            angle[i, j] = math.atan2(cz, cy)
-
-
 def sky_geometry(geometry, shape):
     """Impact parameter (Rsun) and position angle (rad) of every pixel's line of sight.
 
@@ -344,10 +326,10 @@ def sky_geometry(geometry, shape):
     ``impact − 1`` (for the part of the line of sight nearest to the Sun).
     """
     ny, nx = shape
-    impact = np.empty((ny, nx), np.float64)
-    angle = np.empty((ny, nx), np.float64)
-    _sky_geometry(geometry.kernel_params(), impact, angle)
-    return impact, angle
+    impact = np.empty((1, ny, nx), np.float64)
+    angle = np.empty((1, ny, nx), np.float64)
+    kernels.cpu.sky_coordinates(geometry.kernel_params()[None], impact, angle)
+    return impact[0], angle[0]
 
 
 def limb_points(geometry, angle):

@@ -1,0 +1,28 @@
+"""The main job, end to end on tiny synthetic sizes and the real samples."""
+import json
+
+import numpy as np
+
+import solarprep
+from solarprep.demo import run_demo
+
+
+def test_demo_end_to_end(tmp_path, real_data):
+    summary = run_demo(tmp_path, size=64, frames=6, real_data=real_data, progress=False)
+    names = {row["name"] for row in summary["datasets"]}
+    assert {"synthetic_continuum", "synthetic_magnetogram", "synthetic_euv171",
+            "synthetic_dopplergram", "synthetic_goes"} <= names
+    assert sum(n.startswith("real_") for n in names) == 6
+    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    assert on_disk["datasets"] == json.loads(json.dumps(summary["datasets"], default=str))
+    assert "| synthetic_dopplergram | vlos | m / s |" in (tmp_path / "summary.md").read_text()
+    for name in names:
+        assert (tmp_path / f"{name}.png").stat().st_size > 5000
+        ds = solarprep.open_dataset(tmp_path / f"{name}.nc")
+        if name != "synthetic_goes":
+            assert "disk_coordinates" in ds.attrs["history"]
+            assert np.nanmax(ds["mu"].values) <= 1.0
+    doppler = solarprep.open_dataset(tmp_path / "synthetic_dopplergram.nc")
+    assert doppler.sizes["time"] == 6
+    assert np.all(np.diff(doppler["time"].values) == np.timedelta64(45, "s"))
+    assert not list(tmp_path.glob(".*tmp*")), "temporary files were left behind"
