@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from . import synthetic
+from .backend import to_device
 from .geometry import disk_coordinates
 from .io import load
 from .plotting import plot_lightcurve, quicklook, save_figure
@@ -53,6 +54,7 @@ def _process(source, name, out, *, progress):
     """Load → disk geometry → netCDF + PNG; returns the summary row."""
     start = time.perf_counter()
     ds = disk_coordinates(load(source, progress=progress), device="auto")
+    ds = to_device(ds, "cpu")  # the one copy back from a GPU, for files, figures and the summary
     save(ds, out / f"{name}.nc")
     save_figure(quicklook(ds), out / f"{name}.png")
     return _describe(ds, name, time.perf_counter() - start)
