@@ -32,10 +32,14 @@ Parameter vector ``p`` (float64, length 25)
     ``p[15]``   D = DSUN_OBS / RSUN_REF
     ``p[16:25]`` R₂ row-major
 """
+import collections
 import math
 
 NPARAMS = 25
 RAD2DEG = 180.0 / math.pi
+
+DiskMath = collections.namedtuple(
+    "DiskMath", ["pixel_geometry", "sky_position", "surface_point", "surface_to_pixel"])
 
 
 def pixel_direction(i, j, p):
@@ -59,23 +63,34 @@ def compile_for(jit):
 
     Returns
     -------
-    pixel_geometry : callable
-        ``(i, j, p) -> (mu, lat_deg, lon_deg)``, NaNs off the disk.
-    sky_position : callable
-        ``(i, j, p) -> (impact, angle)``: the line of sight's closest approach to
-        Sun centre, ``D sin θ`` in solar radii (> 1 off the limb), and its
-        position angle ``atan2(c_z, c_y)`` in radians from solar west towards north.
+    DiskMath
+        A named tuple of compiled functions:
+
+        ``pixel_geometry(i, j, p) -> (mu, lat_deg, lon_deg)``
+            NaNs off the disk.
+        ``sky_position(i, j, p) -> (impact, angle)``
+            The line of sight's closest approach to Sun centre, ``D sin θ`` in
+            solar radii (> 1 off the limb), and its position angle
+            ``atan2(c_z, c_y)`` in radians from solar west towards north.
+        ``surface_point(i, j, p) -> (mu, hx, hy, hz)``
+            The unit vector of the surface point seen in pixel ``(i, j)``, in
+            heliographic Stonyhurst Cartesian coordinates; NaNs off the disk.
+        ``surface_to_pixel(hx, hy, hz, p) -> (x, y)``
+            The inverse: the 0-based column ``x`` and row ``y`` where the unit
+            surface vector ``h`` appears, or NaNs when ``h`` is on the far side
+            (``D·q_x ≤ 1`` with ``q`` in the observer frame) or behind the
+            projection plane.
     """
     direction = jit(pixel_direction)
 
-    def pixel_geometry(i, j, p):
+    def surface_point(i, j, p):
         cx, cy, cz = direction(i, j, p)
         dist = p[15]
         sin2 = cy * cy + cz * cz
         disc = 1.0 - dist * dist * sin2
         if disc < 0.0 or cx <= 0.0:
             nan = math.nan
-            return nan, nan, nan
+            return nan, nan, nan, nan
         mu = math.sqrt(disc)
         d = dist * cx - mu
         qx = dist * sin2 + mu * cx
@@ -84,6 +99,12 @@ def compile_for(jit):
         hx = p[16] * qx + p[17] * qy + p[18] * qz
         hy = p[19] * qx + p[20] * qy + p[21] * qz
         hz = p[22] * qx + p[23] * qy + p[24] * qz
+        return mu, hx, hy, hz
+
+    surface = jit(surface_point)
+
+    def pixel_geometry(i, j, p):
+        mu, hx, hy, hz = surface(i, j, p)
         lat = math.atan2(hz, math.sqrt(hx * hx + hy * hy)) * RAD2DEG
         lon = math.atan2(hy, hx) * RAD2DEG
         return mu, lat, lon
@@ -92,4 +113,25 @@ def compile_for(jit):
         cx, cy, cz = direction(i, j, p)
         return p[15] * math.sqrt(cy * cy + cz * cz), math.atan2(cz, cy)
 
-    return jit(pixel_geometry), jit(sky_position)
+    def surface_to_pixel(hx, hy, hz, p):
+        # Observer frame: q = R₂ᵀ h (X' towards the observer).
+        qx = p[16] * hx + p[19] * hy + p[22] * hz
+        qy = p[17] * hx + p[20] * hy + p[23] * hz
+        qz = p[18] * hx + p[21] * hy + p[24] * hz
+        dist = p[15]
+        if dist * qx <= 1.0:  # the observer sees the other hemisphere
+            return math.nan, math.nan
+        ax = dist - qx  # the line of sight, unnormalised: (D − q_x, q_y, q_z)
+        v0 = p[6] * ax + p[9] * qy + p[12] * qz  # native frame: v = R₁ᵀ c
+        v1 = p[7] * ax + p[10] * qy + p[13] * qz
+        v2 = p[8] * ax + p[11] * qy + p[14] * qz
+        if v2 <= 0.0:
+            return math.nan, math.nan
+        xi = v1 / v2
+        eta = -v0 / v2
+        det = p[2] * p[5] - p[3] * p[4]
+        dx = (p[5] * xi - p[3] * eta) / det
+        dy = (p[2] * eta - p[4] * xi) / det
+        return p[0] + dx, p[1] + dy
+
+    return DiskMath(jit(pixel_geometry), jit(sky_position), surface, jit(surface_to_pixel))

@@ -12,7 +12,7 @@ def _demo(args):
     from .demo import run_demo
 
     summary = run_demo(args.out, size=args.size, frames=args.frames, real_data=args.real_data,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, models=not args.no_models)
     print(f"demo finished in {summary['seconds']:.1f} s: {len(summary['datasets'])} Datasets, "
           f"figures and summary.md under {summary['out']}")
     return 0
@@ -40,6 +40,52 @@ def _convert(args):
     return 0
 
 
+def _build_pairs(args):
+    from .pairs import build_pairs, synthetic_pair_sources
+    from .storage import save
+
+    if args.synthetic:
+        import numpy as np
+
+        times = [str(np.datetime64("2024-05-01T00:00") + np.timedelta64(6 * k, "h"))
+                 for k in range(args.synthetic)]
+        a, b = synthetic_pair_sources(times, a=args.a or "magnetogram", b=args.b or "euv171",
+                                      shape=args.synthetic_size)
+    elif args.a and args.b:
+        a, b = args.a, args.b
+    else:
+        raise SystemExit("build-pairs: give two inputs (FITS globs) A and B, or --synthetic N")
+    pair = build_pairs(a, b, shape=args.shape, radius=args.radius, max_dt=args.max_dt,
+                       order=args.order, limb_mask=args.limb_mask, progress=not args.no_progress)
+    save(pair, args.output)
+    print(f"wrote {args.output}: {pair.sizes['time']} pairs of {list(pair.data_vars)}")
+    return 0
+
+
+def _build_solared(args):
+    from .datasets import solared
+
+    sources = list(args.sources)
+    sources += [solared.SyntheticRegion(f"S{k:03d}", seed=k, n_steps=args.synthetic_steps)
+                for k in range(args.synthetic)]
+    if not sources:
+        raise SystemExit("build-solared: give AR folders / .nc timelines or --synthetic N")
+    splits = None
+    if args.test or args.val:
+        names = [solared._as_region(s)[0].removeprefix("AR") for s in sources]
+        test = [a.removeprefix("AR") for a in args.test]
+        val = [a.removeprefix("AR") for a in args.val]
+        splits = {"train": [n for n in names if n not in test + val], "val": val, "test": test}
+    ds = solared.build(sources, out=args.out, lead=args.lead, window=args.window, splits=splits,
+                       normalize=None if args.normalize == "none" else args.normalize,
+                       stride=args.stride, progress=not args.no_progress,
+                       resume=not args.no_resume)
+    print(f"wrote {args.out}/solared.nc: {ds.sizes['sample']} samples "
+          f"(train {int((ds.split == 'train').sum())}, val {int((ds.split == 'val').sum())}, "
+          f"test {int((ds.split == 'test').sum())})")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="solarprep", description=__doc__)
     parser.add_argument("--version", action="version", version=f"solarprep {__version__}")
@@ -55,6 +101,8 @@ def build_parser():
     demo.add_argument("--real-data", default=None,
                       help="folder of the real samples (default: ../shared/data/real if present)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument("--no-models", action="store_true",
+                      help="skip the short model trainings (solarprep steps only)")
     demo.set_defaults(func=_demo)
 
     info = sub.add_parser("info", help="load FITS or solarprep files and print the Dataset")
@@ -66,6 +114,42 @@ def build_parser():
     convert.add_argument("-o", "--output", required=True, help="output .nc or .zarr")
     convert.add_argument("--disk", action="store_true", help="add mu / lat / lon coordinates")
     convert.set_defaults(func=_convert)
+
+    pairs = sub.add_parser("build-pairs", help="co-register two instruments on one disk-centred "
+                                                "grid (fixed disk radius, north up)")
+    pairs.add_argument("a", nargs="?", help="input FITS files (quoted glob), or with --synthetic "
+                                            "a kind: magnetogram, continuum, euv171, ...")
+    pairs.add_argument("b", nargs="?", help="target FITS files (quoted glob) or synthetic kind")
+    pairs.add_argument("-o", "--output", required=True, help="output .nc or .zarr")
+    pairs.add_argument("--shape", type=int, default=1024, help="output size (default 1024)")
+    pairs.add_argument("--radius", type=float, default=392.0,
+                       help="disk radius in output pixels (default 392)")
+    pairs.add_argument("--max-dt", type=float, default=600.0,
+                       help="largest time difference of a pair, s (default 600)")
+    pairs.add_argument("--order", type=int, default=1, help="interpolation order (default 1)")
+    pairs.add_argument("--limb-mask", type=float, default=None,
+                       help="NaN beyond this fraction of the radius (e.g. 0.99)")
+    pairs.add_argument("--synthetic", type=int, default=0,
+                       help="make N pairs from the synthetic Sun instead of reading files")
+    pairs.add_argument("--synthetic-size", type=int, default=512,
+                       help="synthetic input image size (default 512)")
+    pairs.add_argument("--no-progress", action="store_true", help="no progress bars")
+    pairs.set_defaults(func=_build_pairs)
+    sol = sub.add_parser("build-solared", help="SOLARED model-ready dataset from AR timelines "
+                                               "(.npz folders, .nc) or synthetic regions")
+    sol.add_argument("sources", nargs="*", help="AR folders of SOLARED .npz files or .nc timelines")
+    sol.add_argument("-o", "--out", required=True, help="output folder (regions/ + solared.nc)")
+    sol.add_argument("--lead", type=int, default=12, help="target steps after the window (12)")
+    sol.add_argument("--window", type=int, default=120, help="input steps per sample (120)")
+    sol.add_argument("--stride", type=int, default=1, help="steps between samples (1)")
+    sol.add_argument("--test", nargs="*", default=[], help="ARs of the test split")
+    sol.add_argument("--val", nargs="*", default=[], help="ARs of the validation split")
+    sol.add_argument("--normalize", choices=["zscore", "minmax", "none"], default="zscore")
+    sol.add_argument("--synthetic", type=int, default=0, help="add N synthetic active regions")
+    sol.add_argument("--synthetic-steps", type=int, default=160, help="steps per synthetic AR")
+    sol.add_argument("--no-resume", action="store_true", help="recompute finished regions")
+    sol.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sol.set_defaults(func=_build_solared)
     return parser
 
 

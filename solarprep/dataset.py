@@ -13,7 +13,7 @@ from ._version import __version__
 
 __all__ = ["GEOMETRY_COORDS", "FRAME_COORDS", "REQUIRED_ATTRS", "CONVENTIONS",
            "DatasetConventionError", "validate", "append_history", "data_variables",
-           "is_light_curve"]
+           "is_light_curve", "is_heliographic_map", "MAP_PROJECTIONS"]
 
 CONVENTIONS = "CF-1.11"
 
@@ -40,6 +40,16 @@ FRAME_COORDS = {
 
 REQUIRED_ATTRS = ("Conventions", "instrument", "rsun_ref", "ctype1", "ctype2",
                   "solarprep_version", "history")
+
+#: Projections of heliographic (tracked) map Datasets, named in ``attrs["projection"]``.
+MAP_PROJECTIONS = ("postel", "cea", "plate-carree")
+
+#: Per-frame coordinates of a heliographic map Dataset (the observer; no image WCS).
+MAP_FRAME_COORDS = ("date_obs", "exptime", "dsun_obs", "hgln_obs", "hglt_obs", "rsun_obs")
+
+#: Global attributes of a heliographic map Dataset.
+MAP_REQUIRED_ATTRS = ("Conventions", "instrument", "rsun_ref", "projection",
+                      "solarprep_version", "history")
 
 
 class DatasetConventionError(ValueError):
@@ -120,24 +130,31 @@ def _variable_problems(ds, names):
     return problems
 
 
+def is_heliographic_map(ds):
+    """True for a tracked heliographic map Dataset (``attrs["projection"]`` names one)."""
+    return ds.attrs.get("projection") in MAP_PROJECTIONS
+
+
 def _image_problems(ds):
     problems = []
+    heliographic = is_heliographic_map(ds)
+    axis_units = "deg" if heliographic else "arcsec"
     for dim in ("y", "x"):
         if dim not in ds.dims:
             problems.append(f"dimension {dim!r} is missing")
     for axis in ("x", "y"):
-        if axis in ds.coords and ds[axis].attrs.get("units") != "arcsec":
-            problems.append(f"coordinate {axis!r} must have units='arcsec'")
+        if axis in ds.coords and ds[axis].attrs.get("units") != axis_units:
+            problems.append(f"coordinate {axis!r} must have units={axis_units!r}")
     names = data_variables(ds)
     if not names:
         problems.append("no data variable with dims ('time', 'y', 'x')")
     problems += _variable_problems(ds, names)
-    for name in FRAME_COORDS:
+    for name in (MAP_FRAME_COORDS if heliographic else FRAME_COORDS):
         if name not in ds.coords:
             problems.append(f"per-frame coordinate {name!r} is missing")
         elif ds[name].dims != ("time",):
             problems.append(f"coordinate {name!r} has dims {ds[name].dims}, expected ('time',)")
-    for name in REQUIRED_ATTRS:
+    for name in (MAP_REQUIRED_ATTRS if heliographic else REQUIRED_ATTRS):
         if name not in ds.attrs:
             problems.append(f"global attribute {name!r} is missing")
     return problems

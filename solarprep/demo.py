@@ -18,7 +18,8 @@ from . import synthetic
 from .backend import to_device
 from .geometry import disk_coordinates
 from .io import load
-from .plotting import plot_lightcurve, quicklook, save_figure
+from .derotation import derotate
+from .plotting import plot_derotation, plot_lightcurve, quicklook, save_figure
 from .sample_data import real_data_dir, real_images
 from .storage import save
 
@@ -50,14 +51,55 @@ def _describe(ds, name, seconds):
     return row
 
 
-def _process(source, name, out, *, progress):
-    """Load → disk geometry → netCDF + PNG; returns the summary row."""
+def _process(source, name, out, *, progress, keep=None):
+    """Load → disk geometry → netCDF + PNG; returns the summary row (and keeps the Dataset)."""
     start = time.perf_counter()
     ds = disk_coordinates(load(source, progress=progress), device="auto")
     ds = to_device(ds, "cpu")  # the one copy back from a GPU, for files, figures and the summary
     save(ds, out / f"{name}.nc")
     save_figure(quicklook(ds), out / f"{name}.png")
+    if keep is not None:
+        keep[name] = ds
     return _describe(ds, name, time.perf_counter() - start)
+
+
+def _derotation_step(ds, out):
+    """Derotate the synthetic continuum sequence to its last frame; before/after figure.
+
+    The limb darkening is removed first (derotation carries each surface element's
+    intensity, which depends on the viewing angle it had), so that the derotated frame
+    can be compared with the one observed at the target time.
+    """
+    from .limb_darkening import remove_limb_darkening
+
+    start = time.perf_counter()
+    ds = remove_limb_darkening(ds, device="auto")
+    target = ds["time"].values[-1]
+    derotated = to_device(derotate(ds, target, device="auto"), "cpu")
+    save(derotated, out / "synthetic_continuum_derotated.nc")
+    last = ds.isel(time=[-1])
+    save_figure(plot_derotation(ds, derotated, last, time=0),
+                out / "synthetic_continuum_derotated.png")
+    mu = np.asarray(last["mu"].values)
+    mu = mu[-1] if mu.ndim == 3 else mu
+    a = np.asarray(derotated["intensity"].values[0])
+    b = np.asarray(last["intensity"].values[0])
+    good = np.isfinite(a) & np.isfinite(b) & (np.nan_to_num(mu) > 0.3)
+    median_rel = float(np.median(np.abs(a[good] - b[good]) / b[good]))
+    hours = (target - ds["time"].values[0]) / np.timedelta64(1, "h")
+    return {"name": "synthetic_continuum_derotated", "variable": "intensity",
+            "units": derotated["intensity"].attrs["units"],
+            "instrument": ds.attrs.get("instrument", ""),
+            "shape": list(derotated["intensity"].shape),
+            "time_start": str(derotated["time"].values[0])[:19],
+            "time_end": str(derotated["time"].values[-1])[:19],
+            "finite_fraction": float(np.isfinite(derotated["intensity"].values).mean()),
+            "seconds": round(time.perf_counter() - start, 3),
+            "metrics": {"median_rel_diff_vs_observed_mu>0.3": median_rel,
+                        "span_hours": float(hours)},
+            "note": f"limb-darkening-removed frame 0 derotated by {hours:.0f} h (Howard law) "
+                    f"matches the frame observed then to a median {median_rel:.1e} (noise and "
+                    "evolution) over μ > 0.3"}
 
 
 def _synthetic_steps(out, *, size, frames, progress):
@@ -73,9 +115,11 @@ def _synthetic_steps(out, *, size, frames, progress):
             ("euv193", daily, size), ("euv304", daily, size),
             ("dopplergram", cadence, min(size, 256))]
     rows = []
+    kept = {}
     for kind, times, shape in tqdm(jobs, desc="synthetic Sun", disable=not progress):
         paths = sun.write_observations(fits_dir / kind, kinds=(kind,), times=times, shape=shape)
-        rows.append(_process(paths, f"synthetic_{kind}", out, progress=False))
+        rows.append(_process(paths, f"synthetic_{kind}", out, progress=False, keep=kept))
+    rows.append(_derotation_step(kept["synthetic_continuum"], out))
     start = time.perf_counter()
     goes = sun.goes(sun.t0, sun.t0 + 1 * u.day, 60.0)
     save(goes, out / "synthetic_goes.nc")
@@ -86,6 +130,47 @@ def _synthetic_steps(out, *, size, frames, progress):
                  "time_end": str(goes["time"].values[-1])[:19],
                  "flares": [str(c) for c in goes["flare_class"].values],
                  "seconds": round(time.perf_counter() - start, 3)})
+    return rows
+
+
+#: Further steps of the main job, each ``module:function(out, progress=...) -> dict`` with
+#: ``name``, ``seconds``, ``files``, ``metrics`` and a one-line ``note``. Model steps need torch.
+STEPS = (
+    ("solarprep._demo_photometry", "limb darkening and light curves", False),
+    ("solarprep._demo_solared", "SOLARED acoustic-power dataset", False),
+    ("solarmodels._demo_translation", "image translation (Pix2Pix)", True),
+    ("solarmodels._demo_solared", "SOLARED spatio-temporal models", True),
+    ("solarmodels._demo_generative", "DDPM and light-curve-to-video diffusion", True),
+)
+
+
+def _torch_available():
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def _further_steps(out, *, progress, models=True):
+    import importlib
+
+    from tqdm.auto import tqdm
+
+    rows = []
+    for module, title, needs_torch in tqdm(STEPS, desc="further steps", disable=not progress):
+        if needs_torch and not (models and _torch_available()):
+            rows.append({"name": module.rsplit(".", 1)[-1].removeprefix("_demo_"),
+                         "title": title, "seconds": 0.0, "files": [], "metrics": {},
+                         "note": "skipped: torch is not installed (pip install torch==2.13.0)"
+                         if models else "skipped (models=False)"})
+            continue
+        start = time.perf_counter()
+        row = importlib.import_module(module).demo_step(out, progress=progress)
+        row.setdefault("seconds", round(time.perf_counter() - start, 3))
+        row["title"] = title
+        row["files"] = [str(pathlib.Path(f).relative_to(out)) if pathlib.Path(f).is_absolute()
+                        and pathlib.Path(f).is_relative_to(out) else str(f)
+                        for f in row.get("files", [])]
+        rows.append(row)
     return rows
 
 
@@ -104,6 +189,11 @@ def _write_summary(out, summary):
             f"| {row['name']} | {row['variable']} | {row['units']} | {row['instrument']} | "
             f"{tuple(row['shape'])} | {row.get('on_disk_fraction', float('nan')):.3f} | "
             f"{'-' if mu_min is None else f'{mu_min:.4f}'} | {row['seconds']:.2f} |")
+    if summary.get("steps"):
+        lines += ["", "| step | what | s | result |", "| --- | --- | --- | --- |"]
+        for row in summary["steps"]:
+            lines.append(f"| {row['name']} | {row['title']} | {float(row['seconds']):.1f} | "
+                         f"{row.get('note', '')} |")
     for line in summary.get("notes", []):
         lines += ["", line]
     tmp = out / f".summary.md.tmp-{os.getpid()}"
@@ -111,7 +201,8 @@ def _write_summary(out, summary):
     os.replace(tmp, out / "summary.md")
 
 
-def run_demo(out="runs/demo", *, size=512, frames=64, real_data=None, progress=True):
+def run_demo(out="runs/demo", *, size=512, frames=64, real_data=None, progress=True,
+             models=True):
     """Run the end-to-end demo and return its summary (also written to ``out``).
 
     Parameters
@@ -126,6 +217,8 @@ def run_demo(out="runs/demo", *, size=512, frames=64, real_data=None, progress=T
         Folder of the real samples; default ``../shared/data/real`` when present.
     progress : bool
         Show progress bars.
+    models : bool
+        Also run the short model trainings (needs torch).
 
     Returns
     -------
@@ -151,6 +244,7 @@ def run_demo(out="runs/demo", *, size=512, frames=64, real_data=None, progress=T
         summary["datasets"].append(_process(path, f"real_{path.stem}", out, progress=False))
 
     summary["datasets"] += _synthetic_steps(out, size=size, frames=frames, progress=progress)
+    summary["steps"] = _further_steps(out, progress=progress, models=models)
     summary["seconds"] = time.perf_counter() - start
     _write_summary(out, summary)
     log.info("demo wrote %d Datasets to %s in %.1f s", len(summary["datasets"]), out,

@@ -1,7 +1,7 @@
 """Quick-look figures of solar Datasets. Functions return a Figure; they never call ``show()``."""
 import numpy as np
 
-__all__ = ["quicklook", "plot_lightcurve", "save_figure"]
+__all__ = ["quicklook", "plot_lightcurve", "plot_derotation", "save_figure"]
 
 _CMAPS = {"intensity": "hmimag", "blos": "hmimag", "vlos": "RdBu_r"}
 
@@ -124,6 +124,70 @@ def plot_lightcurve(ds, variables=None, *, log=None, figsize=(7.0, 3.2)):
     ax.set_xlabel("time [UTC]")
     ax.legend(fontsize=8, loc="upper left")
     fig.autofmt_xdate()
+    return fig
+
+
+def _host(values):
+    return np.asarray(values.get() if hasattr(values, "get") else values, dtype=float)
+
+
+def plot_derotation(before, after, target=None, variable=None, *, time=0, figsize=None):
+    """Before/after panels of a derotation, with the frame really observed at the target time.
+
+    Parameters
+    ----------
+    before, after : xarray.Dataset
+        The input of :func:`solarprep.derotate` and its output.
+    target : xarray.Dataset, optional
+        A frame observed at the target time; adds it and the difference
+        ``after − target`` (relative to the target) as two more panels.
+    variable : str, optional
+        Data variable (default: the first).
+    time : int
+        Frame index in ``before``/``after`` (``target`` uses its frame 0).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    from .dataset import data_variables
+
+    variable = variable or data_variables(before)[0]
+    panels = [(before, time, "input"), (after, time, "derotated")]
+    if target is not None:
+        panels.append((target, 0, "observed at the target time"))
+    fig = Figure(figsize=figsize or (3.3 * (len(panels) + (target is not None)), 3.6),
+                 layout="constrained")
+    axes = fig.subplots(1, len(panels) + (target is not None))
+    ref = _host(before[variable].isel(time=time).data)
+    lo, hi = np.nanpercentile(ref, [0.5, 99.9])
+    x, y = before["x"].values, before["y"].values
+    extent = [x[0], x[-1], y[0], y[-1]]
+    for ax, (ds, k, label) in zip(axes, panels):
+        data = _host(ds[variable].isel(time=k).data)
+        ax.imshow(data, origin="lower", extent=extent, cmap=_cmap(variable, ds),
+                  norm=Normalize(lo, hi), interpolation="nearest")
+        stamp = np.datetime_as_string(ds["time"].values[k], unit="m")
+        ax.set_title(f"{label}\n{stamp}", fontsize=8)
+        ax.set_xlabel("x [arcsec]")
+    axes[0].set_ylabel("y [arcsec]")
+    if target is not None:
+        a = _host(after[variable].isel(time=time).data)
+        b = _host(target[variable].isel(time=0).data)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = (a - b) / np.abs(b)
+        lim = np.nanpercentile(np.abs(rel), 99) if np.isfinite(rel).any() else 1.0
+        im = axes[-1].imshow(rel, origin="lower", extent=extent, cmap="RdBu_r",
+                             norm=Normalize(-lim, lim), interpolation="nearest")
+        axes[-1].set_title("(derotated − observed) / observed", fontsize=8)
+        axes[-1].set_xlabel("x [arcsec]")
+        fig.colorbar(im, ax=axes[-1], shrink=0.8)
+    law = after.attrs.get("derotation_law", "")
+    fig.suptitle(f"{before.attrs.get('instrument', '')} {variable}: derotation ({law})",
+                 fontsize=9)
     return fig
 
 

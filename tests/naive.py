@@ -64,3 +64,76 @@ def disk_coordinates(geom, ny, nx):
     lon = l0 + np.arctan2(hx, hz * np.cos(b0) - hy * np.sin(b0))
     lon = (np.rad2deg(lon) + 180) % 360 - 180
     return mu, np.rad2deg(lat), lon, on
+
+
+def world_to_pixel(geom, lat_deg, lon_deg):
+    """0-based (column, row) and visibility of Stonyhurst surface points, by spherical trig.
+
+    Route: Stonyhurst → heliocentric Cartesian (Thompson 2006, eq. 12 inverted)
+    → helioprojective (Tx, Ty) → TAN native (φ, θ) by the inverse spherical
+    rotation (Calabretta & Greisen 2002, eq. 5) → intermediate coordinates → pixel.
+    """
+    rsun, dist = geom.rsun_ref, geom.dsun_obs
+    lat, dlon = np.deg2rad(lat_deg), np.deg2rad(lon_deg - geom.hgln_obs)
+    b0 = np.deg2rad(geom.hglt_obs)
+    x = rsun * np.cos(lat) * np.sin(dlon)
+    y = rsun * (np.sin(lat) * np.cos(b0) - np.cos(lat) * np.cos(dlon) * np.sin(b0))
+    z = rsun * (np.sin(lat) * np.sin(b0) + np.cos(lat) * np.cos(dlon) * np.cos(b0))
+    visible = z * dist > rsun**2
+    d = np.sqrt(x**2 + y**2 + (dist - z) ** 2)
+    tx = np.arctan2(x, dist - z)
+    ty = np.arcsin(y / d)
+    a0, d0 = np.deg2rad(geom.crval1 / 3600), np.deg2rad(geom.crval2 / 3600)
+    phip = np.deg2rad(geom.lonpole)
+    phi = phip + np.arctan2(-np.cos(ty) * np.sin(tx - a0),
+                            np.sin(ty) * np.cos(d0) - np.cos(ty) * np.sin(d0) * np.cos(tx - a0))
+    theta = np.arcsin(np.sin(ty) * np.sin(d0) + np.cos(ty) * np.cos(d0) * np.cos(tx - a0))
+    r = 1.0 / np.tan(theta)
+    xi, eta = r * np.sin(phi), -r * np.cos(phi)
+    m = np.diag([geom.cdelt1, geom.cdelt2]) @ geom.pc_matrix * np.deg2rad(1 / 3600)
+    dx, dy = np.linalg.solve(m, np.stack([xi.ravel(), eta.ravel()]))
+    col = dx.reshape(np.shape(xi)) + geom.crpix1 - 1
+    row = dy.reshape(np.shape(xi)) + geom.crpix2 - 1
+    return col, row, visible
+
+
+def keys_weight(s, a=-0.5):
+    """Keys (1981) cubic convolution kernel."""
+    s = np.abs(s)
+    return np.where(s < 1, (a + 2) * s**3 - (a + 3) * s**2 + 1,
+                    np.where(s < 2, a * s**3 - 5 * a * s**2 + 8 * a * s - 4 * a, 0.0))
+
+
+def interpolate(image, col, row, order):
+    """Sample a 2-D image at (col, row): bilinear or Keys bicubic, edges replicated,
+    NaN beyond half a pixel outside the image or where the coordinates are NaN."""
+    ny, nx = image.shape
+    ok = (np.isfinite(col) & np.isfinite(row) & (col >= -0.5) & (col <= nx - 0.5)
+          & (row >= -0.5) & (row <= ny - 0.5))
+    x = np.clip(np.where(ok, col, 0), 0, nx - 1)
+    y = np.clip(np.where(ok, row, 0), 0, ny - 1)
+    j0, i0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = x - j0, y - i0
+    out = np.zeros(np.shape(x))
+    taps = (0, 1) if order == 1 else (-1, 0, 1, 2)
+    for a in taps:
+        for b in taps:
+            if order == 1:
+                w = (fy if a else 1 - fy) * (fx if b else 1 - fx)
+            else:
+                w = keys_weight(fy - a) * keys_weight(fx - b)
+            out += w * image[np.clip(i0 + a, 0, ny - 1), np.clip(j0 + b, 0, nx - 1)]
+    return np.where(ok, out, np.nan)
+
+
+def derotate(image, geom_in, geom_out, dt, drift_rad, law_abc, order):
+    """Derotate one frame: output pixel → Stonyhurst (lat, lon) seen from ``geom_out``
+    → longitude turned back by ω(lat)·dt + drift → pixel of ``geom_in`` → interpolation."""
+    ny, nx = image.shape
+    _, lat, lon, on = disk_coordinates(geom_out, ny, nx)
+    a, b, c = law_abc
+    s2 = np.sin(np.deg2rad(lat)) ** 2
+    lon_src = lon - np.rad2deg((a + b * s2 + c * s2**2) * dt + drift_rad)
+    col, row, visible = world_to_pixel(geom_in, lat, lon_src)
+    col = np.where(on & visible, col, np.nan)
+    return interpolate(image, col, row, order)

@@ -152,8 +152,8 @@ def test_limb_darkening_truth(law):
     np.testing.assert_allclose(m.data[on] / i0, sun.limb_darkening(g["mu"][on]), rtol=2e-6)
     assert np.nanmax(m.data) == pytest.approx(i0 * float(sun.limb_darkening(np.float32(
         np.nanmax(g["mu"])))), rel=1e-5)
-    # distance scaling (1 AU / d)²: about 6e4 DN/s at disk centre
-    assert 5.5e4 < i0 < 6.5e4
+    # radiance does not depend on the distance: exactly the configured 6e4 DN/s
+    assert i0 == pytest.approx(6e4)
 
 
 def test_limb_darkening_laws():

@@ -6,7 +6,7 @@ from .._disk_math import compile_for
 
 __all__ = ["disk_coordinates", "sky_coordinates"]
 
-_pixel_geometry, _sky_position = compile_for(numba.njit(inline="always", cache=True))
+_pixel_geometry, _sky_position, *_ = compile_for(numba.njit(inline="always", cache=True))
 
 
 @numba.njit(parallel=True, cache=True)

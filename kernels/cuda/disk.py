@@ -6,7 +6,7 @@ from .._launch import grid_3d
 
 __all__ = ["disk_coordinates", "sky_coordinates"]
 
-_pixel_geometry, _sky_position = compile_for(cuda.jit(device=True))
+_pixel_geometry, _sky_position, *_ = compile_for(cuda.jit(device=True))
 
 
 @cuda.jit

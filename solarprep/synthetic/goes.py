@@ -18,52 +18,16 @@ Random flares follow ``dN/dF ∝ F^−2`` (Veronig et al. 2002, A&A 382, 1070).
 import dataclasses
 import logging
 import math
-import re
 
 import numpy as np
+
+from ..goes import class_to_flux, flare_class
 
 __all__ = ["Flare", "flare_class", "class_to_flux", "goes_xrs", "random_flares"]
 
 log = logging.getLogger(__name__)
 
-_CLASSES = (("A", 1e-8), ("B", 1e-7), ("C", 1e-6), ("M", 1e-5), ("X", 1e-4))
-_CLASS_RE = re.compile(r"^\s*([ABCMX])\s*(\d+(?:\.\d*)?|\.\d+)\s*$", re.IGNORECASE)
-
-
-def class_to_flux(goes_class):
-    """Peak 1–8 Å flux (W/m²) of a GOES class such as ``"M2.5"`` (2.5e-5).
-
-    Raises
-    ------
-    ValueError
-        If the string is not a letter A, B, C, M or X followed by a number.
-    """
-    m = _CLASS_RE.match(str(goes_class))
-    if not m:
-        raise ValueError(f"not a GOES class: {goes_class!r} (expected e.g. 'C3.4', 'M2.5', 'X1.0')")
-    return dict(_CLASSES)[m.group(1).upper()] * float(m.group(2))
-
-
-def flare_class(peak_flux, decimals=1):
-    """GOES class of a 1–8 Å peak flux (W/m²), e.g. ``2.5e-5 → "M2.5"``.
-
-    Fluxes below 1e-8 are written as fractions of A1 (``"A0.5"``); X has no upper
-    bound (``"X12.0"``). Rounding that reaches 10 moves to the next class
-    (9.99e-6 → ``"M1.0"``).
-    """
-    flux = float(peak_flux)
-    if not math.isfinite(flux) or flux <= 0:
-        raise ValueError(f"peak flux must be a positive number in W/m², not {peak_flux!r}")
-    index = 0
-    for k, (_, floor) in enumerate(_CLASSES):
-        if flux >= floor:
-            index = k
-    letter, floor = _CLASSES[index]
-    number = round(flux / floor, decimals)
-    if number >= 10.0 and letter != "X":
-        letter, floor = _CLASSES[index + 1]
-        number = round(flux / floor, decimals)
-    return f"{letter}{number:.{decimals}f}"
+# The class scale and its conversions live once, in solarprep.goes.
 
 
 @dataclasses.dataclass(frozen=True)

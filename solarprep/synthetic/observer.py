@@ -22,6 +22,7 @@ import numpy as np
 import kernels.cpu
 
 from ..geometry import FrameGeometry
+from ..ephemeris import as_time, as_time_array, stonyhurst_drift  # noqa: F401 (re-exported)
 
 __all__ = ["Observer", "ObserverStates", "observer_states", "stonyhurst_drift",
            "image_geometry", "pixel_geometry", "project_to_pixel", "sky_geometry",
@@ -126,49 +127,8 @@ def _hcrs_to_hgs_vectors(vectors, times):
                      out.cartesian.z.to_value(u.m)], axis=-1)
 
 
-def stonyhurst_drift(t0, times):
-    """Stonyhurst longitude at ``times`` of points fixed in inertial space at ``t0`` (deg).
-
-    The point at Stonyhurst longitude 0 (on the solar equator) at ``t0`` is carried
-    to each time with sunpy's own transformation, keeping Sun centre fixed
-    (:func:`sunpy.coordinates.transform_with_sun_center`, as
-    :func:`sunpy.coordinates.propagate_with_solar_surface` does). The Stonyhurst
-    frame turns about the solar rotation axis, so the result is a pure longitude
-    offset (about −0.9856 deg/day), the same for every point.
-
-    Returns
-    -------
-    numpy.ndarray
-        Longitude offsets in degrees (not wrapped), one per time.
-    """
-    import astropy.units as u
-    from astropy.coordinates import SkyCoord
-    from sunpy.coordinates import HeliographicStonyhurst, transform_with_sun_center
-
-    times = _as_time_array(times)
-    n = len(times)
-    start = SkyCoord(np.zeros(n) * u.deg, np.zeros(n) * u.deg, np.ones(n) * u.R_sun,
-                     frame=HeliographicStonyhurst(obstime=t0))
-    with transform_with_sun_center():
-        moved = start.transform_to(HeliographicStonyhurst(obstime=times))
-    lon = moved.lon.wrap_at(180 * u.deg).to_value(u.deg)
-    # Unwrap in time so that long spans (> 180 deg) stay continuous.
-    dt = (times - _as_time(t0)).to_value(u.s)
-    expected = -0.9856 * dt / 86400.0
-    return lon + 360.0 * np.round((expected - lon) / 360.0)
-
-
-def _as_time(t):
-    from astropy.time import Time
-
-    return t if isinstance(t, Time) else Time(t, scale="utc")
-
-
-def _as_time_array(times):
-    from astropy.time import Time
-
-    t = _as_time(times)
-    return Time([t]) if t.isscalar else t
+_as_time = as_time
+_as_time_array = as_time_array
 
 
 def observer_states(observer, times):

@@ -27,7 +27,7 @@ from .features import (ActiveRegion, Facula, Sunspot, emergence_factor, feature_
 from .fits import aia_header, hmi_header, make_map, write_fits
 from .goes import goes_xrs
 from .magnetic import NetworkField, add_polarities
-from .observer import (AU, RSUN_SDO, Observer, image_geometry, observer_states,
+from .observer import (RSUN_SDO, Observer, image_geometry, observer_states,
                        pixel_geometry, sky_geometry, stonyhurst_drift)
 from .photosphere import (DEFAULT_LIMB_DARKENING, LimbDarkening, distance_to,
                           facula_brightening, spot_contrast)
@@ -121,7 +121,7 @@ class SyntheticSun:
     n_regions : int, optional
         Number of random active regions when ``features`` is None.
     continuum_intensity : float
-        Disk-centre continuum at 1 AU, DN/s (real hmi.Ic_45s: about 6e4).
+        Disk-centre continuum, DN/s (real hmi.Ic_45s: about 6e4), at any distance.
     network_rms : float
         rms of the network radial field, G.
     noise : bool
@@ -297,7 +297,11 @@ class SyntheticSun:
         }
 
     def _i0(self, dsun):
-        return self.continuum_intensity * (AU / float(dsun)) ** 2
+        # Specific intensity (surface brightness) does not depend on the observer's distance:
+        # a pixel sees the same radiance from 0.98 or 1.02 AU; only the disk-integrated flux
+        # scales as 1/d² (through the solid angle of the disk).
+        del dsun
+        return self.continuum_intensity
 
     def _rng(self, tag, time, *extra):
         return np.random.default_rng(np.random.SeedSequence(
@@ -373,7 +377,7 @@ class SyntheticSun:
             h = np.maximum(impact[off] - 1.0, 0.0)
             limb_ar = pb.ar_gain * (np.interp(angle[off], angles, limb) / 100.0) ** pb.ar_index
             img[off] += (limb_ar * np.exp(-h / max(pb.scale_height, 0.02))).astype(np.float32)
-        scale = pb.quiet * pb.exptime * (AU / f.geometry.dsun_obs) ** 2
+        scale = pb.quiet * pb.exptime  # radiance: independent of the observer distance
         img *= np.float32(scale)
         if self._noise(noise):
             rng = self._rng(5, f.time, wavelength)

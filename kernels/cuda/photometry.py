@@ -1,0 +1,201 @@
+"""Photometry on the GPU: twins of :mod:`kernels.cpu.photometry` (same names and arguments).
+
+Reductions (limb-darkening normal equations, disk sums) run as grid-stride
+loops with per-thread float64 sums, a shared-memory tree per block and one
+float64 atomic add per block and sum; the tiny solve runs on the device too
+(one thread per frame), so a whole iterative fit + removal is a sequence of
+launches with no host round trip.
+"""
+import math
+
+from numba import config, cuda, float64
+
+from .._launch import grid_3d
+from .._photometry_math import DISK_NSUMS, LD_MAXC, MUMIN_IDX, NSUMS, compile_for
+
+__all__ = ["ld_normal_sums", "ld_solve", "ld_divide", "surface_area", "foreshortening",
+           "solid_angle_weights", "disk_sums"]
+
+(_surface, _area, _model, _select, _accumulate, _contrast,
+ _solve) = compile_for(cuda.jit(device=True))
+
+#: Threads per block of the reduction kernels (a power of two; 16 under the CUDA
+#: simulator, where every thread is a Python thread).
+REDUCE_THREADS = 16 if config.ENABLE_CUDASIM else 128
+#: Blocks per frame of the reduction kernels (upper bound; fewer for small images).
+REDUCE_BLOCKS = 132
+
+
+def _reduce_grid(nt, npix):
+    blocks = max(1, min(REDUCE_BLOCKS, math.ceil(npix / (REDUCE_THREADS * 16))))
+    return (blocks, nt), REDUCE_THREADS
+
+
+@cuda.jit
+def _ld_sums(image, mu, p, sums):
+    t = cuda.blockIdx.y
+    tid = cuda.threadIdx.x
+    ny = image.shape[1]
+    nx = image.shape[2]
+    tm = t if mu.shape[0] > 1 else 0
+    acc = cuda.local.array(NSUMS, float64)
+    for k in range(NSUMS):
+        acc[k] = 0.0
+    pt = p[t]
+    nd = int(pt[4]) - 1
+    start = cuda.blockIdx.x * cuda.blockDim.x + tid
+    stride = cuda.gridDim.x * cuda.blockDim.x
+    for k in range(start, ny * nx, stride):
+        i = k // nx
+        j = k - i * nx
+        x, r = _select(image[t, i, j], mu[tm, i, j], pt)
+        if x == x:
+            _accumulate(acc, x, r, nd)
+    shared = cuda.shared.array((NSUMS, REDUCE_THREADS), float64)
+    for s in range(NSUMS):
+        shared[s, tid] = acc[s]
+    cuda.syncthreads()
+    step = REDUCE_THREADS // 2
+    while step > 0:
+        if tid < step:
+            for s in range(NSUMS):
+                shared[s, tid] += shared[s, tid + step]
+        cuda.syncthreads()
+        step //= 2
+    for s in range(tid, NSUMS, REDUCE_THREADS):
+        cuda.atomic.add(sums, (t, s), shared[s, 0])
+
+
+def ld_normal_sums(image, mu, p, sums):
+    """Accumulate each frame's normal-equation sums; as :func:`kernels.cpu.ld_normal_sums`.
+
+    All arrays on the device; ``sums`` is zeroed here before the atomic adds.
+    """
+    sums[...] = 0
+    blocks, threads = _reduce_grid(image.shape[0], image.shape[1] * image.shape[2])
+    _ld_sums[blocks, threads](image, mu, p, sums)
+
+
+@cuda.jit
+def _ld_solve(sums, basis, p):
+    t = cuda.grid(1)
+    if t < p.shape[0]:
+        a = cuda.local.array((LD_MAXC, LD_MAXC), float64)
+        b = cuda.local.array(LD_MAXC, float64)
+        c = cuda.local.array(LD_MAXC, float64)
+        _solve(sums[t], basis, p[t], a, b, c)
+
+
+def ld_solve(sums, basis, p):
+    """Solve every frame's normal equations on the device; as :func:`kernels.cpu.ld_solve`."""
+    nt = p.shape[0]
+    _ld_solve[math.ceil(nt / 32), 32](sums, basis, p)
+
+
+@cuda.jit
+def _ld_divide(image, mu, p, out):
+    t = cuda.blockIdx.z
+    i, j = cuda.grid(2)
+    if i < image.shape[1] and j < image.shape[2]:
+        tm = t if mu.shape[0] > 1 else 0
+        out[t, i, j] = _contrast(image[t, i, j], mu[tm, i, j], p[t])
+
+
+def ld_divide(image, mu, p, out):
+    """Contrast ``I / m(μ)``; as :func:`kernels.cpu.ld_divide`."""
+    blocks, threads = grid_3d(image.shape)
+    _ld_divide[blocks, threads](image, mu, p, out)
+
+
+@cuda.jit
+def _surface_area(p, area):
+    t = cuda.blockIdx.z
+    i, j = cuda.grid(2)
+    if i < area.shape[1] and j < area.shape[2]:
+        area[t, i, j] = _area(float64(i), float64(j), p[t])
+
+
+def surface_area(p, area):
+    """Surface area per pixel, Mm²; as :func:`kernels.cpu.surface_area`."""
+    blocks, threads = grid_3d(area.shape)
+    _surface_area[blocks, threads](p, area)
+
+
+@cuda.jit
+def _foreshortening(p, image, out):
+    t = cuda.blockIdx.z
+    i, j = cuda.grid(2)
+    if i < image.shape[1] and j < image.shape[2]:
+        pt = p[0] if p.shape[0] == 1 else p[t]
+        mu, omega, dist = _surface(i, j, pt)
+        if mu >= pt[MUMIN_IDX]:
+            out[t, i, j] = image[t, i, j] / mu
+        else:
+            out[t, i, j] = math.nan
+
+
+def foreshortening(p, image, out):
+    """``image / μ`` where ``μ ≥ μ_min``; as :func:`kernels.cpu.foreshortening`."""
+    blocks, threads = grid_3d(image.shape)
+    _foreshortening[blocks, threads](p, image, out)
+
+
+@cuda.jit
+def _solid_angle_weights(p, weight):
+    t = cuda.blockIdx.z
+    i, j = cuda.grid(2)
+    if i < weight.shape[1] and j < weight.shape[2]:
+        mu, omega, dist = _surface(i, j, p[t])
+        weight[t, i, j] = omega if mu == mu else 0.0
+
+
+def solid_angle_weights(p, weight):
+    """Pixel solid angles on the disk, 0 elsewhere; as :func:`kernels.cpu.solid_angle_weights`."""
+    blocks, threads = grid_3d(weight.shape)
+    _solid_angle_weights[blocks, threads](p, weight)
+
+
+@cuda.jit
+def _disk_sums(image, weight, sums):
+    t = cuda.blockIdx.y
+    tid = cuda.threadIdx.x
+    ny = image.shape[1]
+    nx = image.shape[2]
+    tw = t if weight.shape[0] > 1 else 0
+    acc = cuda.local.array(DISK_NSUMS, float64)
+    for k in range(DISK_NSUMS):
+        acc[k] = 0.0
+    start = cuda.blockIdx.x * cuda.blockDim.x + tid
+    stride = cuda.gridDim.x * cuda.blockDim.x
+    for k in range(start, ny * nx, stride):
+        i = k // nx
+        j = k - i * nx
+        w = float64(weight[tw, i, j])
+        if w > 0.0:
+            v = float64(image[t, i, j])
+            acc[2] += w
+            acc[4] += 1.0
+            if v == v and not math.isinf(v):
+                acc[0] += w * v
+                acc[1] += w
+                acc[3] += 1.0
+    shared = cuda.shared.array((DISK_NSUMS, REDUCE_THREADS), float64)
+    for s in range(DISK_NSUMS):
+        shared[s, tid] = acc[s]
+    cuda.syncthreads()
+    step = REDUCE_THREADS // 2
+    while step > 0:
+        if tid < step:
+            for s in range(DISK_NSUMS):
+                shared[s, tid] += shared[s, tid + step]
+        cuda.syncthreads()
+        step //= 2
+    for s in range(tid, DISK_NSUMS, REDUCE_THREADS):
+        cuda.atomic.add(sums, (t, s), shared[s, 0])
+
+
+def disk_sums(image, weight, sums):
+    """Per-frame disk sums; as :func:`kernels.cpu.disk_sums` (``sums`` zeroed here)."""
+    sums[...] = 0
+    blocks, threads = _reduce_grid(image.shape[0], image.shape[1] * image.shape[2])
+    _disk_sums[blocks, threads](image, weight, sums)

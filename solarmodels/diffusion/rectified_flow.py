@@ -1,0 +1,119 @@
+"""Rectified flow (flow matching on straight paths) as the seed's Open-Sora ``rflow`` scheduler.
+
+Path: ``x_s = (1 − s) x_0 + s ε``, ``s ∈ [0, 1]`` (``s = 1`` pure noise); the network predicts the
+velocity ``v = ε − x_0`` with loss ``‖v − v_θ(x_s, s, c)‖²`` (Liu et al. 2023, arXiv:2209.03003;
+Lipman et al. 2023). Training times are logit-normal, ``s = sigmoid(m + σ n)``, ``n ~ N(0, 1)``
+(Esser et al. 2024, SD3, arXiv:2403.03206), optionally shifted by the timestep transform
+``s' = k s / (1 + (k − 1) s)`` (Open-Sora's ``use_timestep_transform``; ``k`` grows with the number
+of pixels and frames: :func:`resolution_shift`). The network sees ``s · 1000``.
+
+Sampling integrates ``dx/ds = v`` with Euler steps from ``s = 1`` to 0 (10–30 steps; the seed
+uses 10) with classifier-free guidance (scale 4 in the seed).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .guidance import guided_prediction
+
+__all__ = ["RectifiedFlow", "resolution_shift"]
+
+
+def resolution_shift(height: int, width: int, frames: int = 1, *, base_resolution: int = 512 * 512,
+                     base_frames: int = 1, scale: float = 1.0) -> float:
+    """Open-Sora's timestep-transform factor ``k = √(HW/base) · √(F'/base_F) · scale``.
+
+    ``F' = 1`` for images, else ``F // 17 · 5`` (at least 1; Open-Sora counts latent frames so).
+    """
+    f = 1 if frames == 1 else max(frames // 17 * 5, 1)
+    return math.sqrt(height * width / base_resolution) * math.sqrt(f / base_frames) * scale
+
+
+class RectifiedFlow:
+    """Rectified-flow training and Euler sampling.
+
+    Parameters
+    ----------
+    logit_mean, logit_std : float
+        Logit-normal parameters of the training times (0, 1 in SD3/Open-Sora).
+    shift : float
+        Timestep-transform factor ``k`` (1 = none).
+    num_timesteps : float
+        Scale of the time given to the network (``s · num_timesteps``; 1000 as Open-Sora).
+    """
+
+    def __init__(self, logit_mean: float = 0.0, logit_std: float = 1.0, shift: float = 1.0,
+                 num_timesteps: float = 1000.0):
+        if shift <= 0:
+            raise ValueError(f"shift must be positive, not {shift}")
+        self.logit_mean = float(logit_mean)
+        self.logit_std = float(logit_std)
+        self.shift = float(shift)
+        self.num_timesteps = float(num_timesteps)
+
+    def transform(self, s: torch.Tensor) -> torch.Tensor:
+        """``k s / (1 + (k − 1) s)``."""
+        k = self.shift
+        return s if k == 1.0 else k * s / (1.0 + (k - 1.0) * s)
+
+    def sample_times(self, n: int, *, device=None, generator=None) -> torch.Tensor:
+        """Logit-normal times ``s = transform(sigmoid(m + σ n))`` in (0, 1)."""
+        gen_device = generator.device if generator is not None else device
+        z = torch.randn(n, generator=generator, device=gen_device).to(device)
+        return self.transform(torch.sigmoid(self.logit_mean + self.logit_std * z))
+
+    @staticmethod
+    def add_noise(x0: torch.Tensor, noise: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """``x_s = (1 − s) x_0 + s ε``."""
+        s = s.to(x0.dtype).view(-1, *([1] * (x0.dim() - 1)))
+        return (1.0 - s) * x0 + s * noise
+
+    def loss(self, model, x0, cond=None, *, null=None, generator=None, return_x0: bool = False,
+             **kwargs):
+        """Velocity MSE ``‖(ε − x_0) − v_θ(x_s, 1000 s, c)‖²``; optionally also the implied ``x̂_0``."""
+        s = self.sample_times(x0.shape[0], device=x0.device, generator=generator)
+        gen_device = generator.device if generator is not None else x0.device
+        noise = torch.randn(x0.shape, generator=generator, device=gen_device,
+                            dtype=x0.dtype).to(x0.device)
+        xs = self.add_noise(x0, noise, s)
+        v = model(xs, s * self.num_timesteps, cond, null=null, **kwargs)
+        loss = F.mse_loss(v.float(), (noise - x0).float())
+        if return_x0:
+            x0_hat = xs - s.view(-1, *([1] * (x0.dim() - 1))).to(xs.dtype) * v
+            return loss, x0_hat
+        return loss
+
+    def euler_step(self, v: torch.Tensor, s: float, s_next: float, x: torch.Tensor) -> torch.Tensor:
+        """``x_{s_next} = x_s + (s_next − s) · v``."""
+        return x + (s_next - s) * v
+
+    def sample_schedule(self, num_steps: int) -> list:
+        """Times ``1 = s_0 > … > s_N = 0`` (uniform, then the timestep transform)."""
+        if num_steps < 1:
+            raise ValueError(f"num_steps must be ≥ 1, not {num_steps}")
+        grid = torch.linspace(1.0, 0.0, num_steps + 1, dtype=torch.float64)
+        return [float(v) for v in self.transform(grid)]
+
+    @torch.no_grad()
+    def sample(self, model, shape, cond=None, *, num_steps: int = 10, guidance_scale: float = 4.0,
+               generator=None, device=None, progress: bool = False, x_T=None, **kwargs):
+        """Euler sampling from noise with classifier-free guidance (``model(x, t, c, null=…)``)."""
+        from tqdm.auto import tqdm
+
+        device = torch.device(device) if device is not None else next(model.parameters()).device
+        if x_T is not None:
+            x = x_T.to(device)
+        else:
+            gen_device = generator.device if generator is not None else device
+            x = torch.randn(shape, generator=generator, device=gen_device).to(device)
+        sched = self.sample_schedule(num_steps)
+        scale = guidance_scale if cond is not None else 0.0
+        for s, s_next in tqdm(list(zip(sched[:-1], sched[1:])), desc="rectified-flow sampling",
+                              disable=not progress):
+            t = torch.full((shape[0],), s * self.num_timesteps, device=device)
+            v = guided_prediction(model, x, t, cond, scale, **kwargs).to(x.dtype)
+            x = self.euler_step(v, s, s_next, x)
+        return x

@@ -1,0 +1,171 @@
+"""Pix2PixHD global generator and multi-scale discriminator (Wang et al. 2018; Jeong et al. 2020).
+
+Global generator (``ngf`` 32 in the far-side seed, 64 in pix2pixHD):
+``ReflectionPad(3) → Conv 7×7 (in → ngf) → IN → ReLU``, ``n_down`` × ``Conv 3×3 stride 2`` (width
+doubling) + IN + ReLU, ``n_blocks`` residual blocks ``x + [pad → conv 3×3 → IN → ReLU → pad →
+conv 3×3 → IN](x)``, ``n_down`` × ``ConvTranspose 3×3 stride 2`` (output padding 1, width halving) +
+IN + ReLU, ``ReflectionPad(3) → Conv 7×7 (ngf → out)``, linear (seed) or tanh output. Instance norm
+has no affine parameters (``affine=False``), as in the reference.
+
+Multi-scale discriminator: ``n_scales`` PatchGANs (4×4 convolutions, padding 2, widths 64-128-256
+at stride 2 then 512 at stride 1 and 1 output channel, IN, LeakyReLU 0.2, no sigmoid); scale ``k``
+sees the input average-pooled ``k`` times by ``AvgPool2d(3, stride 2, padding 1,
+count_include_pad=False)``. ``forward`` returns, per scale, the list of every block's output
+(the last entry is the logit map) for the LSGAN and feature-matching losses.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from solarmodels.config import ConfigError
+from solarmodels.networks.unet import init_weights, norm_layer
+from solarmodels.registry import register_model
+
+__all__ = ["GlobalGeneratorConfig", "GlobalGenerator", "MultiscaleDiscriminatorConfig",
+           "MultiscaleDiscriminator", "ResidualBlock", "NLayerDiscriminator"]
+
+
+def _pad(kind: str, size: int):
+    if kind == "reflect":
+        return nn.ReflectionPad2d(size)
+    if kind == "replicate":
+        return nn.ReplicationPad2d(size)
+    if kind == "zero":
+        return nn.ZeroPad2d(size)
+    raise ConfigError(f"padding must be 'reflect', 'replicate' or 'zero', got {kind!r}")
+
+
+class ResidualBlock(nn.Module):
+    """``x + F(x)``, ``F`` = pad → conv 3×3 → norm → act → pad → conv 3×3 → norm."""
+
+    def __init__(self, channels, *, padding="reflect", norm="instance", activation=nn.ReLU):
+        super().__init__()
+        self.body = nn.Sequential(
+            _pad(padding, 1), nn.Conv2d(channels, channels, 3), norm_layer(norm, channels),
+            activation(), _pad(padding, 1), nn.Conv2d(channels, channels, 3),
+            norm_layer(norm, channels))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+@dataclasses.dataclass
+class GlobalGeneratorConfig:
+    """Configuration of :class:`GlobalGenerator` (defaults: the far-side seed, 3 EUV → 1 HMI)."""
+
+    in_channels: int = 3
+    out_channels: int = 1
+    ngf: int = 32
+    n_down: int = 4
+    n_blocks: int = 9
+    norm: str = "instance"
+    padding: str = "reflect"
+    output: str = "linear"     # "linear" or "tanh"
+    init_gain: float = 0.02
+
+
+class GlobalGenerator(nn.Module):
+    """Pix2PixHD global generator; input side must be a multiple of ``2**n_down``."""
+
+    def __init__(self, config: GlobalGeneratorConfig | None = None):
+        super().__init__()
+        cfg = config or GlobalGeneratorConfig()
+        self.config = cfg
+        if cfg.output not in ("linear", "tanh"):
+            raise ConfigError(f"output must be 'linear' or 'tanh', got {cfg.output!r}")
+        layers = [_pad(cfg.padding, 3), nn.Conv2d(cfg.in_channels, cfg.ngf, 7),
+                  norm_layer(cfg.norm, cfg.ngf), nn.ReLU()]
+        ch = cfg.ngf
+        for _ in range(cfg.n_down):
+            layers += [nn.Conv2d(ch, 2 * ch, 3, stride=2, padding=1), norm_layer(cfg.norm, 2 * ch),
+                       nn.ReLU()]
+            ch *= 2
+        layers += [ResidualBlock(ch, padding=cfg.padding, norm=cfg.norm) for _ in range(cfg.n_blocks)]
+        for _ in range(cfg.n_down):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1),
+                       norm_layer(cfg.norm, ch // 2), nn.ReLU()]
+            ch //= 2
+        layers += [_pad(cfg.padding, 3), nn.Conv2d(ch, cfg.out_channels, 7)]
+        if cfg.output == "tanh":
+            layers.append(nn.Tanh())
+        self.model = nn.Sequential(*layers)
+        init_weights(self, cfg.init_gain)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+class NLayerDiscriminator(nn.Module):
+    """One pix2pixHD PatchGAN; ``forward`` returns the list of block outputs (logits last)."""
+
+    def __init__(self, in_channels, ndf=64, n_layers=3, norm="instance", padding=2, max_width=512):
+        super().__init__()
+        blocks = [nn.Sequential(nn.Conv2d(in_channels, ndf, 4, 2, padding), nn.LeakyReLU(0.2))]
+        ch = ndf
+        for n in range(1, n_layers + 1):
+            out = min(ch * 2, max_width)
+            stride = 2 if n < n_layers else 1
+            blocks.append(nn.Sequential(nn.Conv2d(ch, out, 4, stride, padding),
+                                        norm_layer(norm, out), nn.LeakyReLU(0.2)))
+            ch = out
+        blocks.append(nn.Sequential(nn.Conv2d(ch, 1, 4, 1, padding)))
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x):
+        feats = []
+        for block in self.blocks:
+            x = block(x)
+            feats.append(x)
+        return feats
+
+
+@dataclasses.dataclass
+class MultiscaleDiscriminatorConfig:
+    """Configuration of :class:`MultiscaleDiscriminator` (defaults: pix2pixHD, 2 scales)."""
+
+    in_channels: int = 4
+    ndf: int = 64
+    n_layers: int = 3
+    n_scales: int = 2
+    norm: str = "instance"
+    padding: int = 2
+    init_gain: float = 0.02
+
+
+class MultiscaleDiscriminator(nn.Module):
+    """``n_scales`` independent :class:`NLayerDiscriminator` on successively pooled inputs."""
+
+    def __init__(self, config: MultiscaleDiscriminatorConfig | None = None):
+        super().__init__()
+        cfg = config or MultiscaleDiscriminatorConfig()
+        self.config = cfg
+        if cfg.n_scales < 1:
+            raise ConfigError(f"n_scales must be >= 1, got {cfg.n_scales}")
+        self.scales = nn.ModuleList(
+            NLayerDiscriminator(cfg.in_channels, cfg.ndf, cfg.n_layers, cfg.norm, cfg.padding)
+            for _ in range(cfg.n_scales))
+        self.pool = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        init_weights(self, cfg.init_gain)
+
+    def forward(self, x) -> list[list[torch.Tensor]]:
+        out = []
+        for k, disc in enumerate(self.scales):
+            if k > 0:
+                x = self.pool(x)
+            out.append(disc(x))
+        return out
+
+
+@register_model("pix2pixhd_global", GlobalGeneratorConfig, family="translation",
+                description="Pix2PixHD global generator, 4 down / 9 res / 4 up (Wang+ 2018; Jeong+ 2020)")
+def pix2pixhd_global(config: GlobalGeneratorConfig) -> GlobalGenerator:
+    return GlobalGenerator(config)
+
+
+@register_model("multiscale_patchgan", MultiscaleDiscriminatorConfig, family="translation",
+                description="Pix2PixHD multi-scale PatchGAN discriminator (2 scales, LSGAN)")
+def multiscale_patchgan(config: MultiscaleDiscriminatorConfig) -> MultiscaleDiscriminator:
+    return MultiscaleDiscriminator(config)

@@ -1,0 +1,4 @@
+"""Model-ready datasets built from solar observations (``solarprep.datasets.solared``: SOLARED)."""
+from . import solared
+
+__all__ = ["solared"]

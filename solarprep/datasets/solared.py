@@ -1,0 +1,745 @@
+"""SOLARED: per-tile timelines of emerging active regions and the model-ready dataset.
+
+The Solar Active Region Emergence Dataset (SOLARED; Kasapis et al., NASA-IMPACT
+``ar_emergence``) describes each active region (AR) by per-tile timelines on a
+9×9 grid of its tracked 512² patch: acoustic power in four bands (2–3, 3–4,
+4–5, 5–6 mHz), mean unsigned magnetic flux and continuum intensity, one value per
+hour. Models see 120 steps of the five input channels on the 63 tiles left after
+the flattening and predict the intensity of every tile ``lead`` (12) steps
+later. ``docs/solared.md`` has the formulas and the differences from the seed.
+
+Timelines (one AR): an :class:`xarray.Dataset` with dims ``(time, tile)``,
+``tile = 9·row + col`` (coords ``tile_row``, ``tile_col``), float32 variables
+``power_2_3 … power_5_6``, ``flux`` (G), ``intensity``, attribute
+``active_region``. Read/written in the dataset's ``.npz`` layout
+(:func:`read_timelines`, :func:`write_timelines`) or as netCDF
+(:func:`solarprep.save`).
+
+Sources for :func:`build`: a folder of ``.npz`` timelines, a timelines Dataset,
+:class:`FitsRegion` (tracked FITS cubes as JSOC writes them: data in HDU 1,
+``MIDTIME`` in the header, one 8-hour Dopplergram cube per timeline step) or
+:class:`SyntheticRegion` (an emerging bipole with p modes, analytic or from
+the synthetic Sun).
+"""
+import dataclasses
+import datetime
+import logging
+import math
+import pathlib
+import re
+import time as _time
+
+import numpy as np
+import xarray as xr
+
+from .. import backend
+from ..dataset import CONVENTIONS, append_history
+from ..io import SolarDataError
+from ..power import DEFAULT_BANDS, band_name, band_powers
+from ..tiles import solared_flatten, tile_coords, tile_means
+
+__all__ = ["POWER_VARIABLES", "CHANNELS", "GRID", "read_timelines", "write_timelines",
+           "keep_tiles", "flatten_timelines", "timelines_dataset", "read_tracked_cube",
+           "FitsRegion", "SyntheticRegion", "region_samples", "assign_splits", "build"]
+
+log = logging.getLogger(__name__)
+
+GRID = 9
+POWER_VARIABLES = tuple(band_name(b) for b in DEFAULT_BANDS)
+#: Input channels of the model-ready dataset, in order.
+CHANNELS = POWER_VARIABLES + ("flux",)
+_UNITS = {"power": "m2 / s", "flux": "G", "intensity": ""}
+_LONG = {"flux": "mean unsigned line-of-sight magnetic flux density per tile",
+         "intensity": "mean continuum intensity per tile (SOLARED units)"}
+
+
+# --------------------------------------------------------------------------- timelines
+
+def timelines_dataset(times, power, flux, intensity, *, active_region, flattened=False,
+                      source="", bands=DEFAULT_BANDS):
+    """Assemble a timelines Dataset from arrays.
+
+    Parameters
+    ----------
+    times : array_like
+        datetime64 (or datetime objects), ``(T,)``.
+    power : array_like
+        ``(n_bands, T, n_tiles)`` band powers (SOLARED units, ``m2 / s``).
+    flux, intensity : array_like
+        ``(T, n_tiles)``.
+    active_region : str
+        NOAA number or name.
+    flattened : bool
+        Whether the SOLARED flattening was applied.
+    """
+    t = np.asarray(times).astype("datetime64[ns]")
+    power = np.asarray(power)
+    n_tiles = power.shape[-1]
+    grid = int(round(math.sqrt(n_tiles)))
+    if grid * grid == n_tiles:
+        rows, cols = tile_coords(grid)
+    else:
+        rows, cols = tile_coords(GRID)
+        keep = (rows != 0) & (rows != GRID - 1)
+        rows, cols = rows[keep], cols[keep]
+        if rows.size != n_tiles:
+            raise ValueError(f"{n_tiles} tiles is neither a square grid nor the 63 kept tiles")
+    ds = xr.Dataset(coords={"time": t, "tile": np.arange(n_tiles),
+                            "tile_row": ("tile", rows), "tile_col": ("tile", cols)})
+    for b, band in enumerate(bands):
+        ds[band_name(band)] = xr.Variable(
+            ("time", "tile"), np.asarray(power[b], np.float32),
+            {"units": _UNITS["power"],
+             "long_name": f"SOLARED acoustic power {band[0]:g}-{band[1]:g} mHz per tile"})
+    ds["flux"] = xr.Variable(("time", "tile"), np.asarray(flux, np.float32),
+                             {"units": _UNITS["flux"], "long_name": _LONG["flux"]})
+    ds["intensity"] = xr.Variable(("time", "tile"), np.asarray(intensity, np.float32),
+                                  {"units": _UNITS["intensity"], "long_name": _LONG["intensity"]})
+    ds.attrs = {"Conventions": CONVENTIONS, "title": f"SOLARED timelines of AR {active_region}",
+                "active_region": str(active_region), "flattened": int(bool(flattened)),
+                "grid": GRID, "source": str(source)}
+    return ds
+
+
+def _find(folder, kind, flat):
+    names = sorted(folder.glob(f"mean_{kind}*.npz"))
+    flat_names = [p for p in names if p.stem.endswith("_flat")]
+    plain = [p for p in names if not re.search(r"_(flat|d|dflat)$", p.stem)]
+    chosen = flat_names if flat else plain
+    if not chosen:
+        raise SolarDataError(f"{folder}: no mean_{kind}<AR>{'_flat' if flat else ''}.npz file "
+                             f"(found {[p.name for p in names]}); is this a SOLARED AR folder?")
+    if len(chosen) > 1:
+        raise SolarDataError(f"{folder}: several mean_{kind} files {[p.name for p in chosen]}")
+    return chosen[0]
+
+
+def _times(values, path):
+    try:
+        return np.array([np.datetime64(v, "ns") if not isinstance(v, datetime.datetime)
+                         else np.datetime64(v.replace(tzinfo=None), "ns") for v in values])
+    except (TypeError, ValueError) as exc:
+        raise SolarDataError(f"{path}: cannot read the timestamps ({exc})") from None
+
+
+def read_timelines(folder, *, flat=True):
+    """Read one AR folder of SOLARED ``.npz`` timelines.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        Holds ``mean_pmdop{AR}_flat.npz`` (arr_0..arr_3: four band powers, each
+        ``(81, T)``; arr_4: ``(T,)`` datetimes), ``mean_mag{AR}_flat.npz`` and
+        ``mean_int{AR}_flat.npz`` (arr_0 ``(81, T)``, arr_1 datetimes).
+    flat : bool
+        Read the flattened (``_flat``) files (default) or the plain ones.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(time, tile=81)``; see the module docstring.
+
+    Raises
+    ------
+    solarprep.SolarDataError
+        Missing files, wrong shapes or timestamps that differ between the files.
+
+    Notes
+    -----
+    The timestamps are pickled ``datetime`` objects, so the files are opened with
+    ``allow_pickle=True``: read only files you trust.
+    """
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        raise SolarDataError(f"{folder}: not a folder of SOLARED timelines")
+    arrays, stamps = {}, {}
+    for kind in ("pmdop", "mag", "int"):
+        path = _find(folder, kind, flat)
+        with np.load(path, allow_pickle=True) as z:
+            files = sorted(z.files, key=lambda s: int(s.split("_")[1]))
+            arrays[kind] = [np.asarray(z[f], np.float64) for f in files[:-1]]
+            stamps[kind] = _times(z[files[-1]], path)
+        want = 4 if kind == "pmdop" else 1
+        if len(arrays[kind]) != want or any(a.ndim != 2 or a.shape[0] != GRID * GRID
+                                            or a.shape[1] != stamps[kind].size
+                                            for a in arrays[kind]):
+            raise SolarDataError(f"{path}: expected {want} array(s) of shape (81, T) and T "
+                                 f"timestamps, got {[a.shape for a in arrays[kind]]} and "
+                                 f"{stamps[kind].size}")
+    if not (np.array_equal(stamps["pmdop"], stamps["mag"])
+            and np.array_equal(stamps["pmdop"], stamps["int"])):
+        raise SolarDataError(f"{folder}: the power, flux and intensity files have different "
+                             "timestamps")
+    m = re.search(r"(\d+)", _find(folder, "pmdop", flat).stem)
+    name = m.group(1) if m else folder.name
+    power = np.stack([a.T for a in arrays["pmdop"]])
+    ds = timelines_dataset(stamps["pmdop"], power, arrays["mag"][0].T, arrays["int"][0].T,
+                           active_region=name, flattened=flat, source=str(folder))
+    return append_history(ds, f"read_timelines({folder.name!r}, flat={flat})")
+
+
+def keep_tiles(ds, *, grid=GRID):
+    """Drop the top and bottom tile rows (zero after the flattening): 81 → 63 tiles."""
+    rows = ds["tile_row"].values
+    keep = np.flatnonzero((rows != 0) & (rows != grid - 1))
+    return ds.isel(tile=keep)
+
+
+def flatten_timelines(ds):
+    """Apply :func:`solarprep.tiles.solared_flatten` to every variable of an 81-tile Dataset."""
+    if ds.sizes.get("tile") != GRID * GRID:
+        raise ValueError(f"flattening needs the full {GRID}x{GRID} tiles, got {ds.sizes.get('tile')}")
+    out = ds.copy()
+    for name, var in ds.data_vars.items():
+        if var.dims == ("time", "tile"):
+            out[name] = var.copy(data=solared_flatten(var.values.astype(np.float64), axis=1)
+                                 .astype(np.float32))
+    out.attrs["flattened"] = 1
+    return append_history(out, "flatten_timelines() SOLARED dtws row blend")
+
+
+def write_timelines(ds, folder, *, suffix=None):
+    """Write a timelines Dataset in SOLARED's ``.npz`` layout (three files).
+
+    63-tile Datasets are padded back to 81 tiles with zeros in the top and bottom
+    rows, as in the dataset. ``suffix`` defaults to ``"_flat"`` for a flattened
+    Dataset and ``""`` otherwise. Returns the three paths.
+    """
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = str(ds.attrs.get("active_region", "0"))
+    if suffix is None:
+        suffix = "_flat" if int(ds.attrs.get("flattened", 0)) else ""
+    rows, cols = ds["tile_row"].values, ds["tile_col"].values
+    index = GRID * rows + cols
+    times = np.array([datetime.datetime(1970, 1, 1) + datetime.timedelta(
+        microseconds=int(t) // 1000) for t in ds["time"].values.astype("datetime64[ns]")
+        .astype(np.int64)], dtype=object)
+
+    def full(var):
+        a = np.zeros((GRID * GRID, ds.sizes["time"]))
+        a[index] = np.asarray(ds[var].values, np.float64).T
+        return a
+
+    paths = []
+    for kind, variables in (("pmdop", POWER_VARIABLES), ("mag", ("flux",)), ("int", ("intensity",))):
+        path = folder / f"mean_{kind}{name}{suffix}.npz"
+        arrays = {f"arr_{i}": full(v) for i, v in enumerate(variables)}
+        arrays[f"arr_{len(variables)}"] = times
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        tmp.replace(path)
+        paths.append(path)
+    return paths
+
+
+# --------------------------------------------------------------------------- FITS cubes
+
+def _parse_time(value):
+    from astropy.time import Time
+
+    s = str(value).strip()
+    scale = "utc"
+    m = re.match(r"^(\d{4})\.(\d{2})\.(\d{2})_(\d{2}:\d{2}:[\d.]+)(?:_([A-Z]+))?$", s)
+    if m:
+        s = f"{m.group(1)}-{m.group(2)}-{m.group(3)}T{m.group(4)}"
+        scale = (m.group(5) or "UTC").lower()
+    elif s.endswith("_TAI"):
+        s, scale = s[:-4], "tai"
+    s = s.replace("_", "T")
+    return np.datetime64(Time(s, scale=scale).utc.isot, "ns")
+
+
+def read_tracked_cube(path, *, cadence=None):
+    """Read a tracked cube as JSOC writes it: ``(data, midtime, cadence)``.
+
+    The data are the first 3-D image HDU (HDU 1 for JSOC exports, which keep HDU 0
+    empty, possibly RICE-compressed), ``(time, y, x)`` float32; ``MIDTIME`` (JSOC
+    ``2011.02.14_12:00:00_TAI`` or ISO) gives the cube's centre time; the cadence
+    comes from ``CADENCE``, ``T_STEP`` or ``DELTA_T`` (default 45 s).
+    """
+    from astropy.io import fits
+
+    path = pathlib.Path(path)
+    with fits.open(path) as hdul:
+        for hdu in hdul:
+            if hdu.data is not None and getattr(hdu.data, "ndim", 0) == 3:
+                data = np.asarray(hdu.data, dtype=np.float32)
+                header = hdu.header
+                break
+        else:
+            raise SolarDataError(f"{path}: no 3-D image HDU (expected the cube in HDU 1)")
+        head0 = hdul[0].header
+    mid = header.get("MIDTIME", head0.get("MIDTIME"))
+    if mid is None:
+        raise SolarDataError(f"{path}: no MIDTIME keyword; cannot place the cube in time")
+    if cadence is None:
+        for key in ("CADENCE", "T_STEP", "DELTA_T"):
+            if key in header or key in head0:
+                cadence = float(header.get(key, head0.get(key)))
+                break
+        else:
+            cadence = 45.0
+    return data, _parse_time(mid), float(cadence)
+
+
+@dataclasses.dataclass
+class FitsRegion:
+    """An AR given as tracked FITS cubes, one file per timeline step.
+
+    Attributes
+    ----------
+    name : str
+        NOAA number or name.
+    doppler : list of path
+        Dopplergram cubes (8 h at 45 s in SOLARED), each one timeline step at
+        its ``MIDTIME``.
+    magnetogram, continuum : list of path
+        Cubes whose middle frame gives the flux (``|B|``) and intensity of the
+        step with the nearest ``MIDTIME`` (the seed took frame ``n_files/2``, a
+        bug; here the middle frame of each cube).
+    convention : str
+        Power convention (default ``"solared"``).
+    tile_mode : str
+        ``"solared"`` or ``"exact"`` tiling.
+    """
+
+    name: str
+    doppler: list
+    magnetogram: list = None
+    continuum: list = None
+    convention: str = "solared"
+    tile_mode: str = "solared"
+    device: str = "auto"
+
+    def timelines(self, progress=False):
+        from tqdm.auto import tqdm
+
+        if not self.doppler:
+            raise ValueError(f"region {self.name}: no Dopplergram cubes")
+        steps = []
+        for path in tqdm(list(self.doppler), desc=f"AR {self.name} power", disable=not progress):
+            cube, mid, dt = read_tracked_cube(path)
+            p = band_powers(cube, dt, convention=self.convention, device=self.device)
+            steps.append((mid, tile_means(_host(p), mode=self.tile_mode)))
+        times = np.array([s[0] for s in steps])
+        order = np.argsort(times)
+        times = times[order]
+        power = np.stack([steps[k][1] for k in order], axis=1)  # (nb, T, 81)
+
+        def middle(paths, absolute):
+            if not paths:
+                return np.full((times.size, GRID * GRID), np.nan)
+            frames = {}
+            for path in paths:
+                data, mid, _ = read_tracked_cube(path)
+                frame = data[data.shape[0] // 2]
+                frames[mid] = tile_means(np.abs(frame) if absolute else frame, mode=self.tile_mode)
+            keys = np.array(sorted(frames))
+            rows = []
+            for t in times:
+                k = keys[np.argmin(np.abs(keys - t))]
+                rows.append(frames[k])
+            return np.stack(rows)
+
+        flux = middle(self.magnetogram, True)
+        intensity = middle(self.continuum, False)
+        return timelines_dataset(times, power, flux, intensity, active_region=self.name,
+                                 source=f"{len(self.doppler)} tracked Dopplergram cubes")
+
+
+def _host(a):
+    return a.get() if backend.is_cupy(a) else np.asarray(a)
+
+
+# --------------------------------------------------------------------------- synthetic ARs
+
+@dataclasses.dataclass
+class SyntheticRegion:
+    """A synthetic emerging active region with known truth, observed hour by hour.
+
+    Each timeline step is an ``n_frames``-frame Dopplergram window (45 s) of a
+    ``shape``² patch plus a magnetogram and a continuum image at the window
+    centre. ``engine="analytic"`` (fast): a bipole ``B = F(t)·(G₊ − G₋)``
+    (Gaussian polarities separating as they emerge, ``F(t) = ½(1 + tanh((t − t_e)/τ))``),
+    p modes from :class:`solarprep.synthetic.doppler.PModes` (damped oscillators,
+    Lorentzian at 3.2 mHz) with amplitude ``rms·(1 − 0.6 tanh(|B|/300 G))``
+    (Hindman & Brown 1998), continuum ``1 − 0.7 tanh((|B|/1200 G)²)``, noise.
+    ``engine="sun"``: the same patch at disk centre cut from
+    :class:`solarprep.synthetic.SyntheticSun` (its Dopplergram model: rotation,
+    observer motion, limb shift, p modes suppressed by the field; slow, seconds
+    per step at 48²).
+
+    Attributes
+    ----------
+    name : str
+    seed : int
+    n_steps : int
+        Timeline steps (1 h apart by default).
+    shape : int
+        Patch size in pixels (≥ 9).
+    n_frames : int
+        Dopplergram frames per window (SOLARED: 640 = 8 h).
+    cadence, step : float
+        Seconds between frames, and between timeline steps.
+    emergence_step, tau_steps : float
+        Emergence time and time scale, in steps.
+    start : str
+        Time of the first step.
+    """
+
+    name: str
+    seed: int = 0
+    n_steps: int = 160
+    shape: int = 45
+    n_frames: int = 64
+    cadence: float = 45.0
+    step: float = 3600.0
+    emergence_step: float = 100.0
+    tau_steps: float = 12.0
+    start: str = "2024-05-01T00:00"
+    engine: str = "analytic"
+    peak_field: float = 2000.0
+    pmode_rms: float = 250.0
+    convention: str = "solared"
+
+    def _field(self, t_step, rng_offsets):
+        n = self.shape
+        y, x = np.mgrid[0:n, 0:n] / (n - 1) - 0.5
+        f = 0.5 * (1 + math.tanh((t_step - self.emergence_step) / self.tau_steps))
+        sep = 0.05 + 0.2 * f
+        dy, dx = rng_offsets
+        sigma = 0.08
+        g1 = np.exp(-((x - dx - sep / 2) ** 2 + (y - dy) ** 2) / (2 * sigma**2))
+        g2 = np.exp(-((x - dx + sep / 2) ** 2 + (y - dy) ** 2) / (2 * sigma**2))
+        return (self.peak_field * f * (g1 - g2)).astype(np.float32)
+
+    def _analytic_step(self, k, rng):
+        from ..synthetic.doppler import PModes
+
+        offsets = (0.1 * (np.random.default_rng(self.seed).random(2) - 0.5))
+        b = self._field(k, offsets)
+        amp = self.pmode_rms * (1 - 0.6 * np.tanh(np.abs(b) / 300.0))
+        pm = PModes((self.shape, self.shape), 3, self.cadence, 3.2e-3, 1.0e-3, rng)
+        cube = np.empty((self.n_frames, self.shape, self.shape), np.float32)
+        cube[0] = pm.first()
+        for i in range(1, self.n_frames):
+            cube[i] = pm.step()
+        cube *= amp.astype(np.float32)
+        cube += 10.0 * rng.standard_normal(cube.shape, np.float32)
+        mag = b + 8.0 * rng.standard_normal(b.shape, np.float32)
+        cont = (6e4 * (1 - 0.7 * np.tanh((np.abs(b) / 1200.0) ** 2))
+                * (1 + 1e-3 * rng.standard_normal(b.shape))).astype(np.float32)
+        return cube, mag, cont
+
+    def _sun(self):
+        from ..synthetic import ActiveRegion, SyntheticSun
+
+        t_e = np.datetime64(self.start) + np.timedelta64(int(self.emergence_step * self.step), "s")
+        ar = ActiveRegion(lat=0.0, lon=0.0, flux=1e22, t_emerge=str(t_e),
+                          tau=self.tau_steps * self.step / 3600.0, name=str(self.name))
+        return SyntheticSun(seed=self.seed, features=[ar], t0=str(t_e))
+
+    def _sun_step(self, sun, when):
+        kw = {"shape": self.shape, "cdelt": 4.0 * 48 / self.shape, "crota2": 0.0}
+        start = when - np.timedelta64(int(self.n_frames * self.cadence * 500), "ms")
+        maps = sun.dopplergram_cube(str(start), self.n_frames, self.cadence, **kw)
+        cube = np.stack([np.asarray(m.data, np.float32) for m in maps])
+        mag = np.asarray(sun.magnetogram(str(when), **kw).data, np.float32)
+        cont = np.asarray(sun.continuum(str(when), **kw).data, np.float32)
+        return cube, mag, cont
+
+    def timelines(self, progress=False):
+        from tqdm.auto import tqdm
+
+        if self.shape < GRID:
+            raise ValueError(f"shape={self.shape}: a patch needs at least {GRID} pixels a side")
+        if self.engine not in ("analytic", "sun"):
+            raise ValueError(f"engine must be 'analytic' or 'sun', not {self.engine!r}")
+        t0 = np.datetime64(self.start, "ns")
+        times = t0 + (np.arange(self.n_steps) * self.step * 1e9).astype("timedelta64[ns]")
+        sun = self._sun() if self.engine == "sun" else None
+        power, flux, inten = [], [], []
+        for k in tqdm(range(self.n_steps), desc=f"synthetic AR {self.name}", disable=not progress):
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, k]))
+            if sun is None:
+                cube, mag, cont = self._analytic_step(k, rng)
+            else:
+                cube, mag, cont = self._sun_step(sun, times[k])
+            p = band_powers(cube, self.cadence, convention=self.convention, device="cpu")
+            power.append(tile_means(p))
+            flux.append(tile_means(np.abs(mag)))
+            inten.append(tile_means(cont))
+        return timelines_dataset(times, np.stack(power, axis=1), np.stack(flux), np.stack(inten),
+                                 active_region=self.name,
+                                 source=f"SyntheticRegion(engine={self.engine!r}, seed={self.seed})")
+
+
+# --------------------------------------------------------------------------- builder
+
+def _as_region(src):
+    if isinstance(src, (FitsRegion, SyntheticRegion)):
+        return str(src.name), src.timelines
+    if isinstance(src, xr.Dataset):
+        return str(src.attrs.get("active_region", "?")), lambda progress=False: src
+    if isinstance(src, (str, pathlib.Path)):
+        path = pathlib.Path(src)
+        if path.suffix in (".nc", ".nc4", ".h5"):
+            from ..storage import open_dataset
+
+            ds = open_dataset(path)
+            return str(ds.attrs.get("active_region", path.stem)), lambda progress=False: ds
+        m = re.search(r"(\d+)", path.name)
+        return (m.group(1) if m else path.name), lambda progress=False: read_timelines(path)
+    raise TypeError(f"cannot build from {type(src).__name__}: give an AR folder of .npz files, a "
+                    "timelines Dataset or .nc file, a FitsRegion or a SyntheticRegion")
+
+
+def region_samples(ds, *, window=120, lead=12, stride=1):
+    """Sample windows of one AR's timelines: ``(inputs, targets, window_end, target_time)``.
+
+    ``inputs`` ``(S, window, 5, n_tiles)``, ``targets`` ``(S, n_tiles)``: the intensity
+    ``lead`` steps after the last step of the window. Only windows whose steps and
+    target lie on the regular cadence without a gap, with finite values, are kept.
+    """
+    from ..doppler import regular_grid
+
+    if window < 1 or lead < 0:
+        raise ValueError(f"window must be >= 1 and lead >= 0, got window={window}, lead={lead}")
+    times = ds["time"].values
+    if times.size < window + lead:
+        return None
+    _, slots, frame_at = regular_grid(times)
+    x = np.stack([ds[c].values for c in CHANNELS], axis=1).astype(np.float32)  # (T, 5, tiles)
+    y = ds["intensity"].values.astype(np.float32)
+    ins, outs, ends, targ = [], [], [], []
+    for e in range(window, frame_at.size - lead + 1, stride):
+        idx = frame_at[e - window:e]
+        tgt = frame_at[e - 1 + lead]
+        if np.any(idx < 0) or tgt < 0:
+            continue
+        xi, yi = x[idx], y[tgt]
+        if not (np.all(np.isfinite(xi)) and np.all(np.isfinite(yi))):
+            continue
+        ins.append(xi)
+        outs.append(yi)
+        ends.append(times[idx[-1]])
+        targ.append(times[tgt])
+    if not ins:
+        return None
+    return np.stack(ins), np.stack(outs), np.array(ends), np.array(targ)
+
+
+def assign_splits(names, splits=None, *, seed=0):
+    """Map AR names to "train" / "val" / "test".
+
+    ``splits`` is a dict ``{"train": [...], "val": [...], "test": [...]}`` (every
+    name listed once), a tuple of fractions ``(train, val, test)`` or None
+    (``(0.7, 0.15, 0.15)``); fractions are applied to a seeded permutation of the
+    sorted names, with at least one training AR.
+    """
+    names = [str(n) for n in names]
+    if len(set(names)) != len(names):
+        raise ValueError(f"active region names must be unique, got {names}")
+    if isinstance(splits, dict):
+        out = {}
+        for split, members in splits.items():
+            if split not in ("train", "val", "test"):
+                raise ValueError(f"unknown split {split!r}: use 'train', 'val', 'test'")
+            for n in members:
+                n = str(n).removeprefix("AR")
+                if n in out:
+                    raise ValueError(f"AR {n} is in two splits")
+                out[n] = split
+        missing = [n for n in names if n not in out]
+        if missing:
+            raise ValueError(f"ARs {missing} are in no split; list every AR in splits")
+        if "train" not in [out[n] for n in names]:
+            raise ValueError("no AR in the training split: normalisation needs one")
+        return {n: out[n] for n in names}
+    fr = (0.7, 0.15, 0.15) if splits is None else tuple(float(f) for f in splits)
+    if len(fr) != 3 or min(fr) < 0 or sum(fr) <= 0:
+        raise ValueError(f"splits fractions must be three non-negative numbers, got {splits!r}")
+    order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
+    order = sorted(names) if len(names) == 1 else order
+    n = len(names)
+    total = sum(fr)
+    n_test = int(round(n * fr[2] / total))
+    n_val = int(round(n * fr[1] / total))
+    if n >= 3:
+        n_test = max(n_test, 1 if fr[2] > 0 else 0)
+        n_val = max(n_val, 1 if fr[1] > 0 else 0)
+    while n - n_test - n_val < 1:
+        if n_val > 0:
+            n_val -= 1
+        else:
+            n_test -= 1
+    out = {}
+    for i, name in enumerate(order):
+        out[name] = "test" if i < n_test else ("val" if i < n_test + n_val else "train")
+    return {n: out[n] for n in names}
+
+
+def _stats(regions, names, normalize):
+    x = np.concatenate([np.stack([regions[n][c].values for c in CHANNELS], axis=1)
+                        for n in names]).astype(np.float64)  # (T, 5, tiles)
+    y = np.concatenate([regions[n]["intensity"].values for n in names]).astype(np.float64)
+    if normalize == "zscore":
+        a_in = np.nanmean(x, axis=(0, 2))
+        b_in = np.nanstd(x, axis=(0, 2))
+        a_out, b_out = float(np.nanmean(y)), float(np.nanstd(y))
+    else:
+        a_in = np.nanmin(x, axis=(0, 2))
+        b_in = np.nanmax(x, axis=(0, 2)) - a_in
+        a_out, b_out = float(np.nanmin(y)), float(np.nanmax(y) - np.nanmin(y))
+    b_in = np.where(b_in > 0, b_in, 1.0)
+    b_out = b_out if b_out > 0 else 1.0
+    return a_in, b_in, a_out, b_out
+
+
+def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zscore",
+          stride=1, flatten=True, seed=0, progress=True, resume=True):
+    """Build the model-ready SOLARED Dataset from many active regions.
+
+    Parameters
+    ----------
+    sources : iterable
+        AR folders of ``.npz`` timelines, timelines Datasets or ``.nc`` files,
+        :class:`FitsRegion` or :class:`SyntheticRegion` objects.
+    out : str or pathlib.Path, optional
+        Output folder: per-AR timelines, as computed (before the flattening), go
+        to ``regions/AR<name>.nc`` (reused when ``resume``), the result to
+        ``solared.nc``.
+    lead : int
+        Steps between the last input step and the target (12 = 12 h).
+    window : int
+        Input steps per sample (120).
+    splits : dict or tuple, optional
+        See :func:`assign_splits`; splits are by AR, never within one.
+    normalize : {"zscore", "minmax", None}
+        Per input channel (over time and tiles) and for the target, with
+        statistics of the training ARs only; stored in the attributes
+        ``input_offset``, ``input_scale``, ``target_offset``, ``target_scale``
+        (``x_norm = (x − offset)/scale``).
+    stride : int
+        Steps between consecutive sample windows of one AR.
+    flatten : bool
+        Apply the SOLARED flattening to timelines that are not flattened yet.
+    seed : int
+        Seed of the split permutation.
+    progress, resume : bool
+
+    Returns
+    -------
+    xarray.Dataset
+        ``inputs (sample, time=window, channel=5, tile=63)`` and ``targets
+        (sample, tile=63)`` float32; coords ``channel``, ``tile_row``/``tile_col``,
+        ``active_region``, ``split``, ``window_end``, ``target_time`` along
+        ``sample``; attributes with the normalisation, ``lead``, ``window``,
+        ``regions_<split>``.
+    """
+    from tqdm.auto import tqdm
+
+    from ..storage import open_dataset, save
+
+    if normalize not in ("zscore", "minmax", None):
+        raise ValueError(f"normalize must be 'zscore', 'minmax' or None, not {normalize!r}")
+    out = pathlib.Path(out) if out is not None else None
+    if out is not None:
+        (out / "regions").mkdir(parents=True, exist_ok=True)
+    regions = {}
+    tic = _time.perf_counter()
+    items = [_as_region(s) for s in sources]
+    if not items:
+        raise ValueError("no sources given")
+    for name, make in tqdm(items, desc="active regions", unit="AR", disable=not progress):
+        name = name.removeprefix("AR")
+        if name in regions:
+            raise ValueError(f"active region {name} given twice")
+        cached = out / "regions" / f"AR{name}.nc" if out is not None else None
+        if cached is not None and resume and cached.exists():
+            log.info("AR %s: reusing %s", name, cached)
+            ds = open_dataset(cached)
+        else:
+            ds = make(progress=progress)
+            if cached is not None:
+                save(ds, cached)  # as computed (not yet flattened)
+        if flatten and not int(ds.attrs.get("flattened", 0)):
+            ds = flatten_timelines(ds)
+        if ds.sizes["tile"] == GRID * GRID:
+            ds = keep_tiles(ds)
+        regions[name] = ds
+    names = list(regions)
+    split_of = assign_splits(names, splits, seed=seed)
+    train = [n for n in names if split_of[n] == "train"]
+    if normalize:
+        a_in, b_in, a_out, b_out = _stats(regions, train, normalize)
+    else:
+        a_in, b_in, a_out, b_out = np.zeros(len(CHANNELS)), np.ones(len(CHANNELS)), 0.0, 1.0
+    parts = []
+    for n in names:
+        s = region_samples(regions[n], window=window, lead=lead, stride=stride)
+        if s is None:
+            log.warning("AR %s: no complete window of %d steps + lead %d; no samples", n,
+                        window, lead)
+            continue
+        parts.append((n, s))
+    if not parts:
+        raise ValueError(f"no AR has {window} consecutive steps plus a target {lead} steps "
+                         "later: lower window or lead")
+    x = np.concatenate([s[0] for _, s in parts])
+    y = np.concatenate([s[1] for _, s in parts])
+    x = ((x - a_in[None, None, :, None]) / b_in[None, None, :, None]).astype(np.float32)
+    y = ((y - a_out) / b_out).astype(np.float32)
+    ar = np.concatenate([[n] * len(s[1]) for n, s in parts]).astype(str)
+    tiles = regions[parts[0][0]]
+    ds = xr.Dataset(
+        {"inputs": (("sample", "time", "channel", "tile"), x,
+                    {"units": "", "long_name": "normalised input timelines "
+                                               "(4 acoustic power bands, unsigned flux) per tile"}),
+         "targets": (("sample", "tile"), y,
+                     {"units": "", "long_name": f"normalised continuum intensity {lead} steps "
+                                                "after the window"})},
+        coords={"channel": np.array(CHANNELS), "tile_row": ("tile", tiles["tile_row"].values),
+                "tile_col": ("tile", tiles["tile_col"].values),
+                "active_region": ("sample", ar),
+                "split": ("sample", np.array([split_of[a] for a in ar])),
+                "window_end": ("sample", np.concatenate([s[2] for _, s in parts])),
+                "target_time": ("sample", np.concatenate([s[3] for _, s in parts]))})
+    ds.attrs = {"Conventions": CONVENTIONS, "title": "SOLARED model-ready dataset",
+                "lead": int(lead), "window": int(window), "stride": int(stride),
+                "normalization": str(normalize), "channels": list(CHANNELS),
+                "input_offset": np.asarray(a_in, np.float64).tolist(),
+                "input_scale": np.asarray(b_in, np.float64).tolist(),
+                "target_offset": float(a_out), "target_scale": float(b_out),
+                "normalization_split": "train"}
+    for split in ("train", "val", "test"):
+        ds.attrs[f"regions_{split}"] = " ".join(n for n in names if split_of[n] == split)
+    ds = append_history(ds, f"solared.build({len(names)} ARs, window={window}, lead={lead}, "
+                            f"normalize={normalize!r}) {ds.sizes['sample']} samples in "
+                            f"{_time.perf_counter() - tic:.1f} s")
+    if out is not None:
+        _save_plain(ds, out / "solared.nc")
+    return ds
+
+
+def _save_plain(ds, path):
+    """Atomic netCDF write of the model-ready Dataset (not a solar image Dataset)."""
+    import os
+    import secrets
+
+    from ..storage import _prepare
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    enc = {n: {"zlib": True, "complevel": 4} for n in ("inputs", "targets")}
+    enc.update({n: {"units": "nanoseconds since 1970-01-01T00:00:00", "dtype": "int64"}
+                for n in ("window_end", "target_time")})
+    try:
+        _prepare(ds).to_netcdf(tmp, engine="h5netcdf", encoding=enc)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    return path

@@ -1,0 +1,84 @@
+"""Doppler differencing (gap-aware) and removal of the static velocity field."""
+import numpy as np
+import pytest
+import xarray as xr
+
+from solarprep.doppler import (CadenceError, doppler_difference, frame_cadence, regular_grid,
+                               remove_static_velocity)
+
+
+def series(n=10, dt=45.0, drop=()):
+    t = np.datetime64("2024-01-01T00:00", "ns") + (np.arange(n) * dt * 1e9).astype("timedelta64[ns]")
+    v = np.arange(n, dtype=np.float32)[:, None, None] ** 2 * np.ones((1, 3, 4), np.float32)
+    ds = xr.Dataset({"vlos": (("time", "y", "x"), v, {"units": "m / s", "long_name": "v"})},
+                    coords={"time": t, "crpix1": ("time", np.arange(n, dtype=np.float64))})
+    keep = [i for i in range(n) if i not in drop]
+    return ds.isel(time=keep)
+
+
+def test_difference_values_and_times():
+    ds = series()
+    d = doppler_difference(ds)
+    assert d["dvlos"].shape == (9, 3, 4)
+    np.testing.assert_array_equal(d["dvlos"].values[:, 0, 0], np.diff(np.arange(10) ** 2))
+    np.testing.assert_array_equal(d.time.values, ds.time.values[:-1] + np.timedelta64(22500, "ms"))
+    assert d["dvlos"].attrs["differenced"] == 1 and d["dvlos"].attrs["cadence_s"] == 45.0
+    np.testing.assert_array_equal(d.crpix1.values, np.arange(9))  # geometry of the first frame
+    assert "doppler_difference" in d.attrs["history"]
+
+
+def test_difference_never_crosses_a_gap():
+    ds = series(drop=(4,))               # frames 3 and 5 are 90 s apart
+    d = doppler_difference(ds)
+    assert d.sizes["time"] == 7          # 8 frames, 7 pairs, 1 across the gap dropped
+    across = ds.time.values[3] + (ds.time.values[4] - ds.time.values[3]) / 2
+    assert across not in d.time.values
+    np.testing.assert_array_equal(d["dvlos"].values[:, 0, 0],
+                                  [1, 3, 5, 11, 13, 15, 17])   # 5²−4² and 4²−3² absent
+
+
+def test_cadence_errors():
+    with pytest.raises(CadenceError, match="at least two frames"):
+        frame_cadence(np.array([0.0]))
+    with pytest.raises(CadenceError, match="increase strictly"):
+        frame_cadence(np.array([0.0, 45.0, 45.0]))
+    with pytest.raises(CadenceError, match="irregular cadence"):
+        regular_grid(np.array([0.0, 45.0, 90.0, 150.0, 180.0]))
+    cad, slots, frame_at = regular_grid(np.array([0.0, 45.0, 135.0]))
+    assert cad == 45.0 and slots.tolist() == [0, 1, 3] and frame_at.tolist() == [0, 1, -1, 2]
+    with pytest.raises(CadenceError, match="at least two frames"):
+        doppler_difference(series().isel(time=[0]))
+
+
+def test_remove_static_velocity_polynomial():
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:20, 0:30]
+    static = 1500 + 30 * x - 12 * y + 0.4 * x * y
+    osc = rng.standard_normal((5, 20, 30)) * 5
+    ds = series(5)
+    ds["vlos"] = (("time", "y", "x"), (static + osc).astype(np.float32),
+                  {"units": "m / s", "long_name": "v"})
+    out = remove_static_velocity(ds, model="polynomial", degree=2)
+    resid = out["vlos"].values
+    assert np.abs(resid.mean()) < 1 and 4 < resid.std() < 6   # oscillations kept
+    assert out["static_coefficients"].shape[0] == 5
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_remove_static_velocity_physical_on_synthetic_sun():
+    """Without p modes or noise the synthetic Dopplergram is exactly the static model."""
+    from solarprep import load
+    from solarprep.synthetic import DopplerParams, SyntheticSun
+
+    sun = SyntheticSun(seed=2, features=[], doppler=DopplerParams(pmode_rms=0.0, noise=0.0))
+    maps = list(sun.dopplergram_cube("2024-03-01T00:00", 2, shape=48))
+    ds = load(maps, progress=False)
+    v = ds["vlos"].values
+    out = remove_static_velocity(ds)
+    resid = out["vlos"].values
+    on = np.isfinite(resid)
+    assert on.sum() > 0.4 * resid.size
+    assert np.nanstd(v) > 500                      # rotation etc: ~km/s
+    assert np.abs(resid[on]).max() < 2.0           # removed to < 2 m/s
+    with pytest.raises(ValueError, match="needs the per-frame geometry"):
+        remove_static_velocity(series(3), model="physical")

@@ -1,0 +1,125 @@
+"""solarmodels CLI: list, train, evaluate, predict on a tiny pair file in a temporary folder."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from solarmodels.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny networks: one intra-op thread avoids oversubscription on the shared 2-core CI."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _pair_file(path, n=6, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    b = rng.normal(0, 0.5, (n, size, size)).astype(np.float32)
+    euv = np.tanh(b).astype(np.float32)
+    ds = xr.Dataset(
+        {"blos": (("time", "y", "x"), b, {"units": "G", "long_name": "LOS field (scaled)"}),
+         "aia171": (("time", "y", "x"), euv, {"units": "1", "long_name": "AIA 171 (scaled)"})},
+        coords={"time": np.arange(n).astype("datetime64[h]").astype("datetime64[ns]"),
+                "split": ("time", np.array(["train"] * (n - 2) + ["val"] * 2))})
+    ds.to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def _config(tmp_path, pair):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f"""
+model = "pix2pix_unet"
+system = "pix2pix_a"
+[model_config]
+in_channels = 1
+out_channels = 1
+image_size = 16
+ngf = 4
+[data]
+dataset = "pairs"
+path = "{pair}"
+input = ["blos"]
+target = ["aia171"]
+shake = 2
+[train]
+steps = 3
+batch_size = 2
+progress = false
+eval_every = 0
+""")
+    return cfg
+
+
+def test_list_text_and_json(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    assert "pix2pix_unet" in text and "translation" in text and "pix2pix_b" in text
+    assert main(["list", "--family", "translation", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    names = {r["name"] for r in out["models"]}
+    assert {"pix2pix_unet", "patchgan", "pix2pixhd_global", "multiscale_patchgan",
+            "pix2pixcc_generator"} <= names
+    assert all(r["family"] == "translation" for r in out["models"])
+    assert {"pix2pix_a", "pix2pix_b", "pix2pixhd", "pix2pixcc"} <= set(out["systems"])
+    assert {"pairs", "synthetic_pairs"} <= set(out["datasets"])
+
+
+def test_train_evaluate_predict(tmp_path, capsys):
+    pair = _pair_file(tmp_path / "pairs.nc")
+    cfg = _config(tmp_path, pair)
+    run = tmp_path / "run"
+    assert main(["train", str(cfg), "--run-dir", str(run), "--set", "train.seed=3"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["step"] == 3
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["train"]["seed"] == 3 and saved["model_config"]["ngf"] == 4
+    assert saved["model_config"]["norm"] == "batch"          # defaults resolved
+    assert (run / "metrics.csv").exists() and (run / "checkpoints" / "latest").exists()
+
+    assert main(["evaluate", str(run), str(pair), "--out", str(tmp_path / "ev"),
+                 "--figures", "1"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+
+    assert ev["metrics"]["n"] == 2                               # the two val frames
+    table = pd.read_csv(tmp_path / "ev" / "metrics.csv")
+    assert len(table) == 2 and {"rmse", "cc", "psnr", "ssim", "mae"} <= set(table.columns)
+    assert np.isfinite(table["rmse"]).all()
+    assert (tmp_path / "ev" / "compare_000.png").stat().st_size > 1000
+    assert xr.open_dataset(tmp_path / "ev" / "metrics.nc", engine="h5netcdf").sizes["sample"] == 2
+
+    out = tmp_path / "pred.nc"
+    assert main(["predict", str(run), str(pair), "--out", str(out)]) == 0
+    capsys.readouterr()
+    with xr.open_dataset(out, engine="h5netcdf") as pred:
+        assert pred["aia171_pred"].shape == (6, 16, 16)
+        assert pred["aia171_pred"].attrs["units"] == "1"
+        assert np.isfinite(pred["aia171_pred"].values).all()
+
+
+def test_train_resumes_and_reports_typos(tmp_path, capsys):
+    pair = _pair_file(tmp_path / "pairs.nc")
+    cfg = _config(tmp_path, pair)
+    run = tmp_path / "run"
+    assert main(["train", str(cfg), "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["train", str(cfg), "--run-dir", str(run), "--steps", "5"]) == 0
+    assert json.loads(capsys.readouterr().out)["step"] == 5
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["split"] == "train"][-1] == 5
+    assert main(["train", str(cfg), "--run-dir", str(run), "--set", "train.lrr=1"]) == 2
+    assert "did you mean 'lr'" in capsys.readouterr().err
+    assert main(["train", str(cfg), "--set", "model_config.ngff=4"]) == 2
+    assert "did you mean 'ngf'" in capsys.readouterr().err
+
+
+def test_evaluate_missing_run(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "nope"), "config"]) == 2
+    assert "no checkpoints" in capsys.readouterr().err

@@ -1,0 +1,166 @@
+"""Trainer: exact resume, checkpoints, logs, gradient accumulation, EMA, learning on pairs."""
+import json
+
+import pytest
+import torch
+
+from solarmodels import Trainer, create_model, create_system
+from solarmodels.checkpoint import load_checkpoint, rng_state, set_rng_state
+from solarmodels.config import ConfigError
+from solarmodels.datasets.pairs import SyntheticPairs
+from solarmodels.systems.base import EMA
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny networks: one intra-op thread avoids oversubscription on the shared 2-core CI."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _p2p_b(seed=0, **system):
+    torch.manual_seed(seed)
+    g = create_model("pix2pix_unet", in_channels=1, out_channels=1, image_size=16, ngf=4)
+    cfg = {"discriminator_config": {"ndf": 4, "n_layers": 1}, **system}
+    return create_system("pix2pix_b", cfg, {"g": g})
+
+
+def _equal_states(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    return all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_resume_is_bit_identical(tmp_path):
+    # 10 samples / batch 3 -> 3 batches per epoch; stop mid-epoch, with accumulation, EMA,
+    # dropout (U-Net), batch norm, a learning-rate schedule and paired shake-like randomness.
+    train, val = SyntheticPairs(10, 16, seed=1), SyntheticPairs(3, 16, seed=2)
+    cfg = dict(steps=7, batch_size=3, grad_accum=2, ema_decay=0.8, grad_clip=1.0, progress=False,
+               eval_every=2, checkpoint_every=0, log_every=2)
+    sys_cfg = {"lr_decay_start": 3}
+    full = _p2p_b(**sys_cfg)
+    Trainer(full, train, val, cfg, tmp_path / "full").fit()
+    part = _p2p_b(**sys_cfg)
+    Trainer(part, train, val, cfg, tmp_path / "part").fit(stop_at=4)
+    assert not _equal_states(full, part)
+    resumed = _p2p_b(seed=123, **sys_cfg)               # different init: must be overwritten
+    trainer = Trainer(resumed, train, val, cfg, tmp_path / "part")
+    out = trainer.fit()
+    assert out["step"] == 7
+    assert _equal_states(full, resumed)                  # networks and EMA averages
+    opt_full = torch.load(tmp_path / "full" / "checkpoints" / "step_00000007" / "state.pt",
+                          weights_only=True)["optimizers"]
+    opt_res = torch.load(tmp_path / "part" / "checkpoints" / "step_00000007" / "state.pt",
+                         weights_only=True)["optimizers"]
+    for name in ("g", "d"):
+        for k, v in opt_full[name]["state"].items():
+            assert torch.equal(v["exp_avg_sq"], opt_res[name]["state"][k]["exp_avg_sq"])
+    assert trainer.optimizers["g"].param_groups[0]["lr"] < 2e-4       # schedule restored
+
+
+def test_checkpoint_contents(tmp_path):
+    system = _p2p_b()
+    trainer = Trainer(system, SyntheticPairs(4, 16), None,
+                      dict(steps=2, batch_size=2, progress=False), tmp_path,
+                      run_config={"model": "pix2pix_unet", "note": "x"})
+    trainer.fit()
+    ck = tmp_path / "checkpoints" / (tmp_path / "checkpoints" / "latest").read_text().strip()
+    assert {p.name for p in ck.iterdir()} == {"weights.safetensors", "config.json", "meta.json",
+                                              "state.pt"}
+    meta = json.loads((ck / "meta.json").read_text())
+    assert meta["step"] == 2 and meta["versions"]["torch"] == torch.__version__
+    assert "git_revision" in meta and len(meta["data_fingerprint"]) == 16
+    assert json.loads((ck / "config.json").read_text())["note"] == "x"
+    out = load_checkpoint(ck, _p2p_b(seed=5))
+    assert out["state"]["step"] == 2 and "optimizers" in out["state"]
+    with pytest.raises(ValueError, match="does not match the system"):
+        torch.manual_seed(0)
+        g = create_model("pix2pix_unet", in_channels=1, out_channels=1, image_size=16, ngf=8)
+        load_checkpoint(ck, create_system("pix2pix_a", None, g))
+
+
+def test_rng_state_roundtrip():
+    import random
+
+    import numpy as np
+
+    state = rng_state()
+    a = (random.random(), np.random.rand(), torch.rand(1).item())
+    set_rng_state(state)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == a
+
+
+def test_gradient_accumulation_matches_large_batch(tmp_path):
+    # no batch norm, no dropout: 2 micro-batches of 2 == one batch of 4
+    def make():
+        torch.manual_seed(0)
+        g = create_model("pix2pix_unet", in_channels=1, out_channels=1, image_size=16, ngf=4,
+                         norm="none", dropout=0.0)
+        return create_system("pix2pix_a", None, g)
+
+    data = SyntheticPairs(8, 16)
+    a, b = make(), make()
+    Trainer(a, data, None, dict(steps=2, batch_size=4, progress=False), tmp_path / "a").fit()
+    Trainer(b, data, None, dict(steps=2, batch_size=2, grad_accum=2, progress=False),
+            tmp_path / "b").fit()
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(va, vb, rtol=1e-4, atol=1e-6, msg=k)
+
+
+def test_ema_update_formula():
+    net = torch.nn.Linear(2, 1)
+    ema = EMA(net, 0.9)
+    before = ema.module.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ema.update(net)
+    torch.testing.assert_close(ema.module.weight, 0.9 * before + 0.1 * net.weight.detach())
+
+
+def test_validation_loss_falls_on_synthetic_pairs(tmp_path):
+    torch.manual_seed(0)
+    g = create_model("pix2pix_unet", in_channels=1, out_channels=1, image_size=16, ngf=8,
+                     output="tanh")
+    system = create_system("pix2pix_a", None, g)
+    train, val = SyntheticPairs(24, 16, seed=0), SyntheticPairs(8, 16, seed=1)
+    trainer = Trainer(system, train, val,
+                      dict(steps=60, batch_size=8, lr=2e-3, progress=False, eval_every=60,
+                           log_every=20), tmp_path)
+    first = trainer.evaluate()["val_loss"]
+    out = trainer.fit()
+    assert out["val"]["val_loss"] < 0.6 * first
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["split"] == "train"] == [20, 40, 60]
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[0].startswith("step,split")
+
+
+def test_bf16_autocast_on_cpu(tmp_path):
+    out = Trainer(_p2p_b(), SyntheticPairs(4, 16), SyntheticPairs(2, 16),
+                  dict(steps=2, batch_size=2, precision="bf16", channels_last=True,
+                       progress=False), tmp_path).fit()
+    assert all(torch.isfinite(torch.tensor(v)) for v in out["train"].values())
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="precision"):
+        Trainer(_p2p_b(), SyntheticPairs(4, 16), None, dict(precision="fp16"), tmp_path)
+    with pytest.raises(ConfigError, match="fewer than"):
+        Trainer(_p2p_b(), SyntheticPairs(2, 16), None, dict(batch_size=4), tmp_path)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA"):
+            Trainer(_p2p_b(), SyntheticPairs(4, 16), None, dict(device="cuda"), tmp_path)
+
+
+@pytest.mark.gpu
+def test_gpu_bf16_channels_last_compile(tmp_path):
+    out = Trainer(_p2p_b(), SyntheticPairs(8, 16), SyntheticPairs(2, 16),
+                  dict(steps=3, batch_size=4, precision="bf16", channels_last=True, compile=True,
+                       ema_decay=0.9, progress=False), tmp_path).fit()
+
+    assert out["step"] == 3
+    assert all(torch.isfinite(torch.tensor(v)) for v in out["train"].values())
+    assert all(torch.isfinite(torch.tensor(v)) for v in out["val"].values())

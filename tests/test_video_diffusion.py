@@ -1,0 +1,229 @@
+"""Light curve → video: Fourier encoder, STDiT presets, rectified flow, data windows, a short training."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from solarmodels.diffusion import RectifiedFlow, guided_prediction
+from solarmodels.diffusion.rectified_flow import resolution_shift
+from solarmodels.networks.stdit import (STDIT_PRESETS, FourierEncoder, STDiT, STDiTConfig,
+                                        _Layout, stdit_param_count)
+from solarmodels.registry import create_model, create_system
+
+torch.set_num_threads(1)
+
+
+def _n(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+# --------------------------------------------------------------------------- Fourier encoder
+
+
+def test_fourier_encoder_matches_the_seed_formula():
+    enc = FourierEncoder(mapping_size=8, max_period=10000.0, max_length=64)
+    assert _n(enc) == 0
+    values = torch.tensor([[0.5, -1.25, 3.0]])
+    tokens, mask = enc(values)
+    assert tokens.shape == (1, 64, 8) and mask.shape == (1, 64)
+    assert mask[0, :3].all() and not mask[0, 3:].any()
+    assert float(tokens[0, 3:].abs().max()) == 0.0
+    half = 4
+    for i, b in enumerate(values[0].tolist()):
+        f = [math.exp(-math.log(10000.0) * k / half) for k in range(half)]
+        want = [math.cos(b * fk) for fk in f] + [math.sin(b * fk) for fk in f]
+        np.testing.assert_allclose(tokens[0, i].numpy(), want, rtol=1e-6, atol=1e-7)
+
+
+def test_fourier_encoder_time_code_and_errors():
+    enc = FourierEncoder(mapping_size=8, time_code=True, time_period=100.0)
+    v = torch.tensor([[0.2, 0.2]])
+    tok, _ = enc(v, times=torch.tensor([[10.0, 22.0]]))
+    plain, _ = FourierEncoder(mapping_size=8)(v)
+    # first token: τ = 0 adds [cos 0, sin 0] = [1…1, 0…0]
+    np.testing.assert_allclose((tok - plain)[0, 0].numpy(), [1, 1, 1, 1, 0, 0, 0, 0], atol=1e-6)
+    assert not torch.allclose(tok[0, 1], plain[0, 1])
+    with pytest.raises(ValueError, match="needs the observation times"):
+        enc(v)
+    with pytest.raises(ValueError, match="longer than max_length"):
+        FourierEncoder(max_length=4)(torch.zeros(1, 5))
+    with pytest.raises(ValueError, match="mapping_size must be even"):
+        FourierEncoder(mapping_size=7)
+
+
+# --------------------------------------------------------------------------- STDiT
+
+
+@pytest.mark.parametrize("name,overrides", [
+    ("stdit_tiny", {}),
+    ("stdit_tiny", {"pos_embed": "sincos", "time_code": True}),
+    ("stdit_small", {"depth": 1}),
+    ("stdit_base", {"depth": 1}),
+    ("stdit_xl", {"depth": 1, "hidden_size": 64, "num_heads": 4, "mapping_size": 32}),
+])
+def test_presets_forward_backward(name, overrides):
+    net = create_model(name, **overrides)
+    assert _n(net) == stdit_param_count(net.config)
+    x = torch.randn(2, 1, 4, 16, 16)
+    cond = {"values": torch.randn(2, 4), "times": torch.arange(4.0).expand(2, 4) * 12}
+    out = net(x, torch.tensor([3.0, 900.0]), cond, null=torch.tensor([False, True]))
+    assert out.shape == x.shape
+    out.square().mean().backward()
+    grads = [p.grad for p in net.parameters()]
+    assert all(g is not None for g in grads)
+
+
+def test_xl_preset_is_configuration_only():
+    cfg = STDiTConfig(**STDIT_PRESETS["stdit_xl"])
+    assert (cfg.depth, cfg.hidden_size, cfg.num_heads, tuple(cfg.patch_size)) == (28, 1152, 16,
+                                                                                   (1, 2, 2))
+    assert tuple(cfg.spatial_window) == (8, 8)
+    n = stdit_param_count("stdit_xl")
+    assert 1.1e9 < n < 1.25e9                                  # Open-Sora STDiT3-XL/2: ~1.1 B
+    h = 1152
+    # dominant terms: 56 blocks of 16 h² (attention 4h², cross 4h², MLP 8h²) and t_block 6h²
+    assert abs(n - (56 * 16 + 6) * h * h) / n < 0.005
+
+
+def test_windowed_attention():
+    torch.manual_seed(0)
+    full = create_model("stdit_tiny")
+    win = create_model("stdit_tiny", spatial_window=(8, 8))
+    win.load_state_dict(full.state_dict())
+    x = torch.randn(1, 1, 2, 16, 16)
+    cond = {"values": torch.randn(1, 2)}
+    t = torch.tensor([500.0])
+    # an 8×8 token window covers the whole 8×8 token grid: same as full attention
+    np.testing.assert_allclose(win(x, t, cond).detach(), full(x, t, cond).detach(), atol=1e-5)
+    lay = _Layout(1, 8, 8, (4, 4), 16, True, "cpu")
+    seq = torch.randn(3, 64, 5)
+    w = lay.to_windows(seq)
+    assert w.shape == (12, 16, 5)
+    np.testing.assert_array_equal(lay.from_windows(w), seq)
+    # window 0 holds rows 0-3, cols 0-3 of the grid
+    grid = seq.view(3, 8, 8, 5)
+    np.testing.assert_array_equal(w[0], grid[0, :4, :4].reshape(16, 5))
+    with pytest.raises(ValueError, match="not divisible by the spatial window"):
+        _Layout(1, 6, 6, (4, 4), 16, True, "cpu")
+
+
+def test_stdit_guidance_identities():
+    torch.manual_seed(0)
+    net = create_model("stdit_tiny").eval()
+    # non-zero output layer so that the condition matters
+    torch.nn.init.normal_(net.final_linear.weight, std=0.1)
+    for blk in net.blocks:
+        torch.nn.init.normal_(blk.cross.proj.weight, std=0.1)
+    x = torch.randn(2, 1, 2, 8, 8)
+    t = torch.tensor([100.0, 700.0])
+    cond = {"values": torch.randn(2, 2)}
+    with torch.no_grad():
+        c = net(x, t, cond)
+        u = net(x, t, cond, null=torch.ones(2, dtype=torch.bool))
+        assert not torch.allclose(c, u)
+        np.testing.assert_allclose(guided_prediction(net, x, t, cond, 1.0), c, atol=1e-5)
+        np.testing.assert_allclose(guided_prediction(net, x, t, cond, 0.0), u, atol=1e-5)
+        np.testing.assert_allclose(guided_prediction(net, x, t, cond, 4.0), u + 4 * (c - u),
+                                   atol=1e-4)
+
+
+# --------------------------------------------------------------------------- rectified flow
+
+
+def test_rectified_flow_hand_values():
+    rf = RectifiedFlow()
+    x0 = torch.tensor([[1.0, -2.0]])
+    eps = torch.tensor([[0.5, 0.5]])
+    np.testing.assert_allclose(rf.add_noise(x0, eps, torch.tensor([0.25])), [[0.875, -1.375]])
+    np.testing.assert_allclose(rf.euler_step(torch.tensor([[2.0]]), 0.5, 0.4, torch.tensor([[1.0]])),
+                               [[0.8]])
+    assert rf.sample_schedule(4) == [1.0, 0.75, 0.5, 0.25, 0.0]
+    shifted = RectifiedFlow(shift=3.0)
+    assert shifted.sample_schedule(2)[1] == pytest.approx(3 * 0.5 / (1 + 2 * 0.5))
+    assert resolution_shift(512, 512) == pytest.approx(1.0)
+    assert resolution_shift(1024, 1024, 34) == pytest.approx(2 * math.sqrt(10))
+    s = rf.sample_times(20000, generator=torch.Generator().manual_seed(0))
+    assert 0 < float(s.min()) and float(s.max()) < 1
+    assert float(s.median()) == pytest.approx(0.5, abs=0.01)        # logit-normal(0, 1)
+    assert float(torch.logit(s).std()) == pytest.approx(1.0, abs=0.03)
+
+
+def test_rectified_flow_exact_velocity_recovers_the_data():
+    x0 = torch.tensor([[[0.3, -0.7]]])
+
+    class Exact(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x, t, cond, null=None):
+            s = (t / 1000.0).view(-1, 1, 1)
+            return (x - x0) / s                      # v = ε − x0 on the straight path
+
+    rf = RectifiedFlow()
+    out = rf.sample(Exact(), (1, 1, 2), None, num_steps=7, generator=torch.Generator().manual_seed(1))
+    np.testing.assert_allclose(out, x0, atol=1e-5)
+    # the loss of the exact model is zero
+    assert float(rf.loss(Exact(), x0, None, generator=torch.Generator().manual_seed(2))) < 1e-10
+
+
+# --------------------------------------------------------------------------- data and training
+
+
+@pytest.fixture(scope="module")
+def series():
+    from solarmodels.datasets.video import synthetic_continuum_series
+
+    return synthetic_continuum_series(48, 16, seed=2, n_spots=8)
+
+
+def test_video_windows(series):
+    from solarmodels.datasets.video import VideoWindows, split_frames, video_windows
+
+    ds, lc = series
+    parts = video_windows(ds, lc)
+    assert split_frames(48) == {"train": (0, 29), "val": (29, 38), "test": (38, 48)}
+    train = parts["train"]
+    assert train.starts == [0, 8]                          # 16-frame windows, stride 8
+    assert len(parts["val"]) == 0
+    frames = ds[list(ds.data_vars)[0]].values
+    stats = VideoWindows.fit_stats(frames, lc.flux.values, (0, 29))
+    assert train.stats == stats == parts["test"].stats     # train split statistics everywhere
+    assert stats["i_max"] == pytest.approx(float(np.nanmax(frames[:29])))
+    item = train[1]
+    assert item["input"].shape == (1, 16, 16, 16) and item["cond"].shape == (16,)
+    # pixels are not rescaled by distance: x = 2 I / I_max − 1 exactly
+    np.testing.assert_allclose(item["input"][0, 0].numpy(),
+                               2 * np.nan_to_num(frames[8]) / stats["i_max"] - 1, rtol=1e-6)
+    np.testing.assert_allclose(item["times"].numpy(), np.arange(16) * 12.0)
+    # the light curve is disk_integrate's 1-AU flux; the frames' disk sum follows it
+    from solarmodels.metrics_generative import physics_consistency
+
+    b = {k: v[None] for k, v in item.items()}
+    phys = physics_consistency(b["input"], b["light_curve"], item["disk_mask"], mean=1.0, std=1.0,
+                               frame_factor=b["flux_factor"])
+    assert phys["r"] > 0.9 and phys["relative_error"] < 2e-3
+
+
+def test_short_video_training(series, tmp_path):
+    from solarmodels.datasets.video import video_windows
+    from solarmodels.trainer import Trainer, collate
+
+    ds, lc = series
+    parts = video_windows(ds, lc, window=8, stride=4)
+    net = create_model("stdit_tiny", hidden_size=32, num_heads=2, depth=1, mapping_size=32)
+    system = create_system("video_rflow", {"physics_weight": 0.1, "sample_steps": 4},
+                           {"model": net})
+    trainer = Trainer(system, parts["train"], None,
+                      dict(steps=40, batch_size=4, lr=2e-3, ema_decay=0.9, progress=False,
+                           log_every=10, device="cpu", checkpoint_every=0), run_dir=tmp_path)
+    trainer.fit(resume=False)
+    losses = [r["flow_loss"] for r in trainer.history if r.get("split") == "train"]
+    assert losses[-1] < 0.6 * losses[0]
+    batch = collate([parts["test"][0]])
+    metrics = system.evaluate_samples(batch)
+    for key in ("mae", "mse", "psnr", "ssim", "physics_r", "physics_relative_error"):
+        assert np.isfinite(metrics[key])
+    assert metrics["data_range"] == 2.0
+    assert metrics["physics_real_r"] > 0.9
