@@ -499,6 +499,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.write_line("")
     for line in table.splitlines():
         tr.write_line(line)
+    if os.environ.get("SOLARPREP_BENCH_SAVE", "1") == "0" or any(
+            key.endswith("_SMALL") or "_BENCH_" in key and key != "SOLARPREP_BENCH_SAVE"
+            for key in os.environ if key.isupper() and os.environ[key] not in ("", "0")):
+        tr.write_line("")
+        tr.write_line("results not written (a quick-check size variable is set, or "
+                      "SOLARPREP_BENCH_SAVE=0)")
+        return
     md_path, json_path = _result_paths()
     rows = [{k: v for k, v in r.items() if k != "env"} for r in _ROWS]
     payload = {"environment": _STATE.get("env"), "copy_bandwidth": _STATE.get("copy"),

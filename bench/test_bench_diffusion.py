@@ -16,7 +16,9 @@ Before timing, correctness is checked against a reference: DDIM with η = 1 over
 equal DDPM with the posterior variance (same noise draws; Song et al. 2021), and the bf16 rows'
 loss must match fp32 within 5 %.
 
-``SOLARMODELS_BENCH_DIFFUSION_FAST=1`` shortens the DDPM-1000 row to 100 steps (for a smoke run).
+``SOLARMODELS_BENCH_DIFFUSION_FAST=1`` shortens the DDPM-1000 row to 100 steps (for a smoke run);
+``SOLARMODELS_BENCH_THREADS=N`` sets torch's CPU threads (tiny models on a busy 2-core machine run
+far faster with 1).
 """
 import os
 import time
@@ -26,7 +28,18 @@ import pytest
 import torch
 
 FAST = os.environ.get("SOLARMODELS_BENCH_DIFFUSION_FAST", "") not in ("", "0")
+THREADS = int(os.environ.get("SOLARMODELS_BENCH_THREADS", "0"))
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _threads():
+    """``SOLARMODELS_BENCH_THREADS=N`` sets torch's intra-op threads for the CPU rows (0: default)."""
+    old = torch.get_num_threads()
+    if THREADS > 0:
+        torch.set_num_threads(THREADS)
+    yield
+    torch.set_num_threads(old)
 
 
 def _system(kind, model, device, *, compile=False, **model_kw):

@@ -5,20 +5,24 @@ The public names are imported lazily (``import solarmodels`` does not import tor
 * registry: :func:`create_model`, :func:`list_models`, :func:`model_config`, :func:`create_system`,
   :func:`list_systems`, :func:`create_dataset`, :func:`list_datasets`
 * configuration: :func:`load_config`, :class:`RunConfig`, :class:`TrainConfig`
-* training: :class:`Trainer`, :class:`System`
+* training: :class:`Trainer`, :class:`System`, :class:`StepContext`
+* registration: :func:`register_model`, :func:`register_system`, :func:`register_dataset`
 * checkpoints: :func:`save_checkpoint`, :func:`load_checkpoint`
 """
 from solarprep._version import __version__
 
 __all__ = ["__version__", "create_model", "list_models", "model_config", "create_system",
            "list_systems", "create_dataset", "list_datasets", "load_config", "RunConfig",
-           "TrainConfig", "Trainer", "System", "save_checkpoint", "load_checkpoint"]
+           "TrainConfig", "Trainer", "System", "StepContext", "save_checkpoint",
+           "load_checkpoint", "register_model", "register_system", "register_dataset"]
 
 _LAZY = {
     "create_model": "solarmodels.registry", "list_models": "solarmodels.registry",
     "model_config": "solarmodels.registry", "create_system": "solarmodels.registry",
     "list_systems": "solarmodels.registry", "create_dataset": "solarmodels.registry",
-    "list_datasets": "solarmodels.registry",
+    "list_datasets": "solarmodels.registry", "register_model": "solarmodels.registry",
+    "register_system": "solarmodels.registry", "register_dataset": "solarmodels.registry",
+    "StepContext": "solarmodels.systems.base",
     "load_config": "solarmodels.config", "RunConfig": "solarmodels.config",
     "TrainConfig": "solarmodels.config",
     "Trainer": "solarmodels.trainer", "System": "solarmodels.systems.base",

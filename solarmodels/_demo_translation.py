@@ -117,7 +117,7 @@ def demo_step(out, *, progress=True) -> dict:
                "data": {"dataset": "pairs", "path": str(pairs), "input": ["hmi_blos"],
                         "target": ["aia_171"], "shake": 2, "nan_to": 0.0}}
         trainer = Trainer(system, train, val,
-                          dict(steps=240, batch_size=4, lr=1e-3, eval_every=80, log_every=20,
+                          dict(steps=160, batch_size=4, lr=1e-3, eval_every=80, log_every=20,
                                checkpoint_every=0, progress=progress, seed=0),
                           out / "translation_run", run_config=run)
         first = trainer.evaluate()

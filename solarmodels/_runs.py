@@ -135,8 +135,52 @@ def _sample_metrics(out, tgt, mask, data_range):
             "ssim": float(np.mean([metrics.ssim(o[c], t[c], data_range) for c in range(len(o))]))}
 
 
+def _physical_plan(target_names, stored):
+    """Per target channel: (name, inverse function, params, kind) for scaled targets whose
+    scaling solarprep can invert without per-frame medians; kind is "DN" or "G"."""
+    try:
+        from solarprep.scalings import SCALINGS
+    except ImportError:  # pragma: no cover
+        return []
+    plan = []
+    for c, name in enumerate(target_names):
+        attrs = stored.get(name) or {}
+        spec = SCALINGS.get(attrs.get("scaling", ""))
+        units = str(attrs.get("physical_units", ""))
+        if spec is None or spec.needs_median:
+            continue
+        kind = "G" if units == "G" else "DN" if "DN" in units else None
+        if kind:
+            plan.append((c, name, spec.inverse, json.loads(attrs.get("scaling_params", "{}")), kind))
+    return plan
+
+
+def _seed_metrics(pred, tgt, plan, radius, prefix):
+    """Park et al. (AIA, DN) / Jeong et al. (HMI, G) metrics in physical units for one sample."""
+    from solarmodels import metrics
+
+    out = {}
+    for c, name, inverse, params, kind in plan:
+        p = np.asarray(inverse(pred[c], **params), np.float64)
+        t = np.asarray(inverse(tgt[c], **params), np.float64)
+        tag = f"{name}_" if prefix else ""
+        if kind == "DN":
+            size = p.shape[-1]
+            binning = 4 if size >= 256 and size % 4 == 0 else 1
+            m = metrics.euv_generation_metrics(p, t, radius=radius, binning=binning)
+            out.update({f"{tag}cc_disk": float(m["cc"]), f"{tag}re": float(m["re"]),
+                        f"{tag}ppe10": float(m["ppe10"]), f"{tag}ppe50": float(m["ppe50"])})
+        else:
+            on = metrics.disk_mask(p.shape, radius)
+            m = metrics.magnetogram_rmse_regions(p, t, on)
+            out.update({f"{tag}rmse_disk_G": float(m["full_disk"]),
+                        f"{tag}rmse_ar_G": float(m["active_region"]),
+                        f"{tag}rmse_qs_G": float(m["quiet_sun"])})
+    return out
+
+
 def evaluate_run(run_dir, data, out_dir, *, split="val", figures=4, data_range=2.0, device="cpu",
-                 batch_size=4) -> dict:
+                 batch_size=4, disk_radius=None) -> dict:
     """Evaluate a run on a pair file: per-sample metrics table and comparison figures.
 
     Parameters
@@ -152,6 +196,17 @@ def evaluate_run(run_dir, data, out_dir, *, split="val", figures=4, data_range=2
         Split to evaluate when the data carry a split coordinate.
     data_range : float
         PSNR/SSIM data range of the scaled data (2.0 for [-1, 1]).
+    disk_radius : float, optional
+        Disk radius in pixels for the physical-unit metrics (default: the pair file's
+        ``disk_radius_px`` attribute, else 392·N/1024).
+
+    Notes
+    -----
+    Every sample gets MAE, RMSE, CC, PSNR and SSIM in the scaled space. Targets scaled by
+    ``solarprep.scalings`` (attributes recorded in the checkpoint) are also mapped back to
+    physical units for the seeds' metrics: AIA (DN) → Park et al.'s binned on-disk CC, RE,
+    PPE10, PPE50 (:func:`solarmodels.metrics.euv_generation_metrics`); HMI (G) → RMSE over the
+    disk, active regions and quiet Sun (:func:`solarmodels.metrics.magnetogram_rmse_regions`).
     """
     from solarprep.plotting import save_figure
 
@@ -177,6 +232,9 @@ def evaluate_run(run_dir, data, out_dir, *, split="val", figures=4, data_range=2
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, files = [], []
+    target_names = list(getattr(ds, "targets", []))
+    plan = _physical_plan(target_names, _target_attrs(run_dir))
+    src_attrs = getattr(getattr(ds, "ds", None), "attrs", {})
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False,
                                          collate_fn=collate)
     k = 0
@@ -190,6 +248,10 @@ def evaluate_run(run_dir, data, out_dir, *, split="val", figures=4, data_range=2
             row = {"sample": int(batch["index"][j]) if "index" in batch else k}
             row.update(_sample_metrics(pred[j], tgt[j], np.broadcast_to(mask[j], tgt[j].shape),
                                        data_range))
+            if plan:
+                radius = disk_radius or float(src_attrs.get("disk_radius_px",
+                                                            392.0 * tgt.shape[-1] / 1024))
+                row.update(_seed_metrics(pred[j], tgt[j], plan, radius, len(plan) > 1))
             rows.append(row)
             if k < figures:
                 fig = comparison_figure(inp[j, 0], tgt[j, 0], pred[j, 0])
@@ -209,13 +271,23 @@ def evaluate_run(run_dir, data, out_dir, *, split="val", figures=4, data_range=2
     return {"metrics": summary, "files": files}
 
 
-def predict_file(run_dir, input_path, out_path, *, device="cpu", batch_size=4) -> pathlib.Path:
+def _target_attrs(run_dir) -> dict:
+    run_dir = pathlib.Path(run_dir)
+    ck = run_dir if (run_dir / "weights.safetensors").exists() else latest_checkpoint(run_dir)
+    from solarmodels.checkpoint import read_meta
+
+    return read_meta(ck)["meta"].get("target_attrs") or {}
+
+
+def predict_file(run_dir, input_path, out_path, *, device="cpu", batch_size=4,
+                 physical=False) -> pathlib.Path:
     """Run a trained network over every frame of a netCDF/zarr file; write a netCDF Dataset.
 
-    The input file must hold the run's input variables (full frames); the output holds one
-    variable per target name with ``_pred`` appended, the target's units taken from the training
-    configuration's ``target_units`` if present (else the input file's attrs of that name),
-    dims ``(time, y, x)`` and the input's coordinates.
+    The input file must hold the run's input variables (full frames). The output holds one
+    variable ``<target>_pred`` per target with dims ``(time, y, x)``, the input's coordinates and
+    the attributes of the training target (stored in the checkpoint's meta), so
+    ``solarprep.scalings.unscale`` can map a scaled prediction back to physical units;
+    ``physical=True`` does that here (AIA DN, gauss...).
     """
     from solarmodels.datasets.pairs import PairDataset, open_pairs
 
@@ -240,12 +312,16 @@ def predict_file(run_dir, input_path, out_path, *, device="cpu", batch_size=4) -
     dims = first.dims[:1] + first.dims[-2:]
     coords = {k: v for k, v in src.coords.items() if set(v.dims) <= set(dims)}
     result = xr.Dataset(coords=coords)
+    stored = _target_attrs(run_dir)
     for c, name in enumerate(targets):
-        units = (cfg.get("target_units") or {}).get(name, src[name].attrs.get("units", "")
-                                                    if name in src else "")
-        result[f"{name}_pred"] = (dims, pred[:, c].astype(np.float32),
-                                  {"units": units or "1",
-                                   "long_name": f"{name} predicted by {run.model}/{run.system}"})
+        attrs = dict(stored.get(name) or (src[name].attrs if name in src else {}))
+        attrs.setdefault("units", "1")
+        attrs["long_name"] = f"{attrs.get('long_name', name)}, predicted by {run.model}/{run.system}"
+        result[f"{name}_pred"] = (dims, pred[:, c].astype(np.float32), attrs)
+        if physical:
+            from solarprep.scalings import unscale
+
+            result = unscale(result, variable=f"{name}_pred")
     result.attrs["history"] = (str(src.attrs.get("history", "")) +
                                f"\nsolarmodels.predict(run={run_dir})").strip()
     return _write_netcdf(result, out_path)

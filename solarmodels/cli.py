@@ -78,11 +78,12 @@ def _train(args):
 
 
 def _evaluate(args):
-    from solarmodels._runs import evaluate_run
+    from solarmodels.evaluate import evaluate_run  # SOLARED runs here, pair runs in _runs
 
     out = args.out or f"{args.run}/eval"
     result = evaluate_run(args.run, args.data, out, split=args.split, figures=args.figures,
-                          data_range=args.data_range, device=args.device or "cpu")
+                          data_range=args.data_range, device=args.device or "cpu",
+                          disk_radius=args.disk_radius)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -90,7 +91,8 @@ def _evaluate(args):
 def _predict(args):
     from solarmodels._runs import predict_file
 
-    path = predict_file(args.run, args.input, args.out, device=args.device or "cpu")
+    path = predict_file(args.run, args.input, args.out, device=args.device or "cpu",
+                        physical=args.physical)
     print(json.dumps({"output": str(path)}))
     return 0
 
@@ -121,11 +123,16 @@ def main(argv=None):
     p.add_argument("--figures", type=int, default=4, help="comparison figures to write")
     p.add_argument("--data-range", type=float, default=2.0,
                    help="data range for PSNR/SSIM (2 for data scaled to [-1, 1])")
+    p.add_argument("--disk-radius", type=float,
+                   help="disk radius in px for the physical metrics (default: the file's "
+                        "disk_radius_px, else 392 at 1024²)")
     p.add_argument("--device", help="cpu (default) or cuda")
     p = sub.add_parser("predict", help="run a trained network over the frames of a file")
     p.add_argument("run", help="run folder")
     p.add_argument("input", help="netCDF/zarr file with the run's input variables")
     p.add_argument("--out", required=True, help="output netCDF file")
+    p.add_argument("--physical", action="store_true",
+                   help="undo the target's solarprep scaling (e.g. back to DN or gauss)")
     p.add_argument("--device", help="cpu (default) or cuda")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

@@ -344,7 +344,8 @@ def _physical_translation(system, cfg, data, out_dir, split, data_range, batch_s
 
 
 def evaluate_run(run_dir, data="config", out_dir=None, *, split="test", figures=4,
-                 data_range=2.0, device="cpu", batch_size=32, progress=False) -> dict:
+                 data_range=2.0, device="cpu", batch_size=32, progress=False,
+                 disk_radius=None) -> dict:
     """Evaluate a trained run: metrics table (netCDF + CSV), ``summary.json`` and figures.
 
     Parameters
@@ -360,6 +361,9 @@ def evaluate_run(run_dir, data="config", out_dir=None, *, split="test", figures=
         Split to evaluate (``"test"``; falls back to ``"val"`` when the data have no test split).
     figures, data_range
         Image-translation runs: comparison figures written and the PSNR/SSIM range.
+    disk_radius : float, optional
+        Image-translation runs: disk radius in pixels for the seeds' disk metrics (default
+        from the pair file, else 392 px at 1024²).
 
     Returns
     -------
@@ -376,7 +380,8 @@ def evaluate_run(run_dir, data="config", out_dir=None, *, split="test", figures=
     name = cfg.pop("dataset", None)
     if name != "solared":
         result = _runs.evaluate_run(run_dir, data, out_dir, split=split, figures=figures,
-                                    data_range=data_range, device=device)
+                                    data_range=data_range, device=device,
+                                    disk_radius=disk_radius)
         if name == "pairs":
             extra = _physical_translation(system, cfg, data, out_dir, split, data_range,
                                           batch_size)

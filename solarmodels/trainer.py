@@ -233,6 +233,7 @@ class Trainer:
         meta = {"step": self.step, "epoch": self.epoch,
                 "system": getattr(self.system, "system_name", type(self.system).__name__),
                 "data_fingerprint": data_fingerprint(self.train_data),
+                "target_attrs": getattr(self.train_data, "target_attrs", None),
                 "train": to_dict(self.config)}
         path = save_checkpoint(ckdir / name, self.system,
                                config=self.run_config if self.run_config is not None else {},
@@ -340,6 +341,7 @@ class Trainer:
             self.history = []
             self._write_history()
         end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
+        start = self.step
         t0 = time.perf_counter()
         last_train, last_val = {}, {}
         batches = self._train_batches()
@@ -391,6 +393,8 @@ class Trainer:
                     self.save_checkpoint()
         finally:
             bar.close()
+        if self.step == start and self.val_data is not None:   # nothing left to train
+            last_val = self.evaluate()
         seconds = time.perf_counter() - t0
         if not all(math.isfinite(v) for v in last_train.values()):
             logger.warning("non-finite training logs at step %d: %s", self.step, last_train)

@@ -36,3 +36,7 @@ from .photometry import disk_integrate  # noqa: E402
 __all__ += ["foreshortening_correct", "pixel_area", "total_unsigned_flux", "LimbDarkening",
             "fit_limb_darkening", "remove_limb_darkening", "add_limb_darkening",
             "disk_integrate"]
+
+from .goes import detect_flares, label_times, read_xrs  # noqa: E402
+
+__all__ += ["read_xrs", "detect_flares", "label_times"]

@@ -190,7 +190,6 @@ def _read_sdac(path):
         if "EDGES" in hdul:
             edges = np.asarray(hdul["EDGES"].data["EDGES"][0], dtype=float).reshape(2, 2)
         date = str(head.get("DATE-OBS", "")).strip()
-        time = str(head.get("TIME-OBS", "00:00:00")).strip()
         telescope = str(head.get("TELESCOP", "GOES")).strip()
     m = re.match(r"(\d{2})/(\d{2})/(\d{2,4})", date)
     if not m:

@@ -10,7 +10,14 @@ from solarmodels.networks.ddpm_unet import (DDPMUNet, DDPMUNetConfig, DDPMUNetSe
                                             seed_parameter_count, timestep_embedding)
 from solarmodels.registry import create_model, create_system, list_models
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models: one intra-op thread is faster and robust to a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _n(m):
@@ -254,3 +261,59 @@ def test_short_training_class_ordering(tmp_path):
     assert float(samples[:16].mean()) < float(samples[16:].mean())
     val = system.validation_step({"input": data.x[:8], "label": data.y[:8]})
     assert val == system.validation_step({"input": data.x[:8], "label": data.y[:8]})
+
+
+def test_ddim_eta1_all_steps_equals_ddpm_posterior():
+    """Song et al. (2021): DDIM with η = 1 over every step is DDPM with σ² = β̃ (same noise draws)."""
+    torch.manual_seed(0)
+    net = create_model("ddpm_unet_tiny", base_channels=8, attention_factors=()).eval()
+    s = DDPMScheduler(50, 1e-3, 0.2, variance="posterior", clip_sample=None)
+    labels = torch.tensor([0, 4])
+    a = s.sample(net, (2, 1, 8, 8), labels, method="ddpm", generator=torch.Generator().manual_seed(3))
+    b = s.sample(net, (2, 1, 8, 8), labels, method="ddim", num_inference_steps=50, eta=1.0,
+                 generator=torch.Generator().manual_seed(3))
+    assert float((a - b).abs().max() / a.abs().max()) < 1e-4
+    c = s.sample(net, (2, 1, 8, 8), labels, method="ddim", num_inference_steps=10, eta=0.0,
+                 generator=torch.Generator().manual_seed(3))
+    d = s.sample(net, (2, 1, 8, 8), labels, method="ddim", num_inference_steps=10, eta=0.0,
+                 generator=torch.Generator().manual_seed(3))
+    assert float((c - d).abs().max() / c.abs().max()) < 1e-5   # η = 0: no noise drawn
+
+
+def test_flare_data_paths(real_fits):
+    """GOES-labelled synthetic series, and the real-AIA loading path."""
+    import solarprep
+    from solarprep import goes, synthetic
+    from solarmodels.datasets.flares import (FlareImageDataset, images_from_dataset,
+                                             synthetic_flare_series)
+
+    imgs, xrs, labels = synthetic_flare_series(60, 16, seed=1)
+    lab = labels.label.values
+    assert imgs.shape == (60, 16, 16) and set(lab) >= {0, 4}
+    assert xrs.attrs["flux_scale"] == "swpc"
+    data = FlareImageDataset(imgs, lab)
+    assert float(data.x[data.y == 4].mean()) > float(data.x[data.y == 0].mean())
+    ds = solarprep.load(real_fits["aia171_full"], progress=False, device="cpu")
+    frames = images_from_dataset(ds, 32)
+    assert frames.shape == (1, 32, 32) and np.isfinite(frames).all()
+    curve = synthetic.goes_xrs("2011-02-14T22:00", "2011-02-15T02:00", 60.0,
+                               flares=[("2011-02-15T00:10", "M3.0")], background="B5")
+    curve.attrs["flux_scale"] = "swpc"
+    lab = goes.label_times(ds, curve, before="30min", after="30min")
+    assert lab.label.values.tolist() == [3]
+    real = FlareImageDataset(frames, lab.label.values, stats=data.stats)
+    assert len(real) == 1 and real[0]["input"].shape == (1, 32, 32)
+
+
+def test_input_skip_path():
+    net = create_model("ddpm_unet_tiny")
+    assert net.config.input_skip and net.skip_gain is not None
+    assert create_model("ddpm_unet_seed64").skip_gain is None          # not in the seed
+    with torch.no_grad():
+        net.skip_gain.bias.fill_(0.5)
+    x = torch.randn(2, 1, 16, 16)
+    t, y = torch.tensor([1, 2]), torch.tensor([0, 1])
+    with torch.no_grad():
+        with_skip = net(x, t, y)
+        net.skip_gain.bias.zero_()
+        np.testing.assert_allclose(with_skip - net(x, t, y), 0.5 * x, atol=1e-5)

@@ -219,3 +219,20 @@ def test_pair_dataset_nan_and_errors():
         PairDataset(ds, "blos", "euv", split="val", split_var="fold")
     with pytest.raises(ConfigError, match="larger than the frame"):
         PairDataset(ds, "blos", "euv", crop=20)
+
+
+@pytest.mark.gpu
+def test_pair_dataset_serves_cuda_tensors_through_dlpack():
+    import cupy
+
+    ds = _pairs(nan=True)
+    gpu = ds.copy()
+    for v in ("blos", "euv"):
+        gpu[v] = ds[v].copy(data=cupy.asarray(ds[v].values))
+    data = PairDataset(gpu, "blos", "euv", nan_to=-1.0, shake=2, seed=3)
+    ref = PairDataset(ds, "blos", "euv", nan_to=-1.0, shake=2, seed=3)
+    assert data.on_device and not ref.on_device
+    item, want = data[2], ref[2]
+    assert item["input"].is_cuda and item["target"].is_cuda and item["mask"].is_cuda
+    for key in ("input", "target", "mask"):
+        torch.testing.assert_close(item[key].cpu(), want[key])

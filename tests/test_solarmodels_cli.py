@@ -1,4 +1,5 @@
 """solarmodels CLI: list, train, evaluate, predict on a tiny pair file in a temporary folder."""
+import importlib.util
 import json
 
 import numpy as np
@@ -26,7 +27,10 @@ def _pair_file(path, n=6, size=16, seed=0):
     euv = np.tanh(b).astype(np.float32)
     ds = xr.Dataset(
         {"blos": (("time", "y", "x"), b, {"units": "G", "long_name": "LOS field (scaled)"}),
-         "aia171": (("time", "y", "x"), euv, {"units": "1", "long_name": "AIA 171 (scaled)"})},
+         "aia171": (("time", "y", "x"), euv,
+                    {"units": "", "long_name": "AIA 171 (aia_log2 scaled)", "scaling": "aia_log2",
+                     "scaling_params": '{"log2_max": 14.0}', "physical_units": "DN",
+                     "physical_long_name": "AIA 171"})},
         coords={"time": np.arange(n).astype("datetime64[h]").astype("datetime64[ns]"),
                 "split": ("time", np.array(["train"] * (n - 2) + ["val"] * 2))})
     ds.to_netcdf(path, engine="h5netcdf")
@@ -92,6 +96,9 @@ def test_train_evaluate_predict(tmp_path, capsys):
     table = pd.read_csv(tmp_path / "ev" / "metrics.csv")
     assert len(table) == 2 and {"rmse", "cc", "psnr", "ssim", "mae"} <= set(table.columns)
     assert np.isfinite(table["rmse"]).all()
+    if importlib.util.find_spec("solarprep.scalings"):  # AIA target in DN: Park et al.'s metrics
+        assert {"re", "ppe10", "ppe50"} <= set(table.columns)
+        assert np.isfinite(table[["cc_disk", "re", "ppe10"]].to_numpy()).all()
     assert (tmp_path / "ev" / "compare_000.png").stat().st_size > 1000
     assert xr.open_dataset(tmp_path / "ev" / "metrics.nc", engine="h5netcdf").sizes["sample"] == 2
 
@@ -100,8 +107,18 @@ def test_train_evaluate_predict(tmp_path, capsys):
     capsys.readouterr()
     with xr.open_dataset(out, engine="h5netcdf") as pred:
         assert pred["aia171_pred"].shape == (6, 16, 16)
-        assert pred["aia171_pred"].attrs["units"] == "1"
+        assert pred["aia171_pred"].attrs["scaling"] == "aia_log2"        # from the checkpoint
         assert np.isfinite(pred["aia171_pred"].values).all()
+        scaled = pred["aia171_pred"].values
+
+    pytest.importorskip("solarprep.scalings")
+    phys = tmp_path / "pred_dn.nc"
+    assert main(["predict", str(run), str(pair), "--out", str(phys), "--physical"]) == 0
+    with xr.open_dataset(phys, engine="h5netcdf") as pred:
+        assert pred["aia171_pred"].attrs["units"] == "DN"
+        np.testing.assert_allclose(pred["aia171_pred"].values,
+                                   2.0 ** (14 * (scaled.astype(np.float64) + 1) / 2) - 1,
+                                   rtol=1e-5)
 
 
 def test_train_resumes_and_reports_typos(tmp_path, capsys):

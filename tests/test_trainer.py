@@ -164,3 +164,26 @@ def test_gpu_bf16_channels_last_compile(tmp_path):
     assert out["step"] == 3
     assert all(torch.isfinite(torch.tensor(v)) for v in out["train"].values())
     assert all(torch.isfinite(torch.tensor(v)) for v in out["val"].values())
+
+
+def test_worker_processes_do_not_change_the_result(tmp_path):
+    import xarray as xr
+
+    from solarmodels.datasets.pairs import PairDataset
+
+    src = SyntheticPairs(8, 16)
+    ds = xr.Dataset({"a": (("time", "y", "x"), src.x[:, 0].numpy(), {"units": "1"}),
+                     "b": (("time", "y", "x"), src.y[:, 0].numpy(), {"units": "1"})})
+    path = tmp_path / "pairs.nc"
+    ds.to_netcdf(path, engine="h5netcdf")
+
+    def run(workers):
+        torch.manual_seed(0)
+        g = create_model("pix2pix_unet", in_channels=1, out_channels=1, image_size=16, ngf=4)
+        system = create_system("pix2pix_a", None, g)
+        data = PairDataset(path, "a", "b", shake=2)
+        Trainer(system, data, None, dict(steps=3, batch_size=2, num_workers=workers,
+                                         progress=False), tmp_path / f"w{workers}").fit()
+        return system
+
+    assert _equal_states(run(0), run(2))

@@ -7,11 +7,18 @@ import torch
 
 from solarmodels.diffusion import RectifiedFlow, guided_prediction
 from solarmodels.diffusion.rectified_flow import resolution_shift
-from solarmodels.networks.stdit import (STDIT_PRESETS, FourierEncoder, STDiT, STDiTConfig,
+from solarmodels.networks.stdit import (STDIT_PRESETS, FourierEncoder, STDiTConfig,
                                         _Layout, stdit_param_count)
 from solarmodels.registry import create_model, create_system
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models: one intra-op thread is faster and robust to a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _n(m):
@@ -227,3 +234,23 @@ def test_short_video_training(series, tmp_path):
         assert np.isfinite(metrics[key])
     assert metrics["data_range"] == 2.0
     assert metrics["physics_real_r"] > 0.9
+
+
+@pytest.mark.gpu
+def test_cuda_bf16_forward_matches_fp32():
+    """Both diffusion networks on the GPU: bf16 autocast (flash/memory-efficient SDPA) vs fp32."""
+    torch.manual_seed(0)
+    video = create_model("stdit_tiny").cuda().eval()
+    torch.nn.init.normal_(video.final_linear.weight, std=0.1)
+    unet = create_model("ddpm_unet_tiny").cuda().eval()
+    x = torch.randn(2, 1, 8, 32, 32, device="cuda")
+    t = torch.tensor([10.0, 700.0], device="cuda")
+    cond = {"values": torch.randn(2, 8, device="cuda")}
+    img = torch.randn(4, 1, 32, 32, device="cuda")
+    with torch.no_grad():
+        ref_v, ref_u = video(x, t, cond), unet(img, t.long().repeat(2), torch.arange(4).cuda())
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            v, u = video(x, t, cond), unet(img, t.long().repeat(2), torch.arange(4).cuda())
+    for a, b in ((v, ref_v), (u, ref_u)):
+        err = float((a.float() - b).abs().max() / b.abs().max())
+        assert err < 0.05, err

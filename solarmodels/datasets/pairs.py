@@ -47,6 +47,14 @@ def _is_cupy(a):
     return type(a).__module__.split(".")[0] == "cupy"
 
 
+def _json_value(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value if isinstance(value, (str, int, float, bool, list, type(None))) else str(value)
+
+
 def open_pairs(path) -> xr.Dataset:
     """Open a solarprep netCDF file or zarr store lazily (nothing is loaded)."""
     path = pathlib.Path(path)
@@ -113,6 +121,7 @@ class PairDataset(torch.utils.data.Dataset):
                  sample_dim=None):
         self.path = None if isinstance(source, xr.Dataset) else pathlib.Path(source)
         self.ds = source if isinstance(source, xr.Dataset) else open_pairs(source)
+        self._pid = os.getpid()
         self.inputs = [input] if isinstance(input, str) else list(input)
         self.targets = [target] if isinstance(target, str) else list(target)
         self.mask_var = mask
@@ -165,6 +174,13 @@ class PairDataset(torch.utils.data.Dataset):
             return [(v, str(self.ds[v].attrs.get("units", ""))) for v in names]
         return {"input": info(self.inputs), "target": info(self.targets)}
 
+    @property
+    def target_attrs(self) -> dict:
+        """Attributes of the target variables (units, and ``scaling``/``scaling_params``/
+        ``physical_units`` written by ``solarprep.scalings.scale``), JSON-ready; the trainer
+        stores them in each checkpoint's meta so predictions can be unscaled."""
+        return {v: {k: _json_value(a) for k, a in self.ds[v].attrs.items()} for v in self.targets}
+
     def fingerprint(self) -> str:
         """Hash of the source (path, size, mtime; or the variables' shapes), variables and split."""
         h = hashlib.sha256()
@@ -209,7 +225,14 @@ class PairDataset(torch.utils.data.Dataset):
                 "[-1, 1] scaled data) or fix the scaling (log before rescaling)")
         return xp.where(bad, xp.float32(self.nan_to), array), bad
 
+    def _reopen_in_worker(self):
+        # a DataLoader worker (forked) must not share the parent's HDF5 file handle
+        if self.path is not None and self._pid != os.getpid():
+            self.ds = open_pairs(self.path)
+            self._pid = os.getpid()
+
     def __getitem__(self, k):
+        self._reopen_in_worker()
         i = int(self.indices[k])
         x, xp = self._stack(self.inputs, i)
         y, _ = self._stack(self.targets, i)
@@ -285,7 +308,9 @@ def _pairs(split="train", *, path, input, target, val_fraction=0.0, **kwargs):
         labels = np.asarray(ds[split_var].values).astype(str)
         if not (labels == split).any():
             return None
-        return PairDataset(ds, input, target, split=split, split_var=split_var, **kwargs)
+        out = PairDataset(ds, input, target, split=split, split_var=split_var, **kwargs)
+        out.path = pathlib.Path(path)
+        return out
     if split == "test":
         return None
     full = PairDataset(ds, input, target, **{**kwargs, "augment": split == "train"

@@ -59,6 +59,12 @@ class DDPMUNetConfig:
     learned_null : bool
         True: a learned null-class embedding (``num_classes + 1`` rows); False: the null class adds
         nothing (the seed's ``y=None``).
+    input_skip : bool
+        Add ``a(t, y) ⊙ x_t`` to the output, ``a`` a per-channel gain from the conditioning vector
+        (not in the seed). GroupNorm right after the input convolution removes the image mean, so
+        the seed network sees the global brightness only indirectly; ε contains the term
+        ``x_t/√(1−ᾱ_t)``, which this path gives it directly (faster, steadier learning of the
+        disk brightness on small data).
     """
 
     in_channels: int = 1
@@ -71,6 +77,7 @@ class DDPMUNetConfig:
     time_dim: int = 256
     num_classes: int = 5
     learned_null: bool = True
+    input_skip: bool = True
 
 
 @dataclasses.dataclass
@@ -82,6 +89,7 @@ class DDPMUNetSeedConfig(DDPMUNetConfig):
     attention_factors: tuple = (1, 2, 4, 8)
     norm_groups: int = 1
     learned_null: bool = False
+    input_skip: bool = False
 
 
 @dataclasses.dataclass
@@ -213,6 +221,13 @@ class DDPMUNet(nn.Module):
             self.up_att.append(_SelfAttention(cout, cfg.num_heads) if 2 ** (i - 1) in att
                                else nn.Identity())
         self.outc = nn.Conv2d(ch[0], cfg.out_channels, 1)
+        self.skip_gain = None
+        if cfg.input_skip:
+            if cfg.in_channels != cfg.out_channels:
+                raise ValueError("input_skip needs in_channels == out_channels")
+            self.skip_gain = nn.Linear(e, cfg.out_channels)
+            nn.init.zeros_(self.skip_gain.weight)
+            nn.init.zeros_(self.skip_gain.bias)
 
     @property
     def null_label(self) -> int:
@@ -247,7 +262,10 @@ class DDPMUNet(nn.Module):
         h = self.bottleneck(skips.pop())
         for up, att in zip(self.ups, self.up_att):
             h = att(up(h, skips.pop(), e))
-        return self.outc(h)
+        out = self.outc(h)
+        if self.skip_gain is not None:
+            out = out + self.skip_gain(e)[:, :, None, None] * x
+        return out
 
 
 def seed_parameter_count(c: int = 64, in_channels: int = 1, out_channels: int = 1,
