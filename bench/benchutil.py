@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 __all__ = ["percentile", "summarize_times", "gpu_available", "cuda_event_times",
+           "torch_cuda_step_times",
            "cpu_llc_bytes", "gpu_l2_bytes", "buffer_sets"]
 
 
@@ -78,3 +79,39 @@ def gpu_l2_bytes():
 def buffer_sets(nbytes_per_set, cache_bytes, minimum=3, maximum=16):
     """How many buffer sets to rotate so that they span at least twice the cache."""
     return int(min(maximum, max(minimum, math.ceil(2 * cache_bytes / max(nbytes_per_set, 1)))))
+
+
+def torch_cuda_step_times(step, *, warmup, rounds):
+    """Time a torch training ``step()`` on the GPU.
+
+    Returns ``(first_s, times, synced)``: the first call's wall time (compilation
+    included), seconds per step from CUDA events over ``rounds`` steps after
+    ``warmup`` more, and a ``synced()`` callable (step + synchronize) for
+    pytest-benchmark's wall-clock rounds.
+    """
+    import time
+
+    import torch
+
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    step()
+    torch.cuda.synchronize()
+    first_s = time.perf_counter() - t0
+    for _ in range(warmup):
+        step()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(rounds):
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        step()
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop) * 1e-3)
+
+    def synced():
+        step()
+        torch.cuda.synchronize()
+
+    return first_s, times, synced

@@ -18,11 +18,12 @@ one step from the same initial weights against the fp32 eager step (``max_error`
 ``SOLARED_BENCH_MODELS=solared_attention`` restricts the models.
 """
 import os
-import time
 
 import numpy as np
 import pytest
 import torch
+
+from benchutil import torch_cuda_step_times
 
 MODELS = os.environ.get("SOLARED_BENCH_MODELS", "solared_attention,solared_resnet3d").split(",")
 CPU_BATCH = int(os.environ.get("SOLARED_BENCH_CPU_BATCH", "4"))
@@ -145,27 +146,7 @@ def test_cuda(benchmark, report, gpu_peak, name, mode):
         assert np.isfinite(err) and err < 0.1, f"bf16 step deviates from fp32 by {err:.3g}"
     system = make_system(name, "cuda", compile=fast)
     step = step_fn(system, make_batch(GPU_BATCH, "cuda"), precision)
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    step()
-    torch.cuda.synchronize()
-    first_s = time.perf_counter() - t0
-    for _ in range(GPU_WARMUP):
-        step()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(GPU_ROUNDS):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        step()
-        e.record()
-        e.synchronize()
-        times.append(s.elapsed_time(e) * 1e-3)
-
-    def one():
-        step()
-        torch.cuda.synchronize()
-
+    first_s, times, one = torch_cuda_step_times(step, warmup=GPU_WARMUP, rounds=GPU_ROUNDS)
     benchmark.group = f"{OP} {name}"
     benchmark.pedantic(one, rounds=3, iterations=1, warmup_rounds=0)
     median = float(np.median(times))

@@ -21,11 +21,12 @@ initial weights against the fp32 eager CPU-free reference (``max_error``: max |Î
 Sizes: ``SOLARMODELS_BENCH_SIZES=256,512`` restricts the run (default ``256,512,1024``).
 """
 import os
-import time
 
 import numpy as np
 import pytest
 import torch
+
+from benchutil import torch_cuda_step_times
 
 SIZES = [int(s) for s in os.environ.get("SOLARMODELS_BENCH_SIZES", "256,512,1024").split(",")]
 GPU_BATCH = {256: 32, 512: 8, 1024: 2}
@@ -179,27 +180,7 @@ def test_cuda(benchmark, report, gpu_peak, n, mode):
     system = make_system(n, "cuda", **kwargs)
     batch = make_batch(n, batch_size, "cuda", fast)
     step = step_fn(system, batch, precision)
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    step()
-    torch.cuda.synchronize()
-    first_s = time.perf_counter() - t0
-    for _ in range(GPU_WARMUP):
-        step()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(GPU_ROUNDS):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        step()
-        e.record()
-        e.synchronize()
-        times.append(s.elapsed_time(e) * 1e-3)
-
-    def one():
-        step()
-        torch.cuda.synchronize()
-
+    first_s, times, one = torch_cuda_step_times(step, warmup=GPU_WARMUP, rounds=GPU_ROUNDS)
     benchmark.group = f"{OP} {n}Â²"
     benchmark.pedantic(one, rounds=3, iterations=1, warmup_rounds=0)
     median = float(np.median(times))

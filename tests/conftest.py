@@ -29,6 +29,29 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def _uses_torch(module):
+    for value in vars(module).values():
+        origin = getattr(value, "__module__", None) or getattr(value, "__name__", "") or ""
+        if isinstance(origin, str) and origin.split(".")[0] in ("torch", "solarmodels"):
+            return True
+    return False
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread(request):
+    """One torch thread in modules that use torch: tiny models run fastest so, and a busy
+    2-core machine cannot slow them 10-50x (two threads fighting other processes)."""
+    if not _uses_torch(request.module):
+        yield
+        return
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def real_data():
     """Folder of the real sample observations (``../shared/data/real``); skips if absent."""

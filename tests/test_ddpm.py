@@ -11,15 +11,6 @@ from solarmodels.networks.ddpm_unet import (DDPMUNet, DDPMUNetConfig, DDPMUNetSe
 from solarmodels.registry import create_model, create_system, list_models
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is faster and robust to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _n(m):
     return sum(p.numel() for p in m.parameters())
 

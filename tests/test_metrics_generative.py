@@ -6,15 +6,6 @@ import torch
 from solarmodels import metrics_generative as mg
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is faster and robust to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_frechet_distance_closed_form():
     rng = np.random.default_rng(0)
     a = rng.standard_normal((4000, 3))

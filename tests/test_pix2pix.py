@@ -16,17 +16,6 @@ from solarmodels.networks.unet import UNetConfig, UNetGenerator, unet_levels
 from solarmodels.systems.base import StepContext
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks: one intra-op thread avoids oversubscription on the shared 2-core CI."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _n(module):
     return sum(p.numel() for p in module.parameters())
 

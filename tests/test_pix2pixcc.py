@@ -10,17 +10,6 @@ from solarmodels.systems.base import StepContext
 from solarmodels.systems.pix2pixcc import concordance, inspector_loss
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks: one intra-op thread avoids oversubscription on the shared 2-core CI."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_generator_architecture():
     net = create_model("pix2pixcc_generator", in_channels=3, out_channels=1, ngf=2)
     down = [m for m in net.modules() if type(m) is nn.Conv2d and m.stride == (2, 2)]

@@ -12,17 +12,6 @@ from solarmodels.config import ConfigError, TrainConfig, apply_overrides, save_c
 from solarmodels.registry import (RegistryError, create_system, discovery_errors,
                                   register_model, system_class)
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks: one intra-op thread avoids oversubscription on the shared 2-core CI."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TRANSLATION = {
     # name: (tiny config, input shape)
     "pix2pix_unet": ({"in_channels": 2, "out_channels": 1, "image_size": 16, "ngf": 4},

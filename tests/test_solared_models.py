@@ -12,15 +12,6 @@ from solarmodels.datasets.solared import (CHANNELS, SolaredDataset, from_timelin
 
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not fight other tests for the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TINY = {
     "solared_attention": dict(time_steps=8, d_model=16, nhead=2, num_layers=1,
                               dim_feedforward=32),

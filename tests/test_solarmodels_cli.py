@@ -10,17 +10,6 @@ import xarray as xr
 from solarmodels.cli import main
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks: one intra-op thread avoids oversubscription on the shared 2-core CI."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _pair_file(path, n=6, size=16, seed=0):
     rng = np.random.default_rng(seed)
     b = rng.normal(0, 0.5, (n, size, size)).astype(np.float32)

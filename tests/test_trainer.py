@@ -11,17 +11,6 @@ from solarmodels.datasets.pairs import SyntheticPairs
 from solarmodels.systems.base import EMA
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks: one intra-op thread avoids oversubscription on the shared 2-core CI."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _p2p_b(seed=0, **system):
     torch.manual_seed(seed)
     g = create_model("pix2pix_unet", in_channels=1, out_channels=1, image_size=16, ngf=4)

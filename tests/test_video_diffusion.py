@@ -12,15 +12,6 @@ from solarmodels.networks.stdit import (STDIT_PRESETS, FourierEncoder, STDiTConf
 from solarmodels.registry import create_model, create_system
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is faster and robust to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _n(m):
     return sum(p.numel() for p in m.parameters())
 
