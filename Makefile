@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml Makefile
 env: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/solarprep demo
+	$(BIN)/python examples/main_job.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

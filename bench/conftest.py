@@ -31,7 +31,6 @@ import time
 
 import numpy as np
 import pytest
-
 from benchutil import cpu_llc_bytes, cuda_event_times, gpu_available, summarize_times
 
 RESULTS_DIR = pathlib.Path(__file__).resolve().parent / "results"
@@ -208,7 +207,7 @@ def _versions():
 def environment():
     """Device, versions and date of this run (cached for the session)."""
     if "env" not in _STATE:
-        env = {"date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        env = {"date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                "hostname": socket.gethostname(), "platform": platform.platform(),
                "cpu": _cpu_description(), "versions": _versions(), "gpu": None,
                "loadavg_start": _loadavg()}
@@ -426,9 +425,11 @@ def _header_lines():
                      f"{other['cores']} cores): rows taken while they ran are slower and noisier.")
     gpu = env.get("gpu")
     if gpu:
-        lines.append(f"GPU: {gpu.get('gpu_name', '?')}, driver {gpu.get('smi_driver_version', gpu.get('cuda_driver', '?'))}, "
+        driver = gpu.get("smi_driver_version", gpu.get("cuda_driver", "?"))
+        lines.append(f"GPU: {gpu.get('gpu_name', '?')}, driver {driver}, "
                      f"SM clock {gpu.get('smi_clocks_sm') or gpu.get('sm_clock_khz') or '?'} "
-                     f"(max {gpu.get('smi_clocks_max_sm', '?')}), mem clock {gpu.get('smi_clocks_mem', '?')}.")
+                     f"(max {gpu.get('smi_clocks_max_sm', '?')}), "
+                     f"mem clock {gpu.get('smi_clocks_mem', '?')}.")
     else:
         lines.append("GPU: none usable (GPU rows skipped).")
     vers = env.get("versions") or {}
@@ -459,7 +460,7 @@ def _atomic_write(path, text):
 
 def _result_paths():
     env = _STATE.get("env") or {}
-    date = (env.get("date_utc") or datetime.datetime.now(datetime.timezone.utc).isoformat())[:10]
+    date = (env.get("date_utc") or datetime.datetime.now(datetime.UTC).isoformat())[:10]
     gpu = env.get("gpu") or {}
     who = gpu.get("gpu_name") if gpu.get("gpu_name") else env.get("hostname", socket.gethostname())
     stem = f"{date}_{_slug(who)}"

@@ -31,7 +31,6 @@ import tracemalloc
 
 import numpy as np
 import pytest
-
 from benchutil import buffer_sets, cuda_event_times, gpu_available, gpu_l2_bytes
 from test_bench_geometry import aia_like_header, make_map
 
@@ -66,15 +65,14 @@ def header(n):
 
 
 def _target_time():
-    from astropy.time import Time
-
     import astropy.units as u
+    from astropy.time import Time
 
     return Time(header(8)["DATE-OBS"]) + DT_S * u.s
 
 
 def _target_observer():
-    from solarprep.ephemeris import earth_observer
+    from solarprep.coordinates.ephemeris import earth_observer
 
     dsun, hgln, hglt = earth_observer(_target_time())
     return float(dsun[0]), float(hgln[0]), float(hglt[0])
@@ -93,17 +91,17 @@ def target_map(n):
 def dataset(n, seed=0):
     import sunpy.map
 
-    from solarprep.io import load
+    from solarprep.io.loader import load
 
     return load(sunpy.map.Map(smooth_sun(n, seed), header(n)), progress=False)
 
 
 def params(n):
     """The kernel parameters ``solarprep.derotate`` builds for the N² case, Δt = 1 day."""
-    from solarprep.derotation import _drift
-    from solarprep.ephemeris import as_time_array
-    from solarprep.geometry import frame_geometries
-    from solarprep.rotation import get_law
+    from solarprep.coordinates.ephemeris import as_time_array
+    from solarprep.coordinates.geometry import frame_geometries
+    from solarprep.coordinates.rotation import get_law
+    from solarprep.remap.derotation import _drift
 
     src = dataset(8)
     g_in = frame_geometries(dataset(n))[0]
@@ -264,12 +262,13 @@ def test_ours_cpu_kernel(benchmark, report, reference):
 
 @pytest.mark.parametrize("order", [1, 3])
 def test_ours_solarprep_derotate(benchmark, report, order):
-    from solarprep.derotation import derotate
+    from solarprep.remap.derotation import derotate
 
     ds = dataset(N)
     target = _target_time()
     benchmark.group = f"derotate {size_label(N)}"
-    benchmark.pedantic(derotate, args=(ds, target), kwargs={"order": order, "device": "cpu", "observer": "earth"},
+    benchmark.pedantic(derotate, args=(ds, target),
+                       kwargs={"order": order, "device": "cpu", "observer": "earth"},
                        rounds=ROUNDS, iterations=1, warmup_rounds=1)
     report(benchmark, op="derotate" if order == 1 else "derotate bicubic", size=size_label(N),
            backend=f"ours solarprep.derotate (cpu, Dataset, order {order})",
@@ -284,9 +283,8 @@ def test_ours_solarprep_derotate(benchmark, report, order):
 def track_inputs(nt, n):
     """nt frames of one N² geometry, 45 s apart; params of a Postel patch at (15°, −20°)."""
     import kernels._remap_math as rm
-    from solarprep.tracking import _basis
-
-    from solarprep.geometry import FrameGeometry
+    from solarprep.coordinates.geometry import FrameGeometry
+    from solarprep.remap.tracking import _basis
 
     g = FrameGeometry.from_map(make_map(n))
     times = np.arange(nt) * 45.0
@@ -427,7 +425,7 @@ def test_cupyx_map_coordinates(benchmark, report, reference):
 @needs_gpu
 @pytest.mark.gpu
 def test_ours_cuda_host_to_host(benchmark, report):
-    from solarprep.derotation import derotate
+    from solarprep.remap.derotation import derotate
 
     ds = dataset(N)
     target = _target_time()

@@ -10,8 +10,8 @@ Side by side, per size:
 * ``sunpy``: ``all_coordinates_from_map(m).transform_to(HeliographicStonyhurst)``,
   the baseline (it yields lat/lon/radius only, no μ: the comparison favours sunpy);
 * ``numba-cpu``: :func:`kernels.cpu.disk_coordinates` into preallocated outputs;
-* ``solarprep.geometry.disk_coordinates(ds)`` on a Dataset (skipped while
-  ``solarprep.io`` does not exist);
+* ``solarprep.coordinates.geometry.disk_coordinates(ds)`` on a Dataset (skipped while
+  ``solarprep.io.loader`` does not exist);
 * ``numba-cuda``: :func:`kernels.cuda.disk_coordinates` on CuPy outputs, CUDA
   events (skipped without a usable GPU), plus device→host copies at 4096².
 
@@ -23,7 +23,6 @@ import time
 
 import numpy as np
 import pytest
-
 from benchutil import buffer_sets, cpu_llc_bytes, cuda_event_times, gpu_available, gpu_l2_bytes
 
 SIZES = [1024, 2048, 4096]
@@ -68,7 +67,7 @@ def make_map(n):
 
 def params_for(n):
     """Kernel parameters ``(1, 25)`` of the N² geometry, through FrameGeometry.from_map."""
-    from solarprep.geometry import FrameGeometry
+    from solarprep.coordinates.geometry import FrameGeometry
 
     return FrameGeometry.from_map(make_map(n)).kernel_params()[None]
 
@@ -119,7 +118,7 @@ def reference():
     with np.errstate(invalid="ignore"):
         mu = np.sum(point * to_obs, axis=-1) / (np.linalg.norm(point, axis=-1)
                                                 * np.linalg.norm(to_obs, axis=-1))
-    from solarprep.geometry import FrameGeometry
+    from solarprep.coordinates.geometry import FrameGeometry
 
     return {"lat": lat, "lon": lon, "mu": mu, "on_disk": on_disk,
             "params": FrameGeometry.from_map(m).kernel_params()[None]}
@@ -254,17 +253,17 @@ def _run_cpu(kernel, p, n):
 
 
 def _build_dataset(n):
-    """A solar Dataset of one N² frame through ``solarprep.io.load``; skips while it does not exist."""
+    """A solar Dataset of one N² frame through ``solarprep.io.loader.load``; skips while it does not exist."""
     try:
-        from solarprep.io import load
+        from solarprep.io.loader import load
     except ImportError as exc:
-        pytest.skip(f"solarprep.io is missing ({exc}): no loader yet, high-level row skipped")
+        pytest.skip(f"solarprep.io.loader is missing ({exc}): no loader yet, high-level row skipped")
     return load(make_map(n), progress=False)
 
 
 @pytest.mark.parametrize("n", [4096], ids=size_id)
 def test_cpu_dataset(benchmark, report, cpu_compile, reference, n):
-    from solarprep.geometry import disk_coordinates
+    from solarprep.coordinates.geometry import disk_coordinates
 
     small = disk_coordinates(_build_dataset(CHECK_SIZE), device="cpu")
     err = check(compare(reference, *(np.asarray(small[k].values)
@@ -273,9 +272,9 @@ def test_cpu_dataset(benchmark, report, cpu_compile, reference, n):
     benchmark.group = f"{OP} {size_label(n)}"
     benchmark.pedantic(disk_coordinates, args=(ds,), kwargs={"device": "cpu"},
                        rounds=CPU_ROUNDS, iterations=1, warmup_rounds=CPU_WARMUP)
-    report(benchmark, op=OP, size=size_label(n), backend="ours solarprep.geometry (cpu, Dataset)",
+    report(benchmark, op=OP, size=size_label(n), backend="ours solarprep.coordinates.geometry (cpu, Dataset)",
            bytes_min=BYTES_PER_PX * n * n, max_error=err,
-           note="solarprep.geometry.disk_coordinates(ds): params from the Dataset's coordinates, "
+           note="solarprep.coordinates.geometry.disk_coordinates(ds): params from the Dataset's coordinates, "
                 "fresh outputs each call (page faults included), xarray assign_coords",
            **cpu_compile)
 

@@ -27,8 +27,8 @@ import os
 
 import numpy as np
 import pytest
-
 from benchutil import cuda_event_times, gpu_available
+
 from kernels._photometry_math import RSUN_IDX
 
 N = int(os.environ.get("PHOTOMETRY_BENCH_N", "4096"))
@@ -103,8 +103,8 @@ def numpy_area(p, ny, nx, mu):
 
 
 def ours(ds, device):
-    from solarprep.foreshortening import foreshortening_correct
-    from solarprep.limb_darkening import remove_limb_darkening
+    from solarprep.photometry.foreshortening import foreshortening_correct
+    from solarprep.photometry.limb_darkening import remove_limb_darkening
 
     contrast = remove_limb_darkening(ds, law="poly5", mu_min=MU_MIN, device=device)
     corrected = foreshortening_correct(ds, kind="area", mu_min=MU_MIN, device=device)
@@ -118,7 +118,7 @@ def _max_error(contrast_ours, contrast_ref):
 
 @pytest.fixture(scope="module")
 def reference(continuum):
-    from solarprep._photometry_common import geometry_params
+    from solarprep.photometry._common import geometry_params
 
     p = geometry_params(continuum, MU_MIN)[0]
     image = continuum["intensity"].values[0]
@@ -129,7 +129,7 @@ def reference(continuum):
 # --------------------------------------------------------------------------- LD + area rows
 
 def test_ld_numpy(benchmark, report, continuum):
-    from solarprep._photometry_common import geometry_params
+    from solarprep.photometry._common import geometry_params
 
     p = geometry_params(continuum, MU_MIN)[0]
     image = continuum["intensity"].values[0]
@@ -207,7 +207,7 @@ def _numpy_disk(cube_arr, weight):
 
 
 def test_disk_numpy(benchmark, report, cube):
-    from solarprep.photometry import solid_angle
+    from solarprep.photometry.integration import solid_angle
 
     w = solid_angle(cube, device="cpu").values
     arr = cube["intensity"].values
@@ -218,7 +218,7 @@ def test_disk_numpy(benchmark, report, cube):
 
 
 def test_disk_ours_cpu(benchmark, report, cube):
-    from solarprep.photometry import disk_integrate, solid_angle
+    from solarprep.photometry.integration import disk_integrate, solid_angle
 
     w = solid_angle(cube, device="cpu").values
     ref = _numpy_disk(cube["intensity"].values[:4], w)
@@ -240,7 +240,7 @@ def test_disk_cuda(benchmark, report, cube, route):
     import cupy
 
     import solarprep
-    from solarprep.photometry import disk_integrate, solid_angle
+    from solarprep.photometry.integration import disk_integrate, solid_angle
 
     ds = solarprep.to_device(cube, "cuda")
     w = cupy.asarray(solid_angle(cube, device="cpu").values)

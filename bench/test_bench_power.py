@@ -7,7 +7,7 @@ trapezoid at unit spacing):
 * ``numpy``: ``np.fft.rfft(np.diff(cube, axis=0), axis=0)``, ``|X|²`` and four
   ``np.trapezoid`` band sums: the baseline;
 * ``scipy``: the same with ``scipy.fft.rfft(workers=-1)``;
-* ours on the CPU: :func:`solarprep.power.band_powers` (numba preparation, scipy
+* ours on the CPU: :func:`solarprep.helioseismology.power.band_powers` (numba preparation, scipy
   rfft per cache-sized pixel block, fused numba band sums), SOLARED and physical;
 * GPU (skipped without one): plain CuPy (``cupy.diff``, ``cupy.fft.rfft``,
   ``abs()**2``, sums; baseline of the GPU rows) and ours (numba.cuda preparation,
@@ -30,7 +30,6 @@ import tracemalloc
 
 import numpy as np
 import pytest
-
 from benchutil import cuda_event_times, gpu_available
 
 T = int(os.environ.get("SOLARPREP_BENCH_POWER_FRAMES", 640))
@@ -111,7 +110,7 @@ def _check(ours, ref):
 
 
 def _ours_cpu(cube, convention="solared"):
-    from solarprep.power import band_powers
+    from solarprep.helioseismology.power import band_powers
 
     return band_powers(cube, DT, bands=BANDS, convention=convention, device="cpu")
 
@@ -196,7 +195,7 @@ def test_cupy_baseline(benchmark, report, gpu_cube, reference):
 def test_ours_cuda(benchmark, report, gpu_cube, reference, convention):
     import cupy
 
-    from solarprep.power import band_powers
+    from solarprep.helioseismology.power import band_powers
 
     def ours():
         return band_powers(gpu_cube, DT, bands=BANDS, convention=convention, device="cuda")
@@ -240,7 +239,7 @@ def series():
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[needs_gpu, pytest.mark.gpu])])
 def test_sliding_series(benchmark, report, series, device):
-    from solarprep.power import power_maps
+    from solarprep.helioseismology.power import power_maps
 
     def run():
         return power_maps(series, window="8h", step="1h", convention="solared", device=device)

@@ -22,7 +22,6 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from benchutil import torch_cuda_step_times
 
 MODELS = os.environ.get("SOLARED_BENCH_MODELS", "solared_attention,solared_resnet3d").split(",")

@@ -12,7 +12,8 @@ Side by side, per size N² (256², 512², 1024²):
   reported separately as ``compile_s``).
 
 FLOPs per training image are counted once per size with ``torch.utils.flop_counter.FlopCounterMode``
-over a real training step at batch 1 (256²: 85.6 GFLOP) (forward and backward convolutions / matmuls of G and D, batch 1), so
+over a real training step at batch 1 (256²: 85.6 GFLOP) (forward and backward convolutions /
+matmuls of G and D, batch 1), so
 ``MFU = FLOPs/image · images/s / peak``; the peak is a bf16 GEMM (8192³) measured at the start of
 the GPU rows on the same device (reported as ``peak_tflops``), the same reference for both
 precisions. Before timing, each GPU row checks its generator output after one step from the same
@@ -25,7 +26,6 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from benchutil import torch_cuda_step_times
 
 SIZES = [int(s) for s in os.environ.get("SOLARMODELS_BENCH_SIZES", "256,512,1024").split(",")]

@@ -2,7 +2,7 @@
 
 The function below is plain Python on floats so that ``numba.njit`` and
 ``numba.cuda.jit(device=True)`` can both compile it (and the CUDA simulator can
-run it as is). ``solarprep.geometry`` builds the parameter vector ``p``.
+run it as is). ``solarprep.coordinates.geometry`` builds the parameter vector ``p``.
 
 Geometry
 --------
@@ -35,7 +35,8 @@ Parameter vector ``p`` (float64, length 25)
 import collections
 import math
 
-NPARAMS = 25
+from .params import GEOMETRY_LEN as NPARAMS  # noqa: E402,F401 (the layout lives in kernels.params)
+
 RAD2DEG = 180.0 / math.pi
 
 DiskMath = collections.namedtuple(

@@ -3,8 +3,8 @@
 Written once as plain Python on floats and small arrays so that ``numba.njit``
 and ``numba.cuda.jit(device=True)`` both compile it (and the CUDA simulator runs
 it as is); :mod:`kernels.cpu.photometry` and :mod:`kernels.cuda.photometry` hold
-the loops and reductions around it. ``solarprep.limb_darkening``,
-``solarprep.foreshortening`` and ``solarprep.photometry`` build the parameters.
+the loops and reductions around it. ``solarprep.photometry.limb_darkening``,
+``solarprep.photometry.foreshortening`` and ``solarprep.photometry.integration`` build the parameters.
 
 Surface element of a pixel
 --------------------------
@@ -40,27 +40,34 @@ Parameter row ``p`` of the fit (float64, :data:`LD_NPARAMS`)
 """
 import math
 
-from ._disk_math import NPARAMS, pixel_direction
+from . import params as _params
+from ._disk_math import pixel_direction
 
 __all__ = ["LD_NPARAMS", "LD_MAXC", "NSUMS", "T_OFF", "Q_IDX", "N_IDX", "DISK_NSUMS",
            "GEOM_NPARAMS", "RSUN_IDX", "MUMIN_IDX", "surface_element", "pixel_area", "ld_model",
            "ld_select", "ld_accumulate", "ld_contrast", "ld_solve", "compile_for"]
 
+# The layouts live in kernels.params; the short names below are the kernels' own.
 #: Largest number of polynomial coefficients (degree 7).
-LD_MAXC = 8
-LD_NPARAMS = 10 + LD_MAXC
+LD_MAXC = _params.LD_MAX_COEFFS
+LD_NPARAMS = _params.LIMB_DARKENING_LEN
 #: Sums per frame: S_0..S_14, T_0..T_7, Q, n.
-T_OFF = 2 * (LD_MAXC - 1) + 1
-Q_IDX = T_OFF + LD_MAXC
-N_IDX = Q_IDX + 1
-NSUMS = N_IDX + 1
+T_OFF = _params.LD_T_OFF
+Q_IDX = _params.LD_Q_IDX
+N_IDX = _params.LD_N_IDX
+NSUMS = _params.LD_SUMS_LEN
 #: Disk-integration sums per frame: Σ w I, Σ w (finite I), Σ w (disk), n finite, n disk.
-DISK_NSUMS = 5
+DISK_NSUMS = _params.DISK_SUMS_LEN
 #: Geometry rows for surface kernels: the NPARAMS (25) of kernels._disk_math, then R☉ in Mm
 #: (index RSUN_IDX) and μ_min (index MUMIN_IDX).
-RSUN_IDX = NPARAMS
-MUMIN_IDX = NPARAMS + 1
-GEOM_NPARAMS = NPARAMS + 2
+RSUN_IDX = _params.SF_RSUN
+MUMIN_IDX = _params.SF_MU_MIN
+GEOM_NPARAMS = _params.SURFACE_LEN
+_MU_MIN, _X0, _SCALE, _THRESHOLD, _NQ = (_params.LD_MU_MIN, _params.LD_X0, _params.LD_SCALE,
+                                         _params.LD_THRESHOLD, _params.LD_NQ)
+_CLIP = _params.LD_CLIP
+_NB, _SIGMA, _PASSES, _USED, _COEF = (_params.LD_NB, _params.LD_SIGMA, _params.LD_PASSES,
+                                      _params.LD_USED, _params.LD_COEFFS)
 
 
 def _make_surface_element(direction):
@@ -120,10 +127,10 @@ def _make_pixel_area(surface):
 
 def ld_model(x, p):
     """The model ``Σ q_k x^k`` of row ``p`` (Horner)."""
-    n = int(p[4])
-    acc = p[10 + n - 1]
+    n = int(p[_NQ])
+    acc = p[_COEF + n - 1]
     for k in range(n - 2, -1, -1):
-        acc = acc * x + p[10 + k]
+        acc = acc * x + p[_COEF + k]
     return acc
 
 
@@ -134,11 +141,11 @@ def _make_select(model):
         A pixel takes part when its value is finite, ``μ ≥ μ_min`` and its residual
         ``r = I − m_prev(x)`` is within the clipping threshold.
         """
-        if not (value == value) or not (mu >= p[0]) or math.isinf(value):
+        if not (value == value) or not (mu >= p[_MU_MIN]) or math.isinf(value):
             return math.nan, math.nan
-        x = (mu - p[1]) * p[2]
+        x = (mu - p[_X0]) * p[_SCALE]
         r = value - model(x, p)
-        if abs(r) > p[3]:
+        if abs(r) > p[_THRESHOLD]:
             return math.nan, math.nan
         return x, r
 
@@ -160,9 +167,9 @@ def ld_accumulate(acc, x, r, nd):
 def _make_contrast(model):
     def ld_contrast(value, mu, p):
         """``I / m(x)`` where ``μ ≥ μ_min``, NaN elsewhere."""
-        if not (mu >= p[0]):
+        if not (mu >= p[_MU_MIN]):
             return math.nan
-        return value / model((mu - p[1]) * p[2], p)
+        return value / model((mu - p[_X0]) * p[_SCALE], p)
 
     return ld_contrast
 
@@ -176,16 +183,15 @@ def ld_solve(sums, basis, p, a, b, c):
     with); later passes set it to ``clip·σ``. A frame with too few pixels or a
     singular system gets NaN coefficients.
     """
-    nq = int(p[4])
-    nd = nq - 1
-    nb = int(p[6])
+    nq = int(p[_NQ])
+    nb = int(p[_NB])
     n = sums[N_IDX]
-    p[9] = n
-    p[8] += 1.0
+    p[_USED] = n
+    p[_PASSES] += 1.0
     if not (n > nb):
         for k in range(nq):
-            p[10 + k] = math.nan
-        p[7] = math.nan
+            p[_COEF + k] = math.nan
+        p[_SIGMA] = math.nan
         return
     for r in range(nb):
         acc = 0.0
@@ -209,8 +215,8 @@ def ld_solve(sums, basis, p, a, b, c):
             if r == s:
                 if not (acc > 0.0):
                     for k in range(nq):
-                        p[10 + k] = math.nan
-                    p[7] = math.nan
+                        p[_COEF + k] = math.nan
+                    p[_SIGMA] = math.nan
                     return
                 a[r, r] = math.sqrt(acc)
             else:
@@ -232,13 +238,13 @@ def ld_solve(sums, basis, p, a, b, c):
         acc = 0.0
         for r in range(nb):
             acc += c[r] * basis[r, k]
-        p[10 + k] += acc
+        p[_COEF + k] += acc
     sigma = math.sqrt(max(rss, 0.0) / (n - nb))
-    p[7] = sigma
-    if p[8] >= 2.0 and p[5] > 0.0:
-        p[3] = p[5] * sigma
+    p[_SIGMA] = sigma
+    if p[_PASSES] >= 2.0 and p[_CLIP] > 0.0:
+        p[_THRESHOLD] = p[_CLIP] * sigma
     else:
-        p[3] = math.inf
+        p[_THRESHOLD] = math.inf
 
 
 def compile_for(jit):

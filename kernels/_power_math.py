@@ -18,7 +18,7 @@ Two kernels share these functions (see :mod:`kernels.cpu.power` and
     bins of each band, ``S_b[p] = Σ_{k=start_b}^{stop_b−1} c_{b,k−start_b}·|X[k, p]|²``,
     without ever storing ``|X|²``. The weights ``c`` carry the convention (SOLARED's
     ``dt²/T`` with trapezoid end weights ½, or the physical ``2Δt/(M⟨w²⟩)·Δf``, with
-    or without the differencing compensation ``1/|2 sin(πfΔt)|²``); solarprep.power
+    or without the differencing compensation ``1/|2 sin(πfΔt)|²``); solarprep.helioseismology.power
     builds them.
 """
 __all__ = ["DETREND_NONE", "DETREND_CONSTANT", "DETREND_LINEAR", "sample", "power_term",

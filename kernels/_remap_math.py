@@ -7,6 +7,9 @@ on floats and arrays so that ``numba.njit`` and ``numba.cuda.jit(device=True)``
 both compile them (see :func:`compile_for`); the geometry of one image is the
 25-number vector of :mod:`kernels._disk_math`.
 
+The parameter layouts are defined in :mod:`kernels.params` (with the functions that pack
+them); they are repeated here for the reader.
+
 Derotation (parameter vector of length :data:`NDEROTATE`)
     ``p[0:25]``   geometry of the output frame (input WCS, target observer)
     ``p[25:50]``  geometry of the input frame
@@ -47,12 +50,33 @@ Interpolation
 import math
 
 from ._disk_math import compile_for as _compile_disk
+from .params import (
+    DEROTATE_LEN,
+    DR_DRIFT,
+    DR_DT,
+    DR_LAW,
+    DR_SOURCE,
+    DR_TARGET,
+    GEOMETRY_LEN,
+    PROJECTIONS,
+    TR_BASIS,
+    TR_LAT0,
+    TR_LON0,
+    TR_PROJECTION,
+    TR_REF,
+    TR_SCALE,
+    TR_SIN_LAT0,
+    TRACK_LEN,
+)
 
 __all__ = ["NDEROTATE", "NTRACK", "POSTEL", "CEA", "PLATE_CARREE", "compile_for"]
 
-NDEROTATE = 55
-NTRACK = 42
-POSTEL, CEA, PLATE_CARREE = 0, 1, 2
+# the layouts live in kernels.params; these names are kept for the kernels' own use
+NDEROTATE = DEROTATE_LEN
+NTRACK = TRACK_LEN
+POSTEL, CEA, PLATE_CARREE = (PROJECTIONS[k] for k in ("postel", "cea", "plate-carree"))
+_G = GEOMETRY_LEN
+_C, _E, _N = TR_BASIS, TR_BASIS + 3, TR_BASIS + 6
 
 
 def _keys(s):
@@ -89,46 +113,46 @@ def compile_for(jit):
     clamp = jit(_clamp)
 
     def derotate_source(i, j, p):
-        mu, hx, hy, hz = surface_point(i, j, p[0:25])
+        mu, hx, hy, hz = surface_point(i, j, p[DR_TARGET:DR_TARGET + _G])
         if not mu == mu:
             return math.nan, math.nan
         s2 = hz * hz
-        omega = p[52] + (p[53] + p[54] * s2) * s2
-        angle = -(omega * p[50] + p[51])
+        omega = p[DR_LAW] + (p[DR_LAW + 1] + p[DR_LAW + 2] * s2) * s2
+        angle = -(omega * p[DR_DT] + p[DR_DRIFT])
         ca = math.cos(angle)
         sa = math.sin(angle)
-        return surface_to_pixel(hx * ca - hy * sa, hx * sa + hy * ca, hz, p[25:50])
+        return surface_to_pixel(hx * ca - hy * sa, hx * sa + hy * ca, hz, p[DR_SOURCE:DR_SOURCE + _G])
 
     def track_source(i, j, p):
-        u = (j - p[28]) * p[26]
-        v = (i - p[29]) * p[27]
-        code = p[25]
-        if code == 0.0:
+        u = (j - p[TR_REF]) * p[TR_SCALE]
+        v = (i - p[TR_REF + 1]) * p[TR_SCALE + 1]
+        code = p[TR_PROJECTION]
+        if code == POSTEL:
             rho = math.sqrt(u * u + v * v)
             if rho > math.pi:
                 return math.nan, math.nan
             k = math.sin(rho) / rho if rho > 0.0 else 1.0
             c = math.cos(rho)
-            hx = c * p[30] + k * (u * p[33] + v * p[36])
-            hy = c * p[31] + k * (u * p[34] + v * p[37])
-            hz = c * p[32] + k * (u * p[35] + v * p[38])
+            hx = c * p[_C] + k * (u * p[_E] + v * p[_N])
+            hy = c * p[_C + 1] + k * (u * p[_E + 1] + v * p[_N + 1])
+            hz = c * p[_C + 2] + k * (u * p[_E + 2] + v * p[_N + 2])
         else:
-            if code == 1.0:
-                sin_lat = p[39] + v
+            if code == CEA:
+                sin_lat = p[TR_SIN_LAT0] + v
                 if sin_lat < -1.0 or sin_lat > 1.0:
                     return math.nan, math.nan
                 cos_lat = math.sqrt(1.0 - sin_lat * sin_lat)
             else:
-                lat = p[40] + v
+                lat = p[TR_LAT0] + v
                 if lat < -0.5 * math.pi or lat > 0.5 * math.pi:
                     return math.nan, math.nan
                 sin_lat = math.sin(lat)
                 cos_lat = math.cos(lat)
-            lon = p[41] + u
+            lon = p[TR_LON0] + u
             hx = cos_lat * math.cos(lon)
             hy = cos_lat * math.sin(lon)
             hz = sin_lat
-        return surface_to_pixel(hx, hy, hz, p[0:25])
+        return surface_to_pixel(hx, hy, hz, p[0:_G])
 
     def sample(image, t, x, y, order):
         ny = image.shape[1]

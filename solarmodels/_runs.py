@@ -139,7 +139,7 @@ def _physical_plan(target_names, stored):
     """Per target channel: (name, inverse function, params, kind) for scaled targets whose
     scaling solarprep can invert without per-frame medians; kind is "DN" or "G"."""
     try:
-        from solarprep.scalings import SCALINGS
+        from solarprep.datasets.scalings import SCALINGS
     except ImportError:  # pragma: no cover
         return []
     plan = []
@@ -203,7 +203,7 @@ def evaluate_run(run_dir, data, out_dir, *, split="val", figures=4, data_range=2
     Notes
     -----
     Every sample gets MAE, RMSE, CC, PSNR and SSIM in the scaled space. Targets scaled by
-    ``solarprep.scalings`` (attributes recorded in the checkpoint) are also mapped back to
+    ``solarprep.datasets.scalings`` (attributes recorded in the checkpoint) are also mapped back to
     physical units for the seeds' metrics: AIA (DN) → Park et al.'s binned on-disk CC, RE,
     PPE10, PPE50 (:func:`solarmodels.metrics.euv_generation_metrics`); HMI (G) → RMSE over the
     disk, active regions and quiet Sun (:func:`solarmodels.metrics.magnetogram_rmse_regions`).
@@ -286,7 +286,7 @@ def predict_file(run_dir, input_path, out_path, *, device="cpu", batch_size=4,
     The input file must hold the run's input variables (full frames). The output holds one
     variable ``<target>_pred`` per target with dims ``(time, y, x)``, the input's coordinates and
     the attributes of the training target (stored in the checkpoint's meta), so
-    ``solarprep.scalings.unscale`` can map a scaled prediction back to physical units;
+    ``solarprep.datasets.scalings.unscale`` can map a scaled prediction back to physical units;
     ``physical=True`` does that here (AIA DN, gauss...).
     """
     from solarmodels.datasets.pairs import PairDataset, open_pairs
@@ -319,7 +319,7 @@ def predict_file(run_dir, input_path, out_path, *, device="cpu", batch_size=4,
         attrs["long_name"] = f"{attrs.get('long_name', name)}, predicted by {run.model}/{run.system}"
         result[f"{name}_pred"] = (dims, pred[:, c].astype(np.float32), attrs)
         if physical:
-            from solarprep.scalings import unscale
+            from solarprep.datasets.scalings import unscale
 
             result = unscale(result, variable=f"{name}_pred")
     result.attrs["history"] = (str(src.attrs.get("history", "")) +

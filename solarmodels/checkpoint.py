@@ -28,6 +28,8 @@ import subprocess
 import numpy as np
 import torch
 
+from solarmodels.errors import CheckpointError  # noqa: F401 (re-exported)
+
 __all__ = ["save_checkpoint", "load_checkpoint", "read_meta", "rng_state", "set_rng_state",
            "data_fingerprint", "environment_versions", "git_revision", "CheckpointError"]
 
@@ -37,10 +39,6 @@ WEIGHTS = "weights.safetensors"
 CONFIG = "config.json"
 META = "meta.json"
 STATE = "state.pt"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint folder that is missing files or does not match the system."""
 
 
 def environment_versions() -> dict:
@@ -91,7 +89,7 @@ def data_fingerprint(dataset) -> str | None:
 def rng_state() -> dict:
     """Python, NumPy (legacy global) and torch CPU/CUDA RNG states in ``weights_only``-safe types."""
     py = random.getstate()
-    npst = np.random.get_state()
+    npst = np.random.get_state()  # noqa: NPY002 (the global RNG that user code may use)
     state = {
         "python": [py[0], torch.tensor(py[1], dtype=torch.int64), py[2]],
         "numpy": [npst[0], torch.from_numpy(npst[1].astype(np.int64)), int(npst[2]),
@@ -108,7 +106,8 @@ def set_rng_state(state: dict):
     py = state["python"]
     random.setstate((py[0], tuple(int(v) for v in py[1].tolist()), py[2]))
     npst = state["numpy"]
-    np.random.set_state((npst[0], npst[1].numpy().astype(np.uint32), npst[2], npst[3], npst[4]))
+    np.random.set_state((npst[0], npst[1].numpy().astype(np.uint32),  # noqa: NPY002
+                         npst[2], npst[3], npst[4]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -155,7 +154,7 @@ def save_checkpoint(path, system, *, config=None, state=None, meta=None) -> path
     tmp.mkdir(parents=True)
     save_file(_contiguous_unshared(system.state_dict()), str(tmp / WEIGHTS))
     (tmp / CONFIG).write_text(json.dumps(to_dict(config or {}), indent=2) + "\n")
-    info = {"created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    info = {"created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "versions": environment_versions(), "git_revision": git_revision()}
     info.update(to_dict(meta or {}))
     (tmp / META).write_text(json.dumps(info, indent=2) + "\n")

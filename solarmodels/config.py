@@ -42,14 +42,12 @@ import types
 import typing
 from collections.abc import Mapping
 
+from solarmodels.errors import ConfigError  # noqa: F401 (re-exported)
+
 __all__ = ["ConfigError", "TrainConfig", "RunConfig", "load_config", "save_config",
            "build_dataclass", "apply_overrides", "parse_value", "to_dict"]
 
 logger = logging.getLogger(__name__)
-
-
-class ConfigError(ValueError):
-    """A configuration value or key that is wrong; the message says how to fix it."""
 
 
 @dataclasses.dataclass

@@ -5,7 +5,7 @@
   (:func:`solarmodels.metrics.emergence_lead_time`), as an :class:`xarray.Dataset`.
 * :func:`translation_metrics` — one generated image against its target: the scaled-space
   metrics (MAE, RMSE, CC, PSNR and SSIM with the stated data range) and, when the target's
-  scaling is known (``solarprep.scalings`` attributes), the physical-unit metrics of the seeds:
+  scaling is known (``solarprep.datasets.scalings`` attributes), the physical-unit metrics of the seeds:
   Park et al. (2019) CC / RE / PPE10 / PPE50 for AIA, RMSE over the full disk / active regions /
   quiet Sun and the total unsigned flux (true pixel areas) for magnetograms.
 * :func:`evaluate_run` — a trained SOLARED run (``solarmodels._runs.load_run``) on its data:
@@ -156,7 +156,7 @@ def solared_figure(table, pred=None, target=None, *, times=None, tiles=None, tit
         ax2 = fig.add_subplot(1, n_panels, 2)
         x = np.arange(len(pred)) if times is None else times
         tiles = tiles if tiles is not None else np.argsort(np.ptp(target, axis=0))[-3:]
-        for k, tile in enumerate(tiles):
+        for tile in tiles:
             line, = ax2.plot(x, target[:, tile], lw=1.2, label=f"tile {tile} observed")
             ax2.plot(x, pred[:, tile], lw=1.0, ls="--", color=line.get_color(),
                      label=f"tile {tile} predicted")
@@ -182,7 +182,7 @@ def translation_metrics(pred, target, *, data_range=2.0, mask=None, attrs=None, 
     mask : bool array, optional
         Pixels for MAE / RMSE / CC (e.g. on the disk); SSIM uses the whole image.
     attrs : dict, optional
-        Attributes of the target variable as written by :func:`solarprep.scalings.scale`
+        Attributes of the target variable as written by :func:`solarprep.datasets.scalings.scale`
         (``scaling``, ``scaling_params``, ``physical_units``); with them the images are inverted
         to physical units and the physical metrics added.
     median : float, optional
@@ -204,7 +204,7 @@ def translation_metrics(pred, target, *, data_range=2.0, mask=None, attrs=None, 
            "ssim": M.ssim(np.nan_to_num(p), np.nan_to_num(t), data_range)}
     if not attrs or not attrs.get("scaling"):
         return out
-    from solarprep import scalings
+    from solarprep.datasets import scalings
 
     spec = scalings.get_scaling(attrs["scaling"])
     params = json.loads(attrs.get("scaling_params", "{}"))
@@ -235,11 +235,11 @@ def translation_metrics(pred, target, *, data_range=2.0, mask=None, attrs=None, 
 def pixel_area_cm2(ds, *, mu_min=0.1):
     """Surface area of every pixel of a solar Dataset in cm² (NaN off the disk and at μ < mu_min).
 
-    Uses :func:`solarprep.foreshortening.pixel_area` (exact TAN solid angle, distance and μ),
+    Uses :func:`solarprep.photometry.foreshortening.pixel_area` (exact TAN solid angle, distance and μ),
     converted from Mm² with its ``cm2_per_unit``; dims ``(y, x)`` or ``(time, y, x)``. Pass the
     result to :func:`translation_metrics` / :func:`solarmodels.metrics.total_unsigned_flux`.
     """
-    from solarprep.foreshortening import pixel_area
+    from solarprep.photometry.foreshortening import pixel_area
 
     area = pixel_area(ds, mu_min=mu_min, device="cpu")
     return np.asarray(area.values, np.float64) * float(area.attrs.get("cm2_per_unit", 1e16))
@@ -280,7 +280,7 @@ def _physical_translation(system, cfg, data, out_dir, split, data_range, batch_s
     from solarmodels import registry
     from solarmodels.datasets.pairs import open_pairs
     from solarmodels.trainer import collate, move_batch
-    from solarprep import scalings
+    from solarprep.datasets import scalings
 
     path = cfg.get("path") if str(data) == "config" else str(data)
     targets = cfg.get("target")

@@ -18,6 +18,8 @@ import logging
 
 import numpy as np
 
+from solarmodels.errors import MetricError  # noqa: F401 (re-exported)
+
 __all__ = ["mse", "rmse", "mae", "pearson_cc", "relative_error", "ppe", "psnr", "ssim",
            "disk_mask", "bin_image", "euv_generation_metrics", "magnetogram_rmse_regions",
            "total_unsigned_flux", "tumf_kim2019", "flux_correlation", "per_tile_rmse",
@@ -27,10 +29,6 @@ log = logging.getLogger(__name__)
 
 #: Solar radius used by Kim et al. (2019) for the TUMF pixel area, km.
 RSUN_KM_KIM2019 = 695_500.0
-
-
-class MetricError(ValueError):
-    """Inputs a metric cannot be computed from (shapes, NaNs, ranges)."""
 
 
 # --------------------------------------------------------------------------- array helpers
@@ -365,7 +363,7 @@ def total_unsigned_flux(b, pixel_area, mask=None, threshold=0.0, axis=(-2, -1)):
         Field in gauss (line-of-sight or radial).
     pixel_area : array or float
         Area on the solar surface of each pixel, cm² (for a line-of-sight image the projected
-        area divided by μ: ``solarprep.foreshortening.pixel_area``). The product is in Mx.
+        area divided by μ: ``solarprep.photometry.foreshortening.pixel_area``). The product is in Mx.
     mask : bool array, optional
         Pixels to include (e.g. ``mu > 0.1``: near the limb ``1/μ`` diverges).
     threshold : float

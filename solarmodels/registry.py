@@ -28,9 +28,11 @@ import difflib
 import importlib
 import logging
 import pkgutil
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from solarmodels.config import ConfigError, build_dataclass
+from solarmodels.config import build_dataclass
+from solarmodels.errors import RegistryError  # noqa: F401 (re-exported)
 
 __all__ = [
     "ModelEntry", "register_model", "create_model", "list_models", "model_config", "model_entry",
@@ -42,10 +44,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _PACKAGES = ("solarmodels.networks", "solarmodels.systems", "solarmodels.datasets")
-
-
-class RegistryError(ConfigError):
-    """An unknown or duplicate name in one of the registries."""
 
 
 @dataclasses.dataclass(frozen=True)

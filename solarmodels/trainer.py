@@ -34,8 +34,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from solarmodels.checkpoint import (data_fingerprint, load_checkpoint, rng_state,
-                                    save_checkpoint, set_rng_state)
+from solarmodels.checkpoint import (
+    data_fingerprint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from solarmodels.config import ConfigError, TrainConfig, build_dataclass, save_config, to_dict
 from solarmodels.systems.base import StepContext
 
@@ -48,7 +53,7 @@ logger = logging.getLogger(__name__)
 def seed_everything(seed: int):
     """Seed Python's ``random``, NumPy's global RNG and torch (CPU and CUDA)."""
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (seed the global RNG that user code may use)
     torch.manual_seed(seed)
 
 

@@ -1,42 +1,48 @@
 """solarprep: solar observations to analysis- and training-ready xarray Datasets.
 
-The solar Dataset convention is described in ``docs/dataset.md``.
+The solar Dataset convention is described in ``docs/dataset.md``. The library is grouped
+by subject, and the public functions of every subpackage are re-exported here:
+
+* :mod:`solarprep.io`: load, save, open_dataset, to_maps
+* :mod:`solarprep.coordinates`: disk_coordinates, ephemerides, rotation laws
+* :mod:`solarprep.remap`: derotate, track, regrid_disk
+* :mod:`solarprep.photometry`: foreshortening, limb darkening, disk integration
+* :mod:`solarprep.helioseismology`: Doppler differencing, power maps, tiles
+* :mod:`solarprep.lightcurves`: GOES/XRS fluxes, flare classes and events
+* :mod:`solarprep.datasets`: image pairs, SOLARED, scalings, normalisation
+* :mod:`solarprep.synthetic`: the synthetic Sun with known truth
+* :mod:`solarprep.dataset` (the convention), :mod:`solarprep.backend` (devices),
+  :mod:`solarprep.errors`, :mod:`solarprep.plotting`
 """
-from ._version import __version__
-from .backend import resolve_device, to_device, to_torch
-from .dataset import append_history, validate
-from .geometry import disk_coordinates
-from .io import SolarDataError, load
-from .maps import to_maps
-from .storage import open_dataset, save
+from solarprep import _moved
+from solarprep._version import __version__
+from solarprep.backend import resolve_device, to_device, to_torch
+from solarprep.coordinates import disk_coordinates
+from solarprep.dataset import append_history, validate
+from solarprep.datasets import build_pairs
+from solarprep.errors import SolarDataError, SolarprepError
+from solarprep.helioseismology import doppler_difference, power_maps, remove_static_velocity
+from solarprep.io import load, open_dataset, save, to_maps
+from solarprep.lightcurves import detect_flares, label_times, read_xrs
+from solarprep.photometry import (
+                                  LimbDarkening,
+                                  add_limb_darkening,
+                                  disk_integrate,
+                                  fit_limb_darkening,
+                                  foreshortening_correct,
+                                  pixel_area,
+                                  remove_limb_darkening,
+                                  total_unsigned_flux,
+)
+from solarprep.remap import derotate, regrid_disk, track
+
+_moved.install()
 
 __all__ = ["__version__", "load", "save", "open_dataset", "to_maps", "disk_coordinates",
            "validate", "append_history", "to_device", "to_torch", "resolve_device",
-           "SolarDataError"]
-
-from .doppler import doppler_difference, remove_static_velocity  # noqa: E402
-from .power import power_maps  # noqa: E402
-
-__all__ += ["doppler_difference", "remove_static_velocity", "power_maps"]
-
-from .derotation import derotate  # noqa: E402
-from .tracking import track  # noqa: E402
-
-__all__ += ["derotate", "track"]
-
-from .pairs import build_pairs, regrid_disk  # noqa: E402
-
-__all__ += ["build_pairs", "regrid_disk"]
-
-from .foreshortening import foreshortening_correct, pixel_area, total_unsigned_flux  # noqa: E402
-from .limb_darkening import (LimbDarkening, add_limb_darkening,  # noqa: E402
-                             fit_limb_darkening, remove_limb_darkening)
-from .photometry import disk_integrate  # noqa: E402
-
-__all__ += ["foreshortening_correct", "pixel_area", "total_unsigned_flux", "LimbDarkening",
-            "fit_limb_darkening", "remove_limb_darkening", "add_limb_darkening",
-            "disk_integrate"]
-
-from .goes import detect_flares, label_times, read_xrs  # noqa: E402
-
-__all__ += ["read_xrs", "detect_flares", "label_times"]
+           "SolarDataError", "SolarprepError",
+           "doppler_difference", "remove_static_velocity", "power_maps",
+           "derotate", "track", "build_pairs", "regrid_disk",
+           "foreshortening_correct", "pixel_area", "total_unsigned_flux", "LimbDarkening",
+           "fit_limb_darkening", "remove_limb_darkening", "add_limb_darkening",
+           "disk_integrate", "read_xrs", "detect_flares", "label_times"]

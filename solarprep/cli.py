@@ -3,23 +3,20 @@ import argparse
 import logging
 import sys
 
-from ._version import __version__
+from solarprep._version import __version__
 
 __all__ = ["main"]
 
 
 def _demo(args):
-    from .demo import run_demo
-
-    summary = run_demo(args.out, size=args.size, frames=args.frames, real_data=args.real_data,
-                       progress=not args.no_progress, models=not args.no_models)
-    print(f"demo finished in {summary['seconds']:.1f} s: {len(summary['datasets'])} Datasets, "
-          f"figures and summary.md under {summary['out']}")
-    return 0
+    print("`solarprep demo` moved out of the library: the main job is the gallery runner "
+          "`python examples/main_job.py` in a source checkout (what `make demo` runs); see the "
+          "README's quick start", file=sys.stderr)
+    return 2
 
 
 def _info(args):
-    from . import load, open_dataset
+    from solarprep import load, open_dataset
 
     for path in args.paths:
         ds = open_dataset(path) if str(path).endswith((".nc", ".h5", ".nc4", ".zarr")) \
@@ -30,7 +27,7 @@ def _info(args):
 
 
 def _convert(args):
-    from . import disk_coordinates, load, save
+    from solarprep import disk_coordinates, load, save
 
     ds = load(args.inputs if len(args.inputs) > 1 else args.inputs[0])
     if args.disk:
@@ -41,8 +38,8 @@ def _convert(args):
 
 
 def _build_pairs(args):
-    from .pairs import build_pairs, synthetic_pair_sources
-    from .storage import save
+    from solarprep.datasets.pairs import build_pairs, synthetic_pair_sources
+    from solarprep.io.storage import save
 
     if args.synthetic:
         import numpy as np
@@ -63,7 +60,7 @@ def _build_pairs(args):
 
 
 def _build_solared(args):
-    from .datasets import solared
+    from solarprep.datasets import solared
 
     sources = list(args.sources)
     sources += [solared.SyntheticRegion(f"S{k:03d}", seed=k, n_steps=args.synthetic_steps)
@@ -92,17 +89,9 @@ def build_parser():
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="run the pipeline end to end on the embedded default data")
-    demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    demo.add_argument("--size", type=int, default=512,
-                      help="synthetic image size in pixels (default: 512)")
-    demo.add_argument("--frames", type=int, default=64,
-                      help="frames of the synthetic 45 s Dopplergram cube (default: 64)")
-    demo.add_argument("--real-data", default=None,
-                      help="folder of the real samples (default: ../shared/data/real if present)")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
-    demo.add_argument("--no-models", action="store_true",
-                      help="skip the short model trainings (solarprep steps only)")
+    demo = sub.add_parser("demo", help="deprecated: the main job is `make demo` "
+                                       "(python examples/main_job.py)")
+    demo.add_argument("rest", nargs=argparse.REMAINDER)
     demo.set_defaults(func=_demo)
 
     info = sub.add_parser("info", help="load FITS or solarprep files and print the Dataset")

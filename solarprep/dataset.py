@@ -9,7 +9,8 @@ import datetime
 
 import numpy as np
 
-from ._version import __version__
+from solarprep._version import __version__
+from solarprep.errors import DatasetConventionError  # noqa: F401 (re-exported)
 
 __all__ = ["GEOMETRY_COORDS", "FRAME_COORDS", "REQUIRED_ATTRS", "CONVENTIONS",
            "DatasetConventionError", "validate", "append_history", "data_variables",
@@ -50,10 +51,6 @@ MAP_FRAME_COORDS = ("date_obs", "exptime", "dsun_obs", "hgln_obs", "hglt_obs", "
 #: Global attributes of a heliographic map Dataset.
 MAP_REQUIRED_ATTRS = ("Conventions", "instrument", "rsun_ref", "projection",
                       "solarprep_version", "history")
-
-
-class DatasetConventionError(ValueError):
-    """A Dataset that does not follow the solar Dataset convention."""
 
 
 def data_variables(ds):
@@ -165,7 +162,7 @@ def append_history(ds, message):
 
     Each line reads ``<UTC time> solarprep <version> <message>``, oldest first.
     """
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     line = f"{stamp} solarprep {__version__} {message}"
     out = ds.copy(deep=False)
     out.attrs = dict(ds.attrs)

@@ -40,10 +40,10 @@ def quicklook(ds, variable=None, *, time=0, figsize=(5.5, 4.8)):
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.colors import SymLogNorm, LogNorm, Normalize
+    from matplotlib.colors import LogNorm, Normalize, SymLogNorm
     from matplotlib.figure import Figure
 
-    from .dataset import data_variables
+    from solarprep.dataset import data_variables
 
     variable = variable or data_variables(ds)[0]
     da = ds[variable].isel(time=time)
@@ -153,7 +153,7 @@ def plot_derotation(before, after, target=None, variable=None, *, time=0, figsiz
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
-    from .dataset import data_variables
+    from solarprep.dataset import data_variables
 
     variable = variable or data_variables(before)[0]
     panels = [(before, time, "input"), (after, time, "derotated")]

@@ -76,3 +76,15 @@ def real_fits(real_data):
     if missing:
         pytest.skip(f"real files missing: {missing}")
     return files
+
+
+@pytest.fixture(scope="session")
+def examples():
+    """The gallery folder (``examples/``) on ``sys.path``, so tests can import its scripts."""
+    import pathlib
+    import sys
+
+    folder = pathlib.Path(__file__).resolve().parents[1] / "examples"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    return folder

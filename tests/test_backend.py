@@ -39,7 +39,7 @@ def test_to_device_cpu_roundtrip():
 @pytest.mark.gpu
 def test_to_device_cuda_and_torch():
     cupy = pytest.importorskip("cupy")
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     ds = xr.Dataset({"a": (("y", "x"), np.ones((2, 3), np.float32))},
                     coords={"x": [0.0, 1.0, 2.0], "y": [0.0, 1.0]})
     gpu = backend.to_device(ds, "cuda")

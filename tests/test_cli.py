@@ -6,8 +6,8 @@ import sys
 import numpy as np
 
 import solarprep
-from solarprep.cli import main as solarprep_main
 from solarmodels.cli import main as solarmodels_main
+from solarprep.cli import main as solarprep_main
 
 
 def test_convert_and_info(real_fits, tmp_path, capsys):

@@ -6,8 +6,13 @@ import pytest
 import torch
 
 from solarmodels.diffusion import DDPMScheduler, cfg_combine, drop_condition, guided_prediction
-from solarmodels.networks.ddpm_unet import (DDPMUNet, DDPMUNetConfig, DDPMUNetSeedConfig,
-                                            seed_parameter_count, timestep_embedding)
+from solarmodels.networks.ddpm_unet import (
+    DDPMUNet,
+    DDPMUNetConfig,
+    DDPMUNetSeedConfig,
+    seed_parameter_count,
+    timestep_embedding,
+)
 from solarmodels.registry import create_model, create_system, list_models
 
 
@@ -274,9 +279,9 @@ def test_ddim_eta1_all_steps_equals_ddpm_posterior():
 def test_flare_data_paths(real_fits):
     """GOES-labelled synthetic series, and the real-AIA loading path."""
     import solarprep
-    from solarprep import goes, synthetic
-    from solarmodels.datasets.flares import (FlareImageDataset, images_from_dataset,
-                                             synthetic_flare_series)
+    from solarmodels.datasets.flares import FlareImageDataset, images_from_dataset, synthetic_flare_series
+    from solarprep import synthetic
+    from solarprep.lightcurves import goes
 
     imgs, xrs, labels = synthetic_flare_series(60, 16, seed=1)
     lab = labels.label.values

@@ -4,10 +4,11 @@ import json
 import numpy as np
 
 import solarprep
-from solarprep.demo import run_demo
 
 
-def test_demo_end_to_end(tmp_path, real_data):
+def test_demo_end_to_end(tmp_path, real_data, examples):
+    from main_job import run_demo
+
     summary = run_demo(tmp_path, size=64, frames=6, real_data=real_data, progress=False)
     names = {row["name"] for row in summary["datasets"]}
     assert {"synthetic_continuum", "synthetic_magnetogram", "synthetic_euv171",

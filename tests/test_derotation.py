@@ -9,10 +9,10 @@ import pytest
 import kernels
 import solarprep
 from solarprep import synthetic
-from solarprep.derotation import derotate
-from solarprep.ephemeris import EphemerisError, as_time, earth_observer, stonyhurst_drift
-from solarprep.geometry import frame_geometries
-from solarprep.rotation import get_law
+from solarprep.coordinates.ephemeris import EphemerisError, as_time, earth_observer, stonyhurst_drift
+from solarprep.coordinates.geometry import frame_geometries
+from solarprep.coordinates.rotation import get_law
+from solarprep.remap.derotation import derotate
 
 from . import naive
 from .test_kernels_disk import random_geometry
@@ -202,8 +202,9 @@ def test_spot_lands_on_its_true_position(tmp_path_factory, days):
 
 def test_point_mapping_follows_the_law_exactly(tmp_path_factory):
     """The pixel showing the truth position at t1 is sent to the truth position at t0."""
-    from kernels._remap_math import compile_for
     import numba
+
+    from kernels._remap_math import compile_for
 
     derotate_source = compile_for(numba.njit)[0]
     spot = synthetic.Sunspot(lat=-25.0, lon=10.0, radius=0.5)

@@ -3,8 +3,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from solarprep.doppler import (CadenceError, doppler_difference, frame_cadence, regular_grid,
-                               remove_static_velocity)
+from solarprep.helioseismology.doppler import (
+    CadenceError,
+    doppler_difference,
+    frame_cadence,
+    regular_grid,
+    remove_static_velocity,
+)
 
 
 def series(n=10, dt=45.0, drop=()):

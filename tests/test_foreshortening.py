@@ -8,10 +8,15 @@ import kernels.cpu
 import kernels.cuda
 import solarprep
 from solarprep import synthetic
-from solarprep._photometry_common import geometry_params
-from solarprep.foreshortening import (CM2_PER_MM2, PhotometryError, foreshortening_correct,
-                                      pixel_area, total_unsigned_flux)
-from solarprep.photometry import solid_angle
+from solarprep.photometry._common import geometry_params
+from solarprep.photometry.foreshortening import (
+    CM2_PER_MM2,
+    PhotometryError,
+    foreshortening_correct,
+    pixel_area,
+    total_unsigned_flux,
+)
+from solarprep.photometry.integration import solid_angle
 
 from .naive_photometry import T0, TIME, naive_surface, synthetic_dataset
 

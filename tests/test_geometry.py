@@ -9,7 +9,7 @@ from sunpy.coordinates import HeliographicStonyhurst
 from sunpy.map.maputils import all_coordinates_from_map
 
 import solarprep
-from solarprep.geometry import FrameGeometry, GeometryError, frame_geometries
+from solarprep.coordinates.geometry import FrameGeometry, GeometryError, frame_geometries
 
 
 def sunpy_reference(smap):
@@ -64,8 +64,8 @@ def test_known_points():
     """Disk centre lands at (B0, L0) with μ = 1; a point one radius out is off the disk."""
     geom = FrameGeometry(crpix1=51, crpix2=51, crval1=0, crval2=0, cdelt1=20, cdelt2=20,
                          crota2=30, dsun_obs=1.5e11, hgln_obs=12.0, hglt_obs=-5.0)
-    from solarprep.geometry import kernel_params
     from kernels import cpu
+    from solarprep.coordinates.geometry import kernel_params
 
     out = [np.empty((1, 101, 101), np.float32) for _ in range(3)]
     mask = np.empty((1, 101, 101), bool)

@@ -1,10 +1,12 @@
-"""solarprep.goes: every real GOES/XRS file kind, the SWPC scale, classes, events and image labels."""
+"""solarprep.lightcurves.goes: every real GOES/XRS file kind, the SWPC scale, classes, events and
+image labels."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from solarprep import goes, synthetic
+from solarprep import synthetic
 from solarprep.dataset import validate
+from solarprep.lightcurves import goes
 
 
 @pytest.fixture(scope="module")

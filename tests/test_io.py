@@ -1,4 +1,4 @@
-"""solarprep.io.load: real files, stacks, defaults and every documented error."""
+"""solarprep.io.loader.load: real files, stacks, defaults and every documented error."""
 import logging
 import re
 
@@ -12,9 +12,9 @@ from astropy.time import TimeDelta
 from sunpy.coordinates import HeliographicStonyhurst, get_earth
 from sunpy.time import parse_time
 
+from solarprep.coordinates.geometry import FrameGeometry
 from solarprep.dataset import FRAME_COORDS, GEOMETRY_COORDS, validate
-from solarprep.geometry import FrameGeometry
-from solarprep.io import SolarDataError, load
+from solarprep.io.loader import SolarDataError, load
 
 EXPECTED = {  # short name: (variable, units, long_name)
     "aia171_full": ("euv171", "DN", "SDO/AIA 171 Å intensity"),
@@ -237,7 +237,7 @@ def test_other_unit_mixes_are_errors(real_fits):
 def test_missing_observer_defaults_to_earth(aia, caplog):
     meta = {k: v for k, v in aia.meta.items() if not _OBSERVER_KEYS.match(k)}
     bare = sunpy.map.Map(aia.data, meta)
-    with caplog.at_level(logging.WARNING, logger="solarprep.io"):
+    with caplog.at_level(logging.WARNING, logger="solarprep.io.loader"):
         ds = load(bare)
     assert "no observer position" in caplog.text
     earth = get_earth(aia.reference_date)
@@ -281,7 +281,7 @@ def test_explicit_observer_coordinate(aia):
 
 def test_missing_bunit_is_dimensionless_with_warning(real_fits, caplog):
     euvi = sunpy.map.Map(real_fits["euvi_a"])
-    with caplog.at_level(logging.WARNING, logger="solarprep.io"):
+    with caplog.at_level(logging.WARNING, logger="solarprep.io.loader"):
         ds = load(shifted(euvi, 0, bunit=None))
     assert ds.euv171.attrs["units"] == ""
     assert "no BUNIT" in caplog.text

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import kernels
-from solarprep.geometry import FrameGeometry
+from solarprep.coordinates.geometry import FrameGeometry
 
 from . import naive
 

@@ -7,11 +7,19 @@ import pytest
 import kernels.cpu
 import kernels.cuda
 from kernels._photometry_math import LD_NPARAMS, NSUMS
-from .naive_photometry import naive_ld_fit, synthetic_dataset
 from solarprep import synthetic
-from solarprep.limb_darkening import (NECKEL_LABS_1994, NECKEL_LABS_6173, LimbDarkening,
-                                      PhotometryError, add_limb_darkening, fit_limb_darkening,
-                                      neckel_labs_coefficients, remove_limb_darkening)
+from solarprep.photometry.limb_darkening import (
+    NECKEL_LABS_1994,
+    NECKEL_LABS_6173,
+    LimbDarkening,
+    PhotometryError,
+    add_limb_darkening,
+    fit_limb_darkening,
+    neckel_labs_coefficients,
+    remove_limb_darkening,
+)
+
+from .naive_photometry import naive_ld_fit, synthetic_dataset
 
 NL = LimbDarkening.neckel_labs_6173()
 
@@ -207,7 +215,7 @@ def test_cpu_kernels_against_numpy(degree):
     nq = degree + 1
     passes = 5
     p_cpu, _, out_cpu = _run(kernels.cpu, image, mu, _params(2, nq), np.eye(nq), passes)
-    from solarprep.limb_darkening import _x_to_mu_matrix
+    from solarprep.photometry.limb_darkening import _x_to_mu_matrix
     for t in range(2):
         coef, sigma, n = naive_ld_fit(image[t], mu[t], mu_min=0.1, degree=degree, clip=3.0,
                                       passes=passes)
@@ -224,7 +232,7 @@ def test_cpu_kernels_against_numpy(degree):
 
 def test_fixed_shape_basis_twins():
     image, mu = _tiny_frames(nt=1, n=24)
-    from solarprep.limb_darkening import _affine
+    from solarprep.photometry.limb_darkening import _affine
     p = _params(1, 6)
     p[:, 6] = 1
     basis = _affine(NECKEL_LABS_6173, p[0, 1], 1 / p[0, 2])[None]

@@ -1,4 +1,4 @@
-"""solarprep.maps.to_maps: Map -> load -> to_maps gives back the same data, times and WCS."""
+"""solarprep.io.maps.to_maps: Map -> load -> to_maps gives back the same data, times and WCS."""
 import astropy.units as u
 import numpy as np
 import pytest
@@ -9,8 +9,8 @@ from sunpy.map.maputils import all_coordinates_from_map
 from sunpy.time import parse_time
 
 from solarprep import backend
-from solarprep.io import load
-from solarprep.maps import to_maps
+from solarprep.io.loader import load
+from solarprep.io.maps import to_maps
 
 ROUND_TRIP = ["aia171_full", "hmi_ic", "hmi_blos", "euvi_a", "euvi_b"]
 

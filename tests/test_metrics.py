@@ -183,7 +183,7 @@ def test_emergence_time_and_lead_by_hand():
 # --------------------------------------------------------------------------- evaluation tables
 
 def test_solared_metrics_table_and_files(tmp_path):
-    from solarmodels.evaluate import solared_metrics, solared_figure, write_table
+    from solarmodels.evaluate import solared_figure, solared_metrics, write_table
 
     n, tiles = 30, 4
     times = np.datetime64("2011-02-10T00:00", "ns") + np.arange(n) * np.timedelta64(1, "h")
@@ -214,7 +214,7 @@ def test_solared_metrics_table_and_files(tmp_path):
 
 def test_translation_metrics_physical_units():
     from solarmodels.evaluate import translation_metrics
-    from solarprep import scalings
+    from solarprep.datasets import scalings
 
     rng = np.random.default_rng(3)
     b = rng.normal(0, 30, (16, 16))
@@ -239,7 +239,7 @@ def test_translation_metrics_physical_units():
 def test_pixel_areas_add_up_to_the_visible_sphere():
     """Σ A over μ > 0.1 = 2π R² (1 − 0.1): the hemisphere's area above that μ (dA = 2πR² dμ)."""
     from solarmodels.evaluate import pixel_area_cm2
-    from solarprep import pairs
+    from solarprep.datasets import pairs
 
     a, _ = pairs.synthetic_pair_sources(["2024-05-01T06:00"], seed=1, shape=64, noise=False)
     ds = pairs.regrid_disk(a, shape=128, radius=56, progress=False)

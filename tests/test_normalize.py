@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from solarprep.normalize import (NormalizationError, NormStats, apply, fit_minmax, fit_zscore,
-                                 invert)
+from solarprep.datasets.normalize import NormalizationError, NormStats, apply, fit_minmax, fit_zscore, invert
 
 
 def _light_curve():

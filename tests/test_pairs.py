@@ -1,11 +1,11 @@
-"""solarprep.pairs: disk radius, centring and orientation of the co-registered grid."""
+"""solarprep.datasets.pairs: disk radius, centring and orientation of the co-registered grid."""
 import math
 
 import numpy as np
 import pytest
 
 import solarprep
-from solarprep import pairs
+from solarprep.datasets import pairs
 from solarprep.synthetic import SyntheticSun
 
 T0 = "2024-05-01T06:00"

@@ -9,9 +9,9 @@ import kernels.cpu
 import kernels.cuda
 import solarprep
 from solarprep import synthetic
-from solarprep._photometry_common import geometry_params
-from solarprep.limb_darkening import LimbDarkening, fit_limb_darkening
-from solarprep.photometry import AU, PhotometryError, disk_integrate, relative_variation
+from solarprep.photometry._common import geometry_params
+from solarprep.photometry.integration import AU, PhotometryError, disk_integrate, relative_variation
+from solarprep.photometry.limb_darkening import LimbDarkening, fit_limb_darkening
 from solarprep.synthetic.photosphere import spot_contrast
 
 from .naive_photometry import T0, TIME, naive_disk_sums, synthetic_dataset

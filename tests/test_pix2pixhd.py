@@ -5,9 +5,13 @@ import torch
 from torch import nn
 
 from solarmodels import create_model, create_system
-from solarmodels.networks.pix2pixhd import (GlobalGenerator, GlobalGeneratorConfig,
-                                            MultiscaleDiscriminator, MultiscaleDiscriminatorConfig,
-                                            ResidualBlock)
+from solarmodels.networks.pix2pixhd import (
+    GlobalGenerator,
+    GlobalGeneratorConfig,
+    MultiscaleDiscriminator,
+    MultiscaleDiscriminatorConfig,
+    ResidualBlock,
+)
 from solarmodels.systems.base import StepContext
 from solarmodels.systems.pix2pixhd import feature_matching_loss, lsgan_loss
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from solarprep.doppler import CadenceError
-from solarprep.power import band_powers, band_weights, power_maps
+from solarprep.helioseismology.doppler import CadenceError
+from solarprep.helioseismology.power import band_powers, band_weights, power_maps
 
 DT = 45.0
 BANDS = ((2, 3), (3, 4), (4, 5), (5, 6))

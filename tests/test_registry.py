@@ -9,8 +9,7 @@ import torch
 
 from solarmodels import create_model, list_models, load_config, model_config
 from solarmodels.config import ConfigError, TrainConfig, apply_overrides, save_config
-from solarmodels.registry import (RegistryError, create_system, discovery_errors,
-                                  register_model, system_class)
+from solarmodels.registry import RegistryError, create_system, discovery_errors, register_model, system_class
 
 TRANSLATION = {
     # name: (tiny config, input shape)

@@ -1,4 +1,4 @@
-"""solarprep.rotation against sunpy.sun.models.differential_rotation."""
+"""solarprep.coordinates.rotation against sunpy.sun.models.differential_rotation."""
 import math
 
 import astropy.units as u
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sunpy.sun.models import differential_rotation
 
-from solarprep.rotation import LAWS, SYNODIC_OFFSET, RotationLaw, get_law
+from solarprep.coordinates.rotation import LAWS, SYNODIC_OFFSET, RotationLaw, get_law
 
 LATITUDES = np.array([-80.0, -45.0, -30.0, -12.5, 0.0, 7.0, 20.0, 35.0, 60.0, 89.0])
 

@@ -1,11 +1,11 @@
-"""solarprep.scalings: hand values, round trips, units checks, xarray metadata."""
+"""solarprep.datasets.scalings: hand values, round trips, units checks, xarray metadata."""
 import math
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from solarprep import scalings as S
+from solarprep.datasets import scalings as S
 
 
 def _da(data, units, name="data"):
@@ -105,7 +105,7 @@ def test_scale_dataset_euv_median_per_frame_with_disk_mask():
 
 def test_euv_median_over_the_disk_of_a_solar_dataset():
     import solarprep
-    from solarprep import pairs
+    from solarprep.datasets import pairs
 
     _, euv = pairs.synthetic_pair_sources(["2024-05-01T00:00"], b="euv304", shape=64, noise=False)
     scaled = S.scale(euv, "euv_median_log10")

@@ -4,9 +4,9 @@ import pytest
 import xarray as xr
 
 from solarprep.datasets import solared
-from solarprep.io import SolarDataError
-from solarprep.power import band_powers
-from solarprep.tiles import tile_means
+from solarprep.helioseismology.power import band_powers
+from solarprep.helioseismology.tiles import tile_means
+from solarprep.io.loader import SolarDataError
 
 
 def test_read_real_timelines(real_data):

@@ -5,12 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from solarmodels.registry import create_model, create_system, list_models
+from solarmodels.datasets.solared import (
+    CHANNELS,
+    SolaredDataset,
+    from_timelines,
+    real_timeline_folders,
+    synthetic_solared,
+)
 from solarmodels.networks import solared as N
-from solarmodels.datasets.solared import (CHANNELS, SolaredDataset, from_timelines,
-                                          real_timeline_folders, synthetic_solared)
-
-
+from solarmodels.registry import create_model, create_system, list_models
 
 TINY = {
     "solared_attention": dict(time_steps=8, d_model=16, nhead=2, num_layers=1,
@@ -139,7 +142,7 @@ def test_seed_loss_is_summed_over_tiles():
 
 
 def test_real_timelines_through_solarprep():
-    folders = real_timeline_folders()
+    folders = [f for f in real_timeline_folders() if f.name.endswith(("11158", "11726"))]
     if len(folders) < 2:
         pytest.skip("the real SOLARED timelines (../shared/data/real/solared) are absent")
     ds = from_timelines(folders, splits={"train": ["11158"], "val": ["11726"]}, window=24,
@@ -205,7 +208,7 @@ def test_evaluate_pair_run_in_physical_units(tmp_path):
     import solarprep
     from solarmodels._runs import train_run
     from solarmodels.evaluate import evaluate_run
-    from solarprep import pairs, scalings
+    from solarprep.datasets import pairs, scalings
 
     a, b = pairs.synthetic_pair_sources(["2024-05-01T00:00", "2024-05-01T06:00",
                                          "2024-05-01T12:00"], seed=2, shape=64, noise=False)

@@ -85,7 +85,7 @@ def test_train_evaluate_predict(tmp_path, capsys):
     table = pd.read_csv(tmp_path / "ev" / "metrics.csv")
     assert len(table) == 2 and {"rmse", "cc", "psnr", "ssim", "mae"} <= set(table.columns)
     assert np.isfinite(table["rmse"]).all()
-    if importlib.util.find_spec("solarprep.scalings"):  # AIA target in DN: Park et al.'s metrics
+    if importlib.util.find_spec("solarprep.datasets.scalings"):  # AIA target in DN: Park et al.'s metrics
         assert {"re", "ppe10", "ppe50"} <= set(table.columns)
         assert np.isfinite(table[["cc_disk", "re", "ppe10"]].to_numpy()).all()
     assert (tmp_path / "ev" / "compare_000.png").stat().st_size > 1000
@@ -100,7 +100,7 @@ def test_train_evaluate_predict(tmp_path, capsys):
         assert np.isfinite(pred["aia171_pred"].values).all()
         scaled = pred["aia171_pred"].values
 
-    pytest.importorskip("solarprep.scalings")
+    pytest.importorskip("solarprep.datasets.scalings")
     phys = tmp_path / "pred_dn.nc"
     assert main(["predict", str(run), str(pair), "--out", str(phys), "--physical"]) == 0
     with xr.open_dataset(phys, engine="h5netcdf") as pred:

@@ -1,4 +1,4 @@
-"""solarprep.storage: exact round trips through netCDF-4 and zarr, atomic writes."""
+"""solarprep.io.storage: exact round trips through netCDF-4 and zarr, atomic writes."""
 import os
 
 import numpy as np
@@ -8,10 +8,11 @@ import xarray as xr
 from astropy.time import TimeDelta
 from sunpy.time import parse_time
 
-from solarprep import backend, storage
+from solarprep import backend
 from solarprep.dataset import DatasetConventionError
-from solarprep.io import load
-from solarprep.storage import open_dataset, save
+from solarprep.io import storage
+from solarprep.io.loader import load
+from solarprep.io.storage import open_dataset, save
 
 SUFFIXES = [".nc", ".zarr"]
 

@@ -7,14 +7,19 @@ import pytest
 import sunpy.map
 from astropy.coordinates import SkyCoord
 from astropy.time import Time
-from sunpy.coordinates import (HeliographicStonyhurst, Helioprojective, RotatedSunFrame,
-                               get_earth, propagate_with_solar_surface,
-                               transform_with_sun_center)
+from sunpy.coordinates import (
+    HeliographicStonyhurst,
+    Helioprojective,
+    RotatedSunFrame,
+    get_earth,
+    propagate_with_solar_surface,
+    transform_with_sun_center,
+)
 from sunpy.map.sources import AIAMap, HMIMap
 from sunpy.sun.models import differential_rotation
 
 from solarprep import synthetic
-from solarprep.geometry import FrameGeometry
+from solarprep.coordinates.geometry import FrameGeometry
 from solarprep.synthetic.observer import project_to_pixel, sky_geometry
 
 T0 = "2024-05-01T00:00"
@@ -446,9 +451,9 @@ def test_goes_random_flares_deterministic():
 
 
 def test_files_go_through_the_loader(tmp_path):
-    io = pytest.importorskip("solarprep.io")
+    io = pytest.importorskip("solarprep.io.loader")
+    from solarprep.coordinates.geometry import disk_coordinates
     from solarprep.dataset import validate
-    from solarprep.geometry import disk_coordinates
 
     sun = synthetic.SyntheticSun(seed=1, t0=T0)
     times = ["2024-05-01T00:00:00", "2024-05-01T00:00:45", "2024-05-01T00:01:30"]

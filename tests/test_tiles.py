@@ -2,8 +2,13 @@
 import numpy as np
 import pytest
 
-from solarprep.tiles import (SOLARED_ROW_WEIGHTS, mu_correction, solared_flatten, tile_edges,
-                             tile_means)
+from solarprep.helioseismology.tiles import (
+    SOLARED_ROW_WEIGHTS,
+    mu_correction,
+    solared_flatten,
+    tile_edges,
+    tile_means,
+)
 
 
 def naive_tile_means(img, grid=9, mode="solared"):

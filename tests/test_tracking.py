@@ -8,7 +8,7 @@ import pytest
 import kernels
 import solarprep
 from solarprep import synthetic
-from solarprep.tracking import _basis, map_coordinates, track
+from solarprep.remap.tracking import _basis, map_coordinates, track
 
 from . import naive
 from .test_kernels_disk import random_geometry

@@ -7,8 +7,7 @@ import torch
 
 from solarmodels.diffusion import RectifiedFlow, guided_prediction
 from solarmodels.diffusion.rectified_flow import resolution_shift
-from solarmodels.networks.stdit import (STDIT_PRESETS, FourierEncoder, STDiTConfig,
-                                        _Layout, stdit_param_count)
+from solarmodels.networks.stdit import STDIT_PRESETS, FourierEncoder, STDiTConfig, _Layout, stdit_param_count
 from solarmodels.registry import create_model, create_system
 
 

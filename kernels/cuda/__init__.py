@@ -12,8 +12,15 @@ from .power import band_power, prepare_series  # noqa: E402
 
 __all__ += ["band_power", "prepare_series"]
 
-from .photometry import (disk_sums, foreshortening, ld_divide, ld_normal_sums,  # noqa: E402
-                         ld_solve, solid_angle_weights, surface_area)
+from .photometry import (  # noqa: E402
+                         disk_sums,
+                         foreshortening,
+                         ld_divide,
+                         ld_normal_sums,
+                         ld_solve,
+                         solid_angle_weights,
+                         surface_area,
+)
 
 __all__ += ["ld_normal_sums", "ld_solve", "ld_divide", "surface_area", "foreshortening",
             "solid_angle_weights", "disk_sums"]

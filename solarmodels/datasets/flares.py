@@ -8,11 +8,11 @@ Two sources, one torch Dataset (:class:`FlareImageDataset`, samples
   region whose amplitude follows the GOES 1–8 Å flux, ``ΔI = gain · Ĩ · (F / 1e-5 W m⁻²)^{1/2}``
   (Ĩ the on-disk median; a model, not a calibration), Gaussian of ``flare_sigma`` disk radii.
   The series version draws a GOES-like curve (:func:`solarprep.synthetic.goes_xrs`) and labels
-  every frame with :func:`solarprep.goes.label_times`; the sample version draws one flux per image
+  every frame with :func:`solarprep.lightcurves.goes.label_times`; the sample version draws one flux per image
   uniformly in log within a chosen class (balanced classes) and labels it with
-  :func:`solarprep.goes.class_index`.
+  :func:`solarprep.lightcurves.goes.class_index`.
 * **real**: any solar Dataset of images (``solarprep.load`` of AIA files) and labels from
-  :func:`solarprep.goes.label_times` of a GOES file (:func:`images_from_dataset`).
+  :func:`solarprep.lightcurves.goes.label_times` of a GOES file (:func:`images_from_dataset`).
 
 Scaling: ``x = 2 (log10(max(I, 1)) − lo)/(hi − lo) − 1``, clipped to [−1, 1], with ``lo``, ``hi``
 the 0.5 and 99.9 percentiles of the **training** images (:func:`fit_scaling`).
@@ -120,11 +120,11 @@ def synthetic_flare_images(n: int, size: int = 32, *, seed: int = 0, classes=(0,
 
     Returns ``(images (n, size, size) float32 in DN, labels (n,) int64, fluxes (n,) float64)``;
     the classes cycle through ``classes``, the flux is log-uniform within the class, the label is
-    ``solarprep.goes.class_index(flux)``. ``n_base`` base frames 6 h apart are rendered once.
+    ``solarprep.lightcurves.goes.class_index(flux)``. ``n_base`` base frames 6 h apart are rendered once.
     """
     from astropy.time import Time, TimeDelta
 
-    from solarprep import goes
+    from solarprep.lightcurves import goes
 
     rng = np.random.default_rng(seed)
     t0 = Time(start)
@@ -149,12 +149,12 @@ def synthetic_flare_series(n_frames: int = 120, size: int = 32, *, cadence_minut
     """A time series of synthetic 171 Å frames whose flares follow a GOES-like curve.
 
     Returns ``(images (N, size, size) float32, goes Dataset, labels Dataset)`` — the labels from
-    :func:`solarprep.goes.label_times` with a ±``window_minutes`` window. Default flares: one of
+    :func:`solarprep.lightcurves.goes.label_times` with a ±``window_minutes`` window. Default flares: one of
     each class B, C, M, X spread over the series on an A5 background.
     """
     from astropy.time import Time, TimeDelta
 
-    from solarprep import goes
+    from solarprep.lightcurves import goes
     from solarprep.synthetic import goes_xrs
 
     t0 = Time(start)

@@ -177,7 +177,7 @@ class PairDataset(torch.utils.data.Dataset):
     @property
     def target_attrs(self) -> dict:
         """Attributes of the target variables (units, and ``scaling``/``scaling_params``/
-        ``physical_units`` written by ``solarprep.scalings.scale``), JSON-ready; the trainer
+        ``physical_units`` written by ``solarprep.datasets.scalings.scale``), JSON-ready; the trainer
         stores them in each checkpoint's meta so predictions can be unscaled."""
         return {v: {k: _json_value(a) for k, a in self.ds[v].attrs.items()} for v in self.targets}
 

@@ -147,7 +147,7 @@ def synthetic_solared(n_samples=64, *, window=120, n_tiles=63, lead=12, seed=0,
 
 def real_timeline_folders():
     """The AR folders of the real SOLARED timelines (``../shared/data/real/solared``), or []."""
-    from solarprep.sample_data import real_data_dir
+    from solarprep.io.sample_data import real_data_dir
 
     root = real_data_dir()
     if root is None or not (root / "solared").is_dir():

@@ -4,7 +4,7 @@ Frames: limb-darkened continuum intensity (``solarprep`` image Dataset, e.g. the
 HMI-like continuum, or real HMI through ``solarprep.load``) — pixel values are **not** multiplied
 by ``(d/1 AU)²`` as the seed does (the specific intensity does not depend on distance; the seed's
 per-pixel factor puts a ±3.4 %/yr signal into the images). The light curve is the 1-AU-normalised
-disk integral from :func:`solarprep.photometry.disk_integrate` (``quantity="flux"``,
+disk integral from :func:`solarprep.photometry.integration.disk_integrate` (``quantity="flux"``,
 ``normalize_distance=True``).
 
 Scaling, from the **training split only**:
@@ -113,12 +113,12 @@ def synthetic_continuum_series(n_frames: int = 64, size: int = 32, *, cadence_ho
     -------
     (xarray.Dataset, xarray.Dataset)
         The image Dataset (``solarprep.load`` of the frames) and the light curve from
-        ``solarprep.photometry.disk_integrate(ds, quantity="flux", normalize_distance=True)``.
+        ``solarprep.photometry.integration.disk_integrate(ds, quantity="flux", normalize_distance=True)``.
     """
     from astropy.time import Time, TimeDelta
 
     from solarprep import load, synthetic
-    from solarprep.photometry import disk_integrate
+    from solarprep.photometry.integration import disk_integrate
 
     rng = np.random.default_rng(seed)
     t0 = Time(start)

@@ -5,7 +5,8 @@ The architecture generalises the seed's ``UNet_conditional`` (itself the widely 
 ``DoubleConv``, ``DoubleConv``), a bottleneck of three ``DoubleConv`` (``C_L → 2C_L → 2C_L → C_L``),
 ``L − 1`` ``Up`` blocks (bilinear ×2, concatenated skip, residual ``DoubleConv``, ``DoubleConv``) and a
 1×1 output convolution; self-attention after every ``Down``/``Up`` block whose output
-downsampling factor is in ``attention_factors`` (never after the input convolution, as in the seed). ``DoubleConv`` = conv3×3 (no bias) → GroupNorm → GELU → conv3×3 → GroupNorm,
+downsampling factor is in ``attention_factors`` (never after the input convolution, as in the seed).
+``DoubleConv`` = conv3×3 (no bias) → GroupNorm → GELU → conv3×3 → GroupNorm,
 residual variant ``GELU(x + f(x))``. Every ``Down``/``Up`` adds ``Linear(SiLU(e))`` of the
 conditioning embedding ``e = sinusoid(t) + class_embedding(y)`` (256-d) as a per-channel bias.
 

@@ -21,7 +21,7 @@ import contextlib
 import copy
 import dataclasses
 import logging
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn

@@ -25,8 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from solarmodels.registry import create_model, register_system
-from solarmodels.systems.base import (System, linear_decay, network_channels,
-                                      set_requires_grad)
+from solarmodels.systems.base import System, linear_decay, network_channels, set_requires_grad
 
 __all__ = ["Pix2PixAConfig", "Pix2PixBConfig", "Pix2PixA", "Pix2PixB", "masked_l1"]
 

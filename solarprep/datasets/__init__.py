@@ -1,4 +1,11 @@
-"""Model-ready datasets built from solar observations (``solarprep.datasets.solared``: SOLARED)."""
-from . import solared
+"""Model-ready datasets built from solar observations, and the scalings and normalisation they use.
 
-__all__ = ["solared"]
+* :func:`build_pairs` (:mod:`.pairs`): co-registered image pairs for image translation
+* :mod:`.solared`: the SOLARED acoustic-power timelines and their model-ready form
+* :mod:`.scalings`: the instrument scalings of the seed papers
+* :mod:`.normalize`: split-aware z-score and min-max normalisation
+"""
+from solarprep.datasets import normalize, scalings, solared
+from solarprep.datasets.pairs import build_pairs
+
+__all__ = ["build_pairs", "solared", "scalings", "normalize"]

@@ -32,11 +32,11 @@ import time as _time
 import numpy as np
 import xarray as xr
 
-from .. import backend
-from ..dataset import CONVENTIONS, append_history
-from ..io import SolarDataError
-from ..power import DEFAULT_BANDS, band_name, band_powers
-from ..tiles import solared_flatten, tile_coords, tile_means
+from solarprep import backend
+from solarprep.dataset import CONVENTIONS, append_history
+from solarprep.errors import SolarDataError
+from solarprep.helioseismology.power import DEFAULT_BANDS, band_name, band_powers
+from solarprep.helioseismology.tiles import solared_flatten, tile_coords, tile_means
 
 __all__ = ["POWER_VARIABLES", "CHANNELS", "GRID", "read_timelines", "write_timelines",
            "keep_tiles", "flatten_timelines", "timelines_dataset", "read_tracked_cube",
@@ -186,7 +186,8 @@ def keep_tiles(ds, *, grid=GRID):
 
 
 def flatten_timelines(ds):
-    """Apply :func:`solarprep.tiles.solared_flatten` to every variable of an 81-tile Dataset."""
+    """Apply :func:`solarprep.helioseismology.tiles.solared_flatten` to every variable of an
+    81-tile Dataset."""
     if ds.sizes.get("tile") != GRID * GRID:
         raise ValueError(f"flattening needs the full {GRID}x{GRID} tiles, got {ds.sizes.get('tile')}")
     out = ds.copy()
@@ -416,7 +417,7 @@ class SyntheticRegion:
         return (self.peak_field * f * (g1 - g2)).astype(np.float32)
 
     def _analytic_step(self, k, rng):
-        from ..synthetic.doppler import PModes
+        from solarprep.synthetic.doppler import PModes
 
         offsets = (0.1 * (np.random.default_rng(self.seed).random(2) - 0.5))
         b = self._field(k, offsets)
@@ -434,7 +435,7 @@ class SyntheticRegion:
         return cube, mag, cont
 
     def _sun(self):
-        from ..synthetic import ActiveRegion, SyntheticSun
+        from solarprep.synthetic import ActiveRegion, SyntheticSun
 
         t_e = np.datetime64(self.start) + np.timedelta64(int(self.emergence_step * self.step), "s")
         ar = ActiveRegion(lat=0.0, lon=0.0, flux=1e22, t_emerge=str(t_e),
@@ -486,7 +487,7 @@ def _as_region(src):
     if isinstance(src, (str, pathlib.Path)):
         path = pathlib.Path(src)
         if path.suffix in (".nc", ".nc4", ".h5"):
-            from ..storage import open_dataset
+            from solarprep.io.storage import open_dataset
 
             ds = open_dataset(path)
             return str(ds.attrs.get("active_region", path.stem)), lambda progress=False: ds
@@ -503,7 +504,7 @@ def region_samples(ds, *, window=120, lead=12, stride=1):
     ``lead`` steps after the last step of the window. Only windows whose steps and
     target lie on the regular cadence without a gap, with finite values, are kept.
     """
-    from ..doppler import regular_grid
+    from solarprep.helioseismology.cadence import regular_grid
 
     if window < 1 or lead < 0:
         raise ValueError(f"window must be >= 1 and lead >= 0, got window={window}, lead={lead}")
@@ -641,7 +642,7 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
     """
     from tqdm.auto import tqdm
 
-    from ..storage import open_dataset, save
+    from solarprep.io.storage import open_dataset, save
 
     if normalize not in ("zscore", "minmax", None):
         raise ValueError(f"normalize must be 'zscore', 'minmax' or None, not {normalize!r}")
@@ -726,20 +727,7 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
 
 def _save_plain(ds, path):
     """Atomic netCDF write of the model-ready Dataset (not a solar image Dataset)."""
-    import os
-    import secrets
+    from solarprep.io.storage import save
 
-    from ..storage import _prepare
-
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    enc = {n: {"zlib": True, "complevel": 4} for n in ("inputs", "targets")}
-    enc.update({n: {"units": "nanoseconds since 1970-01-01T00:00:00", "dtype": "int64"}
-                for n in ("window_end", "target_time")})
-    try:
-        _prepare(ds).to_netcdf(tmp, engine="h5netcdf", encoding=enc)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
-    return path
+    return save(ds, path, check=False,
+                encoding={n: {"zlib": True, "complevel": 4} for n in ("inputs", "targets")})

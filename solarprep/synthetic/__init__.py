@@ -12,14 +12,14 @@ faculae, active regions, rotation and emergence), :mod:`.photosphere`
 :mod:`.goes` (X-ray flux, flare classes), :mod:`.fits` (headers, writer),
 :mod:`.sun` (:class:`SyntheticSun`).
 """
-from .corona import PASSBANDS, Passband
-from .doppler import DopplerParams
-from .features import ActiveRegion, Facula, Sunspot, hale_leading_sign, random_features
-from .fits import write_fits
-from .goes import Flare, class_to_flux, flare_class, goes_xrs
-from .observer import Observer, observer_states, stonyhurst_drift
-from .photosphere import DEFAULT_LIMB_DARKENING, NECKEL_LABS_6173, LimbDarkening
-from .sun import INSTRUMENTS, SyntheticSun
+from solarprep.synthetic.corona import PASSBANDS, Passband
+from solarprep.synthetic.doppler import DopplerParams
+from solarprep.synthetic.features import ActiveRegion, Facula, Sunspot, hale_leading_sign, random_features
+from solarprep.synthetic.fits import write_fits
+from solarprep.synthetic.goes import Flare, class_to_flux, flare_class, goes_xrs
+from solarprep.synthetic.observer import Observer, observer_states, stonyhurst_drift
+from solarprep.synthetic.photosphere import DEFAULT_LIMB_DARKENING, NECKEL_LABS_6173, LimbDarkening
+from solarprep.synthetic.sun import INSTRUMENTS, SyntheticSun
 
 __all__ = [
     "SyntheticSun", "Sunspot", "Facula", "ActiveRegion", "Observer", "DopplerParams",

@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from .features import angular_distance, feature_window
+from solarprep.synthetic.features import angular_distance, feature_window
 
 __all__ = ["Passband", "PASSBANDS", "quiet_profiles", "coronal_proxy", "limb_proxy",
            "AIA_READ_NOISE"]
@@ -219,7 +219,7 @@ def _proxy_at(la, lo, p1, p2, a1, a2, sc):
 
 def limb_proxy(geometry, regions, n=2048):
     """The coronal proxy along the limb: ``(angles, B_c)`` at ``n`` position angles."""
-    from .observer import limb_points
+    from solarprep.synthetic.observer import limb_points
 
     angles = np.linspace(-math.pi, math.pi, n + 1)
     lat, lon = limb_points(geometry, angles)

@@ -104,7 +104,7 @@ def rotation_velocity(lat, lon, law, observer_position, observer_velocity, rsun)
     ----------
     lat, lon : numpy.ndarray
         Stonyhurst latitude/longitude of the pixels, deg (NaN off the disk).
-    law : solarprep.rotation.RotationLaw
+    law : solarprep.coordinates.rotation.RotationLaw
         Sidereal rotation law.
     observer_position, observer_velocity : array_like
         Observer position (m) and inertial velocity relative to Sun centre (m/s),

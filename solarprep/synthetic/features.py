@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from .observer import project_to_pixel
+from solarprep.synthetic.observer import project_to_pixel
 
 __all__ = ["Sunspot", "Facula", "ActiveRegion", "random_features", "emergence_factor",
            "angular_distance", "destination", "feature_window", "hale_leading_sign",

@@ -21,13 +21,13 @@ import math
 
 import numpy as np
 
-from ..goes import class_to_flux, flare_class
+from solarprep.lightcurves.goes import class_to_flux, flare_class
 
 __all__ = ["Flare", "flare_class", "class_to_flux", "goes_xrs", "random_flares"]
 
 log = logging.getLogger(__name__)
 
-# The class scale and its conversions live once, in solarprep.goes.
+# The class scale and its conversions live once, in solarprep.lightcurves.goes.
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,8 +14,8 @@ import math
 import numba
 import numpy as np
 
-from .features import feature_window
-from .photosphere import distance_to
+from solarprep.synthetic.features import feature_window
+from solarprep.synthetic.photosphere import distance_to
 
 __all__ = ["NetworkField", "add_polarities"]
 

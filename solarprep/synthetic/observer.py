@@ -8,7 +8,7 @@ from :class:`sunpy.coordinates.HeliographicCarrington`. All of them are computed
 for many times in one vectorised call.
 
 Pixels are placed on the Sun with the project's analytic per-pixel geometry
-(:class:`solarprep.geometry.FrameGeometry` and ``kernels.cpu.disk_coordinates``);
+(:class:`solarprep.coordinates.geometry.FrameGeometry` and ``kernels.cpu.disk_coordinates``);
 :func:`project_to_pixel` is its exact inverse for a few points, and
 :func:`sky_geometry` gives, for every pixel, the impact parameter of its line of
 sight and its position angle (used off the limb).
@@ -20,9 +20,8 @@ import math
 import numpy as np
 
 import kernels.cpu
-
-from ..geometry import FrameGeometry
-from ..ephemeris import as_time, as_time_array, stonyhurst_drift  # noqa: F401 (re-exported)
+from solarprep.coordinates.ephemeris import as_time, as_time_array, stonyhurst_drift  # noqa: F401 (re-exported)
+from solarprep.coordinates.geometry import FrameGeometry
 
 __all__ = ["Observer", "ObserverStates", "observer_states", "stonyhurst_drift",
            "image_geometry", "pixel_geometry", "project_to_pixel", "sky_geometry",
@@ -196,7 +195,7 @@ def observer_states(observer, times):
 
 
 def image_geometry(states, k, shape, cdelt, crota2, rsun_ref=RSUN_SDO):
-    """The :class:`~solarprep.geometry.FrameGeometry` of a full-disk image centred on the Sun.
+    """The :class:`~solarprep.coordinates.geometry.FrameGeometry` of a full-disk image centred on the Sun.
 
     Parameters
     ----------

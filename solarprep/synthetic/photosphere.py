@@ -4,19 +4,19 @@
 
 with :math:`I_0` the disk-centre intensity (DN/s, the same at any observer distance),
 :math:`L(\\mu)` the limb-darkening law
-(:class:`solarprep.limb_darkening.LimbDarkening`), :math:`C_s` the spot contrast
+(:class:`solarprep.photometry.limb_darkening.LimbDarkening`), :math:`C_s` the spot contrast
 profile (:func:`spot_contrast`) and :math:`F_f` the facular brightening
 (:class:`~solarprep.synthetic.features.Facula`).
 """
 import numpy as np
 
-from ..limb_darkening import DEFAULT_LIMB_DARKENING, NECKEL_LABS_6173, LimbDarkening
-from .features import angular_distance
+from solarprep.photometry.limb_darkening import DEFAULT_LIMB_DARKENING, NECKEL_LABS_6173, LimbDarkening
+from solarprep.synthetic.features import angular_distance
 
 __all__ = ["LimbDarkening", "DEFAULT_LIMB_DARKENING", "NECKEL_LABS_6173", "spot_contrast",
            "facula_brightening"]
 
-# The limb-darkening laws live in solarprep.limb_darkening (one implementation for the
+# The limb-darkening laws live in solarprep.photometry.limb_darkening (one implementation for the
 # synthetic Sun and for fitting real data); re-exported here for compatibility.
 
 

@@ -19,18 +19,36 @@ import time as _time
 
 import numpy as np
 
-from ..rotation import get_law
-from . import corona
-from .doppler import DopplerParams, PModes, rotation_velocity
-from .features import (ActiveRegion, Facula, Sunspot, emergence_factor, feature_window,
-                        random_features)
-from .fits import aia_header, hmi_header, make_map, write_fits
-from .goes import goes_xrs
-from .magnetic import NetworkField, add_polarities
-from .observer import (RSUN_SDO, Observer, image_geometry, observer_states,
-                       pixel_geometry, sky_geometry, stonyhurst_drift)
-from .photosphere import (DEFAULT_LIMB_DARKENING, LimbDarkening, distance_to,
-                          facula_brightening, spot_contrast)
+from solarprep.coordinates.rotation import get_law
+from solarprep.synthetic import corona
+from solarprep.synthetic.doppler import DopplerParams, PModes, rotation_velocity
+from solarprep.synthetic.features import (
+    ActiveRegion,
+    Facula,
+    Sunspot,
+    emergence_factor,
+    feature_window,
+    random_features,
+)
+from solarprep.synthetic.fits import aia_header, hmi_header, make_map, write_fits
+from solarprep.synthetic.goes import goes_xrs
+from solarprep.synthetic.magnetic import NetworkField, add_polarities
+from solarprep.synthetic.observer import (
+    RSUN_SDO,
+    Observer,
+    image_geometry,
+    observer_states,
+    pixel_geometry,
+    sky_geometry,
+    stonyhurst_drift,
+)
+from solarprep.synthetic.photosphere import (
+    DEFAULT_LIMB_DARKENING,
+    LimbDarkening,
+    distance_to,
+    facula_brightening,
+    spot_contrast,
+)
 
 __all__ = ["SyntheticSun", "INSTRUMENTS"]
 
@@ -105,7 +123,7 @@ class SyntheticSun:
         Seeds every random element (features, network, noise, p modes, flares);
         the same seed gives identical arrays.
     law : str, RotationLaw or tuple
-        Sidereal differential rotation (:func:`solarprep.rotation.get_law`); default
+        Sidereal differential rotation (:func:`solarprep.coordinates.rotation.get_law`); default
         ``"howard"``.
     features : list, optional
         :class:`Sunspot`, :class:`Facula` and :class:`ActiveRegion` objects defined

@@ -1,0 +1,102 @@
+"""Cadence of a time series and its placement on a regular time grid, with the gaps found.
+
+Differencing (:mod:`solarprep.helioseismology.doppler`), power maps
+(:mod:`solarprep.helioseismology.power`) and the SOLARED builder all need frames on a
+regular grid ``t₀ + n·cadence``: :func:`frame_cadence` finds the cadence and
+:func:`regular_grid` the slot of every frame, a missing slot being a gap.
+"""
+import numpy as np
+
+from solarprep.errors import CadenceError
+
+__all__ = ["frame_cadence", "regular_grid"]
+
+
+def _seconds(times):
+    t = np.asarray(times)
+    if np.issubdtype(t.dtype, np.datetime64):
+        return (t - t[0]).astype("timedelta64[ns]").astype(np.float64) / 1e9
+    return np.asarray(t, dtype=np.float64) - float(t[0])
+
+
+def frame_cadence(times, cadence=None):
+    """Cadence of a time axis (s) and the positions of its gaps.
+
+    Parameters
+    ----------
+    times : array_like
+        datetime64 or seconds, one per frame.
+    cadence : float, optional
+        Known cadence in seconds; by default the median of the time steps no longer
+        than 1.5 × the shortest one (so that gaps do not bias it).
+
+    Returns
+    -------
+    cadence : float
+        Seconds.
+    steps : numpy.ndarray
+        The ``len(times) − 1`` steps, s.
+
+    Raises
+    ------
+    CadenceError
+        With fewer than two frames, or if the times do not increase.
+    """
+    t = _seconds(times)
+    if t.size < 2:
+        raise CadenceError(f"need at least two frames to find a cadence, got {t.size}")
+    steps = np.diff(t)
+    if np.any(steps <= 0):
+        bad = int(np.argmax(steps <= 0))
+        raise CadenceError(f"times must increase strictly: frame {bad + 1} is not after frame "
+                           f"{bad} (step {steps[bad]:g} s); sort the frames and drop duplicates")
+    if cadence is None:  # median of the steps that are not gaps (≤ 1.5 × the shortest)
+        cadence = float(np.median(steps[steps <= 1.5 * steps.min()]))
+    cadence = float(cadence)
+    if not cadence > 0:
+        raise CadenceError(f"cadence must be positive, not {cadence!r}")
+    return cadence, steps
+
+
+def regular_grid(times, cadence=None, *, tolerance=0.05):
+    """Place every frame on a regular grid ``t₀ + n·cadence``; missing slots are gaps.
+
+    Parameters
+    ----------
+    times : array_like
+        datetime64 or seconds.
+    cadence : float, optional
+        Seconds; detected by default (:func:`frame_cadence`).
+    tolerance : float
+        Largest allowed distance of a frame from its grid slot, in cadences.
+
+    Returns
+    -------
+    cadence : float
+    slots : numpy.ndarray
+        int64 grid index of every frame (0 for the first).
+    frame_at : numpy.ndarray
+        int64 of length ``slots[-1] + 1``: the frame in each slot, −1 for a gap.
+
+    Raises
+    ------
+    CadenceError
+        For an irregular cadence (a frame more than ``tolerance`` cadences off the
+        grid, e.g. a step of 1.3 cadences), two frames in one slot, fewer than two
+        frames or times that do not increase.
+    """
+    cadence, _ = frame_cadence(times, cadence)
+    t = _seconds(times)
+    slots = np.rint(t / cadence).astype(np.int64)
+    off = np.abs(t - slots * cadence) / cadence
+    if np.any(off > tolerance):
+        bad = int(np.argmax(off > tolerance))
+        raise CadenceError(
+            f"irregular cadence: frame {bad} lies {off[bad]:.2f} cadences off the regular "
+            f"{cadence:g} s grid (tolerance {tolerance}); resample the series to a regular "
+            "cadence first, or pass cadence= if the detected one is wrong")
+    if np.any(np.diff(slots) < 1):
+        raise CadenceError(f"two frames fall in the same {cadence:g} s slot; drop duplicates")
+    frame_at = np.full(int(slots[-1]) + 1, -1, np.int64)
+    frame_at[slots] = np.arange(slots.size)
+    return cadence, slots, frame_at

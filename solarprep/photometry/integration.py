@@ -1,0 +1,279 @@
+"""Disk integration: from a ``(time, y, x)`` solar Dataset to a light curve along ``time``.
+
+The flux received from the Sun is the integral of the specific intensity over
+the solid angle of the disk, ``F = ∫ I dΩ``, approximated by ``Σ I_pix Ω_pix``
+over the on-disk pixels, with the exact solid angle of every pixel of the
+gnomonic (TAN) projection (:mod:`kernels._photometry_math`). Pixel intensities do
+not depend on the observer's distance; the integrated flux does, as ``1/d²``,
+so only ``F`` is normalised to 1 AU (``F·(d/1 AU)²``). See ``docs/photometry.md``.
+"""
+import logging
+
+import numpy as np
+import xarray as xr
+
+from solarprep import backend
+from solarprep.dataset import CONVENTIONS, append_history
+from solarprep.errors import PhotometryError
+from solarprep.photometry._common import (
+    check_mu_min,
+    float32_var,
+    geometry_params,
+    image_array,
+    image_variable,
+    to_host,
+)
+
+__all__ = ["disk_integrate", "solid_angle", "relative_variation", "AU", "PhotometryError"]
+
+log = logging.getLogger(__name__)
+
+#: Astronomical unit, m (IAU 2012 Resolution B2).
+AU = 149_597_870_700.0
+
+_QUANTITIES = ("flux", "mean_intensity")
+
+
+def _weights(ds, device):
+    """Solid angle (sr, float32) of every on-disk pixel, 0 elsewhere: ``(1 or nt, ny, nx)``."""
+    from kernels import get
+
+    p = geometry_params(ds, 0.0, shared=True)
+    xp = backend.array_module(device)
+    weight = xp.empty((p.shape[0], ds.sizes["y"], ds.sizes["x"]), dtype=np.float32)
+    get("solid_angle_weights", device)(xp.asarray(p), weight)
+    return weight
+
+
+def solid_angle(ds, *, device="auto"):
+    """Solid angle (sr) of every pixel whose line of sight meets the photosphere (0 elsewhere).
+
+    Returns a float32 DataArray, dims ``(y, x)`` (shared geometry) or ``(time, y, x)``.
+    """
+    device = backend.resolve_device(device, ds)
+    w = _weights(ds, device)
+    dims = ("y", "x") if w.shape[0] == 1 else ("time", "y", "x")
+    return xr.DataArray(w[0] if w.shape[0] == 1 else w, dims=dims, name="solid_angle",
+                        attrs={"units": "sr", "long_name": "pixel solid angle on the disk"})
+
+
+def _as_one_dataset(ds):
+    """A single Dataset from a Dataset or a list of Datasets of one instrument and unit."""
+    if isinstance(ds, xr.Dataset):
+        return ds
+    items = list(ds)
+    if not items:
+        raise PhotometryError("no Dataset given")
+    keys = [(d.attrs.get("instrument", ""), d.attrs.get("wavelength", np.nan)) for d in items]
+    instruments = {str(k[0]) for k in keys}
+    if len(instruments) > 1:
+        raise PhotometryError(
+            f"the frames come from different instruments {sorted(instruments)}: a light curve "
+            "must come from one instrument; integrate each one separately")
+    names = [tuple(sorted(v for v, x in d.data_vars.items() if x.dims == ("time", "y", "x")))
+             for d in items]
+    units = {tuple(d[v].attrs.get("units", "") for v in n) for d, n in zip(items, names)}
+    if len(set(names)) > 1 or len(units) > 1:
+        raise PhotometryError(
+            f"the frames have different variables or units {sorted(units)}: convert them to "
+            "one unit before integrating")
+    return xr.concat(items, dim="time", combine_attrs="override")
+
+
+def _check_frames(ds, variable):
+    for coord in ("instrument", "units"):
+        if coord in ds.coords and ds.coords[coord].dims == ("time",):
+            values = set(np.asarray(ds.coords[coord].values).tolist())
+            if len(values) > 1:
+                raise PhotometryError(
+                    f"the frames have different {coord} {sorted(map(str, values))}: a light "
+                    "curve must come from one instrument in one unit")
+    units = ds[variable].attrs.get("units", None)
+    if units is None:
+        raise PhotometryError(f"variable {variable!r} has no 'units': say what it measures")
+
+
+def relative_variation(values, reference="median"):
+    """``(values/ref − 1)·1e6`` in ppm, NaN-aware.
+
+    ``reference``: ``"median"``, ``"mean"``, ``"max"`` (e.g. the spotless level of a
+    transit), ``"first"`` (first finite value), an
+    int (index of a frame) or a number (the reference value itself).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    finite = v[np.isfinite(v)]
+    if finite.size == 0:
+        raise PhotometryError("no finite value to take a reference from")
+    if isinstance(reference, str):
+        if reference == "median":
+            ref = float(np.median(finite))
+        elif reference == "mean":
+            ref = float(np.mean(finite))
+        elif reference == "first":
+            ref = float(finite[0])
+        elif reference == "max":
+            ref = float(np.max(finite))
+        else:
+            raise PhotometryError(f"reference={reference!r}: use 'median', 'mean', 'max', "
+                                  "'first', a frame index or a value")
+    elif isinstance(reference, (int, np.integer)):
+        ref = float(v[int(reference)])
+    else:
+        ref = float(reference)
+    if not np.isfinite(ref) or ref == 0:
+        raise PhotometryError(f"the reference value {ref} cannot normalise the light curve")
+    return (v / ref - 1.0) * 1e6, ref
+
+
+def disk_integrate(ds, *, quantity="flux", variable=None, normalize_distance=True,
+                   reference="median", min_covered=0.99, limb_darkening=None, mu_min=None,
+                   device="auto"):
+    """Integrate every frame over the solar disk: a light-curve Dataset along ``time``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset or list of xarray.Dataset
+        Solar Dataset(s) of one instrument and unit (a list is concatenated along
+        ``time`` after checking that).
+    quantity : {"flux", "mean_intensity"}
+        The main variable: the flux ``F = Σ I Ω`` (units of the variable × sr) or
+        the mean intensity over the covered disk ``Σ I Ω / Σ Ω``.
+    variable : str, optional
+        The image variable (default: the only one).
+    normalize_distance : bool
+        Scale the flux to 1 AU, ``F·(d/1 AU)²`` (the mean intensity never is).
+    reference : str, int or float
+        Reference of ``relative_variation`` (ppm; see :func:`relative_variation`).
+    min_covered : float
+        Frames whose covered fraction of the disk (by solid angle) is below this
+        get NaN in the main variable instead of a biased value.
+    limb_darkening : xarray.Dataset or LimbDarkening, optional
+        Also integrate this limb-darkening profile (a :func:`fit_limb_darkening`
+        result, or a law and the Dataset's ``ld_i0``) over the same covered
+        pixels and give ``relative_flux = F / F_model``: the light curve with the
+        limb-darkening normalisation removed (1 for a featureless disk).
+    mu_min : float, optional
+        Only integrate pixels with ``μ ≥ mu_min`` (default: the whole disk).
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    xarray.Dataset
+        ``flux`` or ``mean_intensity`` (float32), ``relative_variation`` (ppm),
+        ``covered_fraction``, ``disk_solid_angle`` (sr), ``n_pixels``; coordinate
+        ``dsun_obs``; attribute ``reference_value``.
+
+    Raises
+    ------
+    PhotometryError
+        For mixed instruments or units, a frame with no on-disk pixel (an
+        off-disk cutout), an unknown quantity or ``mu_min`` outside (0, 1].
+
+    Notes
+    -----
+    Pixel intensities are left alone: the specific intensity does not depend on
+    the distance. The received flux is :math:`F = \\int I\\, d\\Omega` and scales
+    as :math:`1/d^2`; for a limb-darkened sphere seen from distance d,
+    :math:`F d^2 = \\pi R^2 I_0 \\cdot 2\\int_0^1 L(\\mu)\\mu\\, d\\mu` up to terms of
+    order :math:`(R/d)^2 \\approx 2\\times10^{-5}`. Missing pixels (NaN) are
+    left out; ``covered_fraction = Σ_finite Ω / Σ_disk Ω``.
+    """
+    if quantity not in _QUANTITIES:
+        raise PhotometryError(f"quantity={quantity!r} is not one of {_QUANTITIES}")
+    ds = _as_one_dataset(ds)
+    variable = image_variable(ds, variable)
+    _check_frames(ds, variable)
+    device = backend.resolve_device(device, ds)
+    from kernels import get
+    from kernels.params import DISK_SUMS_LEN as DISK_NSUMS
+
+    xp = backend.array_module(device)
+    weight = _weights(ds, device)
+    image = image_array(ds, variable, device)
+    if mu_min is not None:
+        mu_min = check_mu_min(mu_min)
+        from solarprep.photometry._common import mu_array
+
+        _, mu = mu_array(ds, device)
+        weight = xp.where(mu >= mu_min, weight, np.float32(0))
+    nt = image.shape[0]
+    sums = xp.zeros((nt, DISK_NSUMS))
+    get("disk_sums", device)(image, weight, sums)
+    s = to_host(sums)
+    if not np.all(s[:, 4] > 0):
+        bad = np.flatnonzero(~(s[:, 4] > 0)).tolist()
+        raise PhotometryError(
+            f"frames {bad} have no pixel on the solar disk (an off-limb cutout?): nothing to "
+            "integrate")
+    covered = s[:, 1] / s[:, 2]
+    flux = s[:, 0].copy()
+    dsun = np.asarray(ds["dsun_obs"].values, dtype=np.float64)
+    units = ds[variable].attrs.get("units", "")
+    if quantity == "flux":
+        main = flux * (dsun / AU) ** 2 if normalize_distance else flux
+        main_units = f"{units} sr".strip() if units else "sr"
+        where = " at 1 AU" if normalize_distance else ""
+        long_name = f"disk-integrated {ds[variable].attrs.get('long_name', variable)}{where}"
+    else:
+        main = flux / s[:, 1]
+        main_units = units
+        long_name = f"disk-averaged {ds[variable].attrs.get('long_name', variable)}"
+    main = np.where(covered >= min_covered, main, np.nan)
+    rel, ref = relative_variation(main, reference)
+    data = {
+        quantity: float32_var(("time",), main, main_units, long_name,
+                              normalized_to_1au=int(normalize_distance and quantity == "flux")),
+        "relative_variation": float32_var(("time",), rel, "",
+                                          f"relative variation of {quantity} (ppm)",
+                                          comment="units: parts per million"),
+        "covered_fraction": float32_var(("time",), covered, "",
+                                        "fraction of the disk's solid angle with finite data"),
+        "disk_solid_angle": float32_var(("time",), s[:, 2], "sr",
+                                        "solid angle of the integrated disk"),
+        "n_pixels": float32_var(("time",), s[:, 3], "", "finite on-disk pixels"),
+    }
+    if limb_darkening is not None:
+        data.update(_model_flux(ds, variable, limb_darkening, weight, image, flux, device))
+    out = xr.Dataset(data, coords={"time": ds["time"].values,
+                                   "dsun_obs": ("time", dsun, {"units": "m"})},
+                     attrs={"Conventions": CONVENTIONS,
+                            "title": f"light curve of {variable}",
+                            "instrument": ds.attrs.get("instrument", ""),
+                            "source_variable": variable, "reference_value": ref,
+                            "history": ds.attrs.get("history", "")})
+    return append_history(out, f"disk_integrate({variable!r}, quantity={quantity!r}, "
+                               f"normalize_distance={normalize_distance}, device={device!r})")
+
+
+def _model_flux(ds, variable, law, weight, image, flux, device):
+    """``flux_model`` and ``relative_flux`` for a limb-darkening profile over the covered pixels."""
+    from kernels import get
+    from kernels.params import DISK_SUMS_LEN as DISK_NSUMS
+    from solarprep.photometry._common import mu_array
+    from solarprep.photometry.limb_darkening import LimbDarkening
+
+    xp = backend.array_module(device)
+    nt = image.shape[0]
+    if isinstance(law, xr.Dataset):
+        poly, i0 = law["polynomial"].values, law["i0"].values
+    elif isinstance(law, LimbDarkening):
+        if "ld_i0" not in ds:
+            raise PhotometryError("a LimbDarkening law needs the Dataset's ld_i0 (or pass a fit)")
+        poly, i0 = np.array(law.coefficients)[None], ds["ld_i0"].values
+    else:
+        raise PhotometryError("limb_darkening must be a fit Dataset or a LimbDarkening")
+    poly = np.broadcast_to(np.atleast_2d(poly), (nt, np.shape(poly)[-1]))
+    i0 = np.broadcast_to(np.asarray(i0, float), (nt,))
+    _, mu = mu_array(ds, device)
+    model = xp.empty_like(image)
+    for t in range(nt):
+        prof = LimbDarkening(tuple(poly[t]))(mu[t if mu.shape[0] > 1 else 0])
+        model[t] = xp.where(xp.isfinite(image[t]), prof * np.float32(i0[t]), np.nan)
+    sums = xp.zeros((nt, DISK_NSUMS))
+    get("disk_sums", device)(model, weight, sums)
+    fm = to_host(sums)[:, 0]
+    units = ds[variable].attrs.get("units", "")
+    return {"flux_model": float32_var(("time",), fm, f"{units} sr".strip(),
+                                      "flux of the limb-darkening profile (same pixels)"),
+            "relative_flux": float32_var(("time",), flux / fm, "",
+                                         "flux / limb-darkening-profile flux")}
