@@ -7,13 +7,13 @@ BIN     = $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test bench env clean
+.PHONY: demo test bench docs env clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[test,models]"
+	$(BIN)/python -m pip install -q -e ".[test,models,docs]"
 	touch $(STAMP)
 
 env: $(STAMP)
@@ -26,6 +26,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest bench --benchmark-only --benchmark-json=bench/results/latest.json
+
+docs: $(STAMP)
+	rm -rf docs/_build docs/generated docs/gallery
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: open docs/_build/html/index.html"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .benchmarks

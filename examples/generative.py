@@ -1,4 +1,7 @@
-"""Demo step of the generative models: GOES labels, a short DDPM and a tiny light-curve → video run.
+"""Generative models: GOES labels, a DDPM and light curve → video
+==============================================================
+
+Demo step of the generative models: GOES labels, a short DDPM and a tiny light-curve → video run.
 
 :func:`demo_step` (wired into ``solarprep demo`` by the lead) writes under ``out``:
 

@@ -1,4 +1,7 @@
-"""Main-job step: a short Pix2Pix (Model A) training, synthetic HMI magnetogram → AIA 171 at 64².
+"""Image translation: Pix2Pix from HMI magnetograms to AIA 171
+===========================================================
+
+Main-job step: a short Pix2Pix (Model A) training, synthetic HMI magnetogram → AIA 171 at 64².
 
 The synthetic Sun (``solarprep.synthetic.SyntheticSun``) gives magnetograms and AIA 171 images of
 the same rotating active regions on one grid (AIA plate scale, CROTA2 = 0). They are scaled as in

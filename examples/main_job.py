@@ -1,4 +1,7 @@
-"""The main job: the pipeline end to end on the embedded default data.
+"""The main job: every step on the embedded data
+=============================================
+
+The main job: the pipeline end to end on the embedded default data.
 
 ``make demo`` (``python examples/main_job.py``, or :func:`run_demo`) loads every real sample image that is
 present (``../shared/data/real``) and a synthetic Sun written as FITS with real-looking

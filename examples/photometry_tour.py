@@ -1,4 +1,7 @@
-"""Main-job step: limb-darkening removal on a synthetic continuum and a synthetic light curve."""
+"""Photometry: limb darkening and a disk-integrated light curve
+============================================================
+
+Main-job step: limb-darkening removal on a synthetic continuum and a synthetic light curve."""
 import logging
 import pathlib
 import time

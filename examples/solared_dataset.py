@@ -1,4 +1,7 @@
-"""Main-job step: a small synthetic SOLARED build and a plot of the power-band timelines."""
+"""SOLARED: acoustic-power timelines of a synthetic active region
+==============================================================
+
+Main-job step: a small synthetic SOLARED build and a plot of the power-band timelines."""
 import logging
 import pathlib
 import time

@@ -1,4 +1,7 @@
-"""Main-job step: a short training of SpatioTemporalAttention on the real SOLARED timelines.
+"""SOLARED: a spatio-temporal model on real active regions
+=======================================================
+
+Main-job step: a short training of SpatioTemporalAttention on the real SOLARED timelines.
 
 Trains on AR 11158 and validates on AR 11726 (``../shared/data/real/solared``, read through
 ``solarprep.datasets.solared``), or on a synthetic Dataset of the same layout when the real

@@ -31,7 +31,7 @@ import torch
 from solarmodels.errors import CheckpointError  # noqa: F401 (re-exported)
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_meta", "rng_state", "set_rng_state",
-           "data_fingerprint", "environment_versions", "git_revision", "CheckpointError"]
+           "data_fingerprint", "environment_versions", "git_revision"]
 
 logger = logging.getLogger(__name__)
 

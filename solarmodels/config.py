@@ -44,7 +44,7 @@ from collections.abc import Mapping
 
 from solarmodels.errors import ConfigError  # noqa: F401 (re-exported)
 
-__all__ = ["ConfigError", "TrainConfig", "RunConfig", "load_config", "save_config",
+__all__ = [ "TrainConfig", "RunConfig", "load_config", "save_config",
            "build_dataclass", "apply_overrides", "parse_value", "to_dict"]
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from solarmodels.errors import MetricError  # noqa: F401 (re-exported)
 __all__ = ["mse", "rmse", "mae", "pearson_cc", "relative_error", "ppe", "psnr", "ssim",
            "disk_mask", "bin_image", "euv_generation_metrics", "magnetogram_rmse_regions",
            "total_unsigned_flux", "tumf_kim2019", "flux_correlation", "per_tile_rmse",
-           "emergence_time", "emergence_lead_time", "MetricError", "RSUN_KM_KIM2019"]
+           "emergence_time", "emergence_lead_time", "RSUN_KM_KIM2019"]
 
 log = logging.getLogger(__name__)
 

@@ -289,7 +289,7 @@ def physics_consistency(frames, light_curve, disk_mask=None, *, mean=0.0, std=1.
     multiplies each frame's disk sum first (``(d/1 AU)²`` to put the received flux of a frame on
     the light curve's 1-AU scale; pixels are never rescaled). Both series are divided by
     their mean over T, then: ``r`` = Pearson correlation over T (mean over the batch),
-    ``relative_error`` = mean |b̂/⟨b̂⟩ − b/⟨b⟩| (a fraction), and ``amplitude_ratio`` = std of the
+    ``relative_error`` = mean ``|b̂/⟨b̂⟩ − b/⟨b⟩|`` (a fraction), and ``amplitude_ratio`` = std of the
     generated series over that of the light curve.
     """
     x = torch.as_tensor(frames).float()

@@ -38,7 +38,7 @@ __all__ = [
     "ModelEntry", "register_model", "create_model", "list_models", "model_config", "model_entry",
     "register_system", "create_system", "list_systems", "system_class",
     "register_dataset", "create_dataset", "list_datasets",
-    "discovery_errors", "RegistryError",
+    "discovery_errors",
 ]
 
 logger = logging.getLogger(__name__)

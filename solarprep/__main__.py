@@ -1,3 +1,5 @@
+"""``python -m solarprep``: the command line (:mod:`solarprep.cli`)."""
 from solarprep.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

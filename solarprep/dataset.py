@@ -12,9 +12,8 @@ import numpy as np
 from solarprep._version import __version__
 from solarprep.errors import DatasetConventionError  # noqa: F401 (re-exported)
 
-__all__ = ["GEOMETRY_COORDS", "FRAME_COORDS", "REQUIRED_ATTRS", "CONVENTIONS",
-           "DatasetConventionError", "validate", "append_history", "data_variables",
-           "is_light_curve", "is_heliographic_map", "MAP_PROJECTIONS"]
+__all__ = ["GEOMETRY_COORDS", "FRAME_COORDS", "REQUIRED_ATTRS", "CONVENTIONS", "validate",
+           "append_history", "data_variables", "is_light_curve", "is_heliographic_map", "MAP_PROJECTIONS"]
 
 CONVENTIONS = "CF-1.11"
 

@@ -140,8 +140,8 @@ class StepContext:
 class System:
     """Base class of the training systems (see the module docstring).
 
-    Class attributes
-    ----------------
+    Attributes
+    ----------
     config_cls : dataclass type
         The system's configuration (validated from ``RunConfig.system_config``).
     primary : str

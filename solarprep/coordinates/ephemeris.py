@@ -12,7 +12,7 @@ import numpy as np
 from solarprep.errors import EphemerisError  # noqa: F401 (re-exported)
 
 __all__ = ["as_time", "as_time_array", "stonyhurst_drift", "earth_observer",
-           "observer_arrays", "EphemerisError", "EARTH_LIKE_TOLERANCE_DEG"]
+           "observer_arrays", "EARTH_LIKE_TOLERANCE_DEG"]
 
 #: Largest Stonyhurst angular distance (deg) at which an observer counts as the Earth
 #: (SDO's geosynchronous orbit puts it within 0.02 deg of Earth centre).

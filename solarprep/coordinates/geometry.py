@@ -19,7 +19,7 @@ from solarprep import backend
 from solarprep.dataset import GEOMETRY_COORDS, append_history
 from solarprep.errors import GeometryError  # noqa: F401 (re-exported)
 
-__all__ = ["FrameGeometry", "GeometryError", "frame_geometries", "kernel_params",
+__all__ = ["FrameGeometry", "frame_geometries", "kernel_params",
            "disk_coordinates", "RSUN_REF_DEFAULT"]
 
 log = logging.getLogger(__name__)

@@ -11,17 +11,17 @@ angular-rate Quantity (µrad/s, deg/day, ...). The named laws are those of
 :func:`sunpy.sun.models.differential_rotation`, so that a rotation computed here
 agrees with sunpy's ``RotatedSunFrame`` and ``propagate_with_solar_surface``:
 
-============ ======= ====== ====== ========== ============================================
-name         A       B      C      unit       source
-============ ======= ====== ====== ========== ============================================
-``howard``   2.894   -0.428 -0.370 µrad/s     Howard, Harvey & Forgach (1990), Sol. Phys.
-                                              130, 295 (Mt Wilson magnetic features)
-``snodgrass`` 2.851  -0.343 -0.474 µrad/s     Snodgrass (1983), ApJ 270, 288; Snodgrass &
-                                              Ulrich (1990), ApJ 351, 309 (magnetic)
-``allen``    14.44   -3.0   0      deg/day    Allen's Astrophysical Quantities (sunspots)
-``rigid``    14.1844 0      0      deg/day    Carrington rate (sidereal period 25.38 d;
-                                              ``sunpy.sun.constants.sidereal_rotation_rate``)
-============ ======= ====== ====== ========== ============================================
+============= ======= ====== ====== ========== ============================================
+name          A       B      C      unit       source
+============= ======= ====== ====== ========== ============================================
+``howard``    2.894   -0.428 -0.370 µrad/s     Howard, Harvey & Forgach (1990), Sol. Phys.
+                                               130, 295 (Mt Wilson magnetic features)
+``snodgrass`` 2.851   -0.343 -0.474 µrad/s     Snodgrass (1983), ApJ 270, 288; Snodgrass &
+                                               Ulrich (1990), ApJ 351, 309 (magnetic)
+``allen``     14.44   -3.0   0      deg/day    Allen's Astrophysical Quantities (sunspots)
+``rigid``     14.1844 0      0      deg/day    Carrington rate (sidereal period 25.38 d;
+                                               ``sunpy.sun.constants.sidereal_rotation_rate``)
+============= ======= ====== ====== ========== ============================================
 
 The synodic rate (as seen from the mean orbiting Earth) is the sidereal rate
 minus 0.9856 deg/day (:data:`SYNODIC_OFFSET`), as sunpy does.

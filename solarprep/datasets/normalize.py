@@ -25,7 +25,7 @@ import xarray as xr
 
 from solarprep.errors import NormalizationError  # noqa: F401 (re-exported)
 
-__all__ = ["NormStats", "NormalizationError", "fit_zscore", "fit_minmax", "apply", "invert"]
+__all__ = ["NormStats", "fit_zscore", "fit_minmax", "apply", "invert"]
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from solarprep.backend import is_cupy
 from solarprep.dataset import append_history
 from solarprep.errors import ScalingError  # noqa: F401 (re-exported)
 
-__all__ = ["ScalingError", "Scaling", "SCALINGS", "aia_log2", "aia_log2_inverse", "hmi_linear",
+__all__ = [ "Scaling", "SCALINGS", "aia_log2", "aia_log2_inverse", "hmi_linear",
            "hmi_linear_inverse", "euv_median_log10", "euv_median_log10_inverse", "disk_median",
            "scale", "unscale", "get_scaling"]
 

@@ -26,7 +26,7 @@ from solarprep.errors import (
     SolarDataError,  # noqa: F401 (re-exported)
 )
 
-__all__ = ["load", "SolarDataError"]
+__all__ = ["load"]
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from solarprep.errors import GoesDataError  # noqa: F401 (re-exported)
 
-__all__ = ["GOES_CLASSES", "SWPC_FACTORS", "GoesDataError", "read_xrs", "to_scale",
+__all__ = ["GOES_CLASSES", "SWPC_FACTORS", "read_xrs", "to_scale",
            "flare_class", "class_to_flux", "class_index", "class_letter", "detect_flares",
            "label_times", "one_minute"]
 

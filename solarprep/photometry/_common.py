@@ -12,7 +12,7 @@ from solarprep.errors import (
     PhotometryError,  # noqa: F401 (re-exported)
 )
 
-__all__ = ["PhotometryError", "check_mu_min", "image_variable", "image_array", "mu_array",
+__all__ = [ "check_mu_min", "image_variable", "image_array", "mu_array",
            "geometry_params", "to_host", "wavelength_nm", "float32_var"]
 
 

@@ -23,8 +23,7 @@ from solarprep.dataset import append_history, data_variables
 from solarprep.errors import PhotometryError
 from solarprep.photometry._common import check_mu_min, geometry_params, image_array, image_variable, to_host
 
-__all__ = ["pixel_area", "foreshortening_correct", "total_unsigned_flux", "CM2_PER_MM2",
-           "PhotometryError"]
+__all__ = ["pixel_area", "foreshortening_correct", "total_unsigned_flux", "CM2_PER_MM2"]
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from solarprep.photometry._common import (
     to_host,
 )
 
-__all__ = ["disk_integrate", "solid_angle", "relative_variation", "AU", "PhotometryError"]
+__all__ = ["disk_integrate", "solid_angle", "relative_variation", "AU"]
 
 log = logging.getLogger(__name__)
 

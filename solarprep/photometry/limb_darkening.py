@@ -40,7 +40,7 @@ from solarprep.photometry._common import (
 
 __all__ = ["LimbDarkening", "NECKEL_LABS_1994", "NECKEL_LABS_6173", "DEFAULT_LIMB_DARKENING",
            "neckel_labs_coefficients", "fit_limb_darkening", "remove_limb_darkening",
-           "add_limb_darkening", "PhotometryError"]
+           "add_limb_darkening"]
 
 log = logging.getLogger(__name__)
 

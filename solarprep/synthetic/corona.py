@@ -18,7 +18,7 @@ Three kinds of passband:
     A limb-darkened continuum ``1 − u(1 − μ)`` and a faint, very thin rim.
 
 Active regions add ``Q·gain·(B_c / 100 G)^α`` where ``B_c`` is a coronal proxy of
-the smoothed |B|: each polarity's |B| smoothed by a Gaussian of 2° (flux
+the smoothed ``|B|``: each polarity's ``|B|`` smoothed by a Gaussian of 2° (flux
 conserving: width ``σ_c = √(σ² + 2²)``, amplitude ``B σ²/σ_c²``) plus a loop
 arcade along the segment joining the polarities. Off the limb, the proxy at the
 limb point of the same position angle is continued with ``exp(−h/H)``.
@@ -187,7 +187,7 @@ def _proxy_terms(regions):
 
 
 def coronal_proxy(lat, lon, geometry, regions):
-    """Coronal |B| proxy ``B_c`` (G, float64) on the disk pixels of ``lat``/``lon``.
+    """Coronal ``|B|`` proxy ``B_c`` (G, float64) on the disk pixels of ``lat``/``lon``.
 
     Parameters
     ----------

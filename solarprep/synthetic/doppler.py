@@ -20,7 +20,7 @@
   white noise — with a Lorentzian power spectrum centred on ``pmode_frequency``
   (3.2 mHz) of full width ``pmode_width`` (1 mHz), unit variance, independent
   between nodes, interpolated bilinearly (variance-corrected) to the pixels.
-  Mostly vertical motion: multiplied by μ, and by ``1 − s·tanh(|B_r|/B_s)`` to
+  Mostly vertical motion: multiplied by μ, and by ``1 − s·tanh(abs(B_r)/B_s)`` to
   mimic the suppression of acoustic power in strong field (Hindman & Brown 1998,
   ApJ 504, 1029): s = 0.6, B_s = 300 G.
 """

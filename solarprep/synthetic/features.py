@@ -155,7 +155,7 @@ class ActiveRegion(_Evolving):
 
     @property
     def peak_field(self):
-        """Peak |B_r| of each polarity at full emergence, G."""
+        """Peak ``|B_r|`` of each polarity at full emergence, G."""
         sigma_cm = math.radians(self.sigma) * RSUN_CM
         return self.flux / (2.0 * math.pi * sigma_cm**2)
 
@@ -265,7 +265,7 @@ def random_features(seed, t0, n_regions=None):
 
     Active regions lie in the activity belts (5–35° latitude), on the visible
     hemisphere at ``t0`` (longitude −75…60°), with fluxes log-uniform in
-    2e21–3e22 Mx, peak fields 800–2500 G, Joy's-law tilts (≈ 0.5·|lat| ± 5°),
+    2e21–3e22 Mx, peak fields 800–2500 G, Joy's-law tilts (≈ 0.5·``|lat|`` ± 5°),
     Hale's-law polarity, and about a third still emerging in the two days after
     ``t0``. Regions above 5e21 Mx carry a leading spot (and a following spot above 1.5e22 Mx) at the
     polarity centres, radius ∝ √Φ, and a facular region around them.
