@@ -4,7 +4,8 @@ import pathlib
 import sys
 
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")  # import the CUDA twins without a GPU
-ROOT = pathlib.Path(os.environ.get("SOLARPREP_ROOT") or pathlib.Path(__file__).resolve().parents[1])
+ROOT = pathlib.Path(os.environ.get("SOLARPREP_ROOT")
+                    or pathlib.Path(__file__).resolve().parents[1])
 sys.path.insert(0, str(ROOT))
 
 from solarprep import __version__  # noqa: E402
