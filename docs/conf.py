@@ -27,8 +27,9 @@ extensions = [
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "sg_execution_times.rst", "gallery/sg_execution_times.rst", "gallery/*.ipynb", "gallery/*.py", "gallery/*.zip",
-                    "gallery/*.json", "gallery/*.md5"]
+exclude_patterns = ["_build", "sg_execution_times.rst", "gallery/sg_execution_times.rst",
+                    "gallery/*.ipynb", "gallery/*.py", "gallery/*.zip", "gallery/*.json",
+                    "gallery/*.md5"]
 templates_path = ["_templates"]
 
 autosummary_generate = True
