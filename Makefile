@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test bench docs env clean
+.PHONY: demo test test-py312 bench docs env clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The newest releases (sunpy 8 needs Python >= 3.12), without torch: the solarprep and kernels
+# tests. PY312 defaults to python3.12 on PATH, else pyenv's.
+PY312 ?= $(shell python3.12 -c "import sys; print(sys.executable)" 2>/dev/null \
+           || ls $$HOME/.pyenv/versions/3.12*/bin/python 2>/dev/null | tail -1)
+test-py312:
+	$(PY312) -m venv .venv312
+	.venv312/bin/python -m pip install -q --upgrade pip
+	.venv312/bin/python -m pip install -q --upgrade -e ".[test]"
+	.venv312/bin/python -c "import sunpy, numpy, astropy; print('sunpy', sunpy.__version__, \
+	    'numpy', numpy.__version__, 'astropy', astropy.__version__)"
+	.venv312/bin/python -m pytest -q
+
 bench: $(STAMP)
 	$(BIN)/python -m pytest bench --benchmark-only --benchmark-json=bench/results/latest.json
 
@@ -33,4 +45,4 @@ docs: $(STAMP)
 	@echo "docs: open docs/_build/html/index.html"
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .benchmarks
+	rm -rf $(VENV) .venv312 runs .pytest_cache .benchmarks

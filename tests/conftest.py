@@ -18,6 +18,21 @@ import pytest  # noqa: E402
 REAL_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 
 
+def _needs_torch(path):
+    text = path.read_text()
+    return any(line.startswith(("import torch", "from torch", "import solarmodels",
+                                "from solarmodels"))
+               for line in text.splitlines())
+
+
+# Without torch (solarprep alone, or a Python for which no CPU torch is at hand) the modules
+# that import torch or solarmodels at the top are not collected; everything else runs.
+import importlib.util  # noqa: E402
+
+collect_ignore = [] if importlib.util.find_spec("torch") else sorted(
+    p.name for p in pathlib.Path(__file__).parent.glob("test_*.py") if _needs_torch(p))
+
+
 def pytest_collection_modifyitems(config, items):
     from solarprep.backend import gpu_available
 

@@ -76,7 +76,7 @@ def test_goesr_avg1m_and_mixed_scales(goes_dir):
         goes.read_xrs([goes_dir / "go1520110607.fits", g16])
     both = goes.read_xrs([goes_dir / "go1520110607.fits", g16], scale="swpc")
     assert both.attrs["flux_scale"] == "swpc"
-    assert np.all(np.diff(both.time.values) > np.timedelta64(0))
+    assert np.all(np.diff(both.time.values) > np.timedelta64(0, "ns"))
     assert float(both.xrsb.sel(time="2021-01-01").max()) == pytest.approx(
         0.7 * float(ds.xrsb.max()), rel=1e-5)
 
