@@ -315,3 +315,36 @@ def test_real_jsoc_export_of_one_aia_image(tmp_path):
     paths = fetch(aia_query("2011-02-15T00:00:00", "2011-02-15T00:00:12", 171), tmp_path,
                   email=email, progress=False)
     assert len(paths) == 1 and solarprep.load(paths[0]).sizes["x"] == 4096
+
+
+def test_fido_results_with_urls_go_through_the_cache(httpserver, real_data, tmp_path):
+    from astropy.time import Time
+    from sunpy.net.dataretriever.client import QueryResponse
+
+    path = real_data / "goes" / "sci_xrsf-l2-avg1m_g16_d20210101_truncated.nc"
+    httpserver.expect_request("/goes16/" + path.name).respond_with_data(
+        path.read_bytes(), content_type="application/x-netcdf")
+    table = QueryResponse({"Start Time": Time(["2021-01-01T00:00:00"]),
+                           "End Time": Time(["2021-01-01T23:59:59"]),
+                           "Instrument": ["XRS"], "Source": ["GOES"],
+                           "url": [httpserver.url_for("/goes16/" + path.name)]})
+    paths = fetch(table, tmp_path, progress=False)
+    assert [p.relative_to(tmp_path).as_posix() for p in paths] == [
+        f"goes.xrs/2021-01-01/{path.name}"]
+    assert paths[0].read_bytes() == path.read_bytes()
+    xrs = solarprep.lightcurves.read_xrs(paths[0])
+    assert xrs.sizes["time"] > 0
+
+
+def test_hek_event_tables_are_saved_as_ecsv(tmp_path):
+    from astropy.table import Table
+    from sunpy.net.base_client import QueryResponseTable
+
+    events = QueryResponseTable({"event_type": ["FL", "FL"],
+                                 "event_starttime": ["2011-02-15T01:44:00", "2011-02-15T14:32:00"],
+                                 "fl_goescls": ["X2.2", "C4.8"]})
+    paths = fetch(events, tmp_path, progress=False)
+    assert paths[0].name == "hek_2events_2011-02-15.ecsv"
+    back = Table.read(paths[0], format="ascii.ecsv")
+    assert list(back["fl_goescls"]) == ["X2.2", "C4.8"]
+    assert Cache(tmp_path).is_complete(paths[0].relative_to(tmp_path).as_posix())

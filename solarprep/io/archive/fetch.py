@@ -151,10 +151,11 @@ def _fetch_results(cache, results, series, key, *, retries, backoff, timeout, pr
     all_items = []
     for table in _tables(results):
         client = type(getattr(table, "client", None)).__name__
-        name = series or _series_of(table, client)
         if client == "HEKClient" or "event_type" in table.colnames:
-            paths.append(_save_events(cache, table, name))
-        elif "url" in table.colnames:
+            paths.append(_save_events(cache, table, series or "hek"))
+            continue
+        name = series or _series_of(table, client)
+        if "url" in table.colnames:
             items = []
             for row in table:
                 url = str(row["url"])

@@ -181,7 +181,7 @@ def jsoc_duration(seconds):
 def _range(start, end, cadence, series):
     """``(t0, duration seconds, step seconds or None, n_records)``, checked."""
     t0, t1 = parse_time(start, "start"), parse_time(end, "end")
-    span = float((t1 - t0).to_value("s"))
+    span = round(float((t1 - t0).to_value("s")), 3)
     if not span > 0:
         raise QueryError(f"end={t1.isot} is not after start={t0.isot}")
     step = _seconds(cadence, "cadence")
