@@ -8,6 +8,12 @@
 
 Disk-integrated light curves of images are made by :func:`solarprep.photometry.disk_integrate`.
 """
+from solarprep.lightcurves.conditioning import (
+                                        condition,
+                                        mark_gaps,
+                                        normalize_to_1au,
+                                        resample,
+)
 from solarprep.lightcurves.goes import (
                                         class_to_flux,
                                         detect_flares,
@@ -15,12 +21,6 @@ from solarprep.lightcurves.goes import (
                                         label_times,
                                         read_xrs,
                                         to_scale,
-)
-from solarprep.lightcurves.conditioning import (
-                                                condition,
-                                                mark_gaps,
-                                                normalize_to_1au,
-                                                resample,
 )
 from solarprep.lightcurves.readers import load_lightcurve
 
