@@ -146,3 +146,8 @@ def test_prep_refuses_other_instruments(tmp_path):
         prep(ds)
     with pytest.raises(PrepError, match="quality='bogus'"):
         prep(path, quality="bogus")
+
+
+def test_prep_reports_unreadable_paths(tmp_path):
+    with pytest.raises(PrepError, match="cannot be read as FITS images"):
+        prep(tmp_path / "missing.fits")

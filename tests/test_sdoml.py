@@ -20,7 +20,7 @@ def _header(times, n, *, crota=0.0, cdelt=CDELT, instrument="AIA_3", extra=None)
          "CDELT1": [cdelt] * n, "CDELT2": [cdelt] * n, "CROTA2": [crota] * n,
          "DSUN_OBS": [1.4710e11 + 1e6 * k for k in range(n)], "HGLN_OBS": [0.0] * n,
          "HGLT_OBS": [-6.9] * n, "RSUN_OBS": [975.0] * n, "RSUN_REF": [6.957e8] * n,
-         "INSTRUME": [instrument] * n, "CTYPE1": ["HPLN-TAN"] * n}
+         "INSTRUME": [instrument] * n, "CTYPE1": ["HPLN-TAN"] * n, "QUALITY": [0] * n}
     h.update(extra or {})
     return h
 
@@ -66,6 +66,7 @@ def test_one_store_lazy_sorted_with_frame_geometry(stores):
     assert ds["dsun_obs"].values[0] == 1.4710e11 + 1e6          # the header list entry of frame 1
     assert ds["euv171"].attrs["units"] == "DN / s" and ds.attrs["instrument"] == "AIA_3"
     assert str(ds["euv193_time"].values[0])[:19] == "2010-05-13T00:00:08"
+    assert ds["quality"].values.tolist() == [0, 0, 0, 0]
 
 
 def test_two_stores_aligned_within_the_tolerance(stores, caplog):

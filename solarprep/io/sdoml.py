@@ -179,8 +179,9 @@ def open_sdoml(store, years=None, channels=None, *, reference=None, tolerance="6
         Dask-backed (nothing read until computed): one variable per channel (``euv171``,
         ``uv1600``, ``bz`` ...; float32 ``(time, y, x)``; ``BUNIT`` from the header lists,
         else DN/s for AIA and G for HMI), ``time`` from the reference channel's ``T_OBS``
-        (UTC), per-frame geometry from its header lists, a ``<name>_time`` coordinate per
-        other channel with the matched frame's time. It passes
+        (UTC), per-frame geometry (and ``quality`` when the lists have QUALITY) from its
+        header lists, a ``<name>_time`` coordinate per other channel with the matched frame's
+        time. It passes
         :func:`solarprep.dataset.validate`.
 
     Raises
@@ -252,6 +253,8 @@ def _frame_coords(channel, index, label):
             for key, (kw, default) in _KEYWORDS.items()}
     if "HGLT_OBS" not in channel.headers and "CRLT_OBS" in channel.headers:
         cols["hglt_obs"] = channel.column("CRLT_OBS", None, index, label)
+    if "QUALITY" in channel.headers:
+        cols["quality"] = channel.column("QUALITY", 0, index, label).astype(np.int64)
     date_obs = channel.headers.get("DATE-OBS") or channel.headers.get("DATE_OBS")
     cols["date_obs"] = _parse_times([date_obs[i] for i in index], label) if date_obs \
         else channel.times[index]
@@ -300,6 +303,8 @@ def _dataset(loaded, index, coords, reference, label):
     for key, (units, long_name) in FRAME_COORDS.items():
         attrs = {"units": units, "long_name": long_name} if units else {"long_name": long_name}
         frame[key] = ("time", np.asarray(coords[key]), attrs)
+    if "quality" in coords:
+        frame["quality"] = ("time", coords["quality"], {"long_name": "QUALITY keyword"})
     extra = {f"{_variable(c)[0]}_time": ("time", loaded[c].times[index[c]],
                                          {"long_name": f"time of the matched {c} frame (UTC)"})
              for c in loaded if c != reference}

@@ -28,7 +28,6 @@ calibration files are not distributed with Python packages): flat-field and vign
 correction, the photometric calibration factor to photons, the guide-telescope pointing and
 roll update (``euvi_point``), missing-block filling and cosmic-ray cleaning.
 """
-import glob
 import logging
 import math
 import os
@@ -81,21 +80,6 @@ def _family(ds):
                     f"{ds.attrs.get('detector')!r})")
 
 
-def _paths(source):
-    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-    out = []
-    for item in items:
-        text = os.fspath(item)
-        if any(c in text for c in "*?["):
-            found = sorted(glob.glob(text))
-            if not found:
-                raise PrepError(f"{text}: the pattern matches no file")
-            out += [pathlib.Path(p) for p in found]
-        else:
-            out.append(pathlib.Path(text))
-    return out
-
-
 def _read(source, progress):
     """``(Dataset, per-frame header dicts sorted like the Dataset, or None)``."""
     import xarray as xr
@@ -112,12 +96,13 @@ def _read(source, progress):
             isinstance(m, sunpy.map.GenericMap) for m in source):
         maps = list(source)
     else:
-        maps = []
-        for path in _paths(source):
-            if not path.is_file():
-                raise PrepError(f"{path}: no such file")
-            # load() reports unreadable files; read the header through the same Map.
-            maps.append(sunpy.map.Map(str(path)))
+        items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+        try:  # sunpy.map.Map expands globs and folders, as load() does
+            maps = sunpy.map.Map([os.fspath(p) for p in items])
+        except Exception as exc:  # sunpy raises ValueError, OSError, NoMatchError ...
+            raise PrepError(f"{[os.fspath(p) for p in items]}: cannot be read as FITS images "
+                            f"({type(exc).__name__}: {exc}); check the paths or pattern") from exc
+        maps = maps if isinstance(maps, list) else [maps]
     times = [m.reference_date for m in maps]
     order = sorted(range(len(maps)), key=lambda k: times[k])
     headers = [dict(maps[k].meta) for k in order]
