@@ -97,10 +97,7 @@ def normalize_to_1au(ds, variables=None, *, distance="auto"):
             d = np.asarray(ds["dsun_obs"].values, np.float64)
             where = "the dsun_obs coordinate"
         elif distance in ("auto", "earth"):
-            from astropy.time import Time
-            from sunpy.coordinates import get_earth
-
-            d = get_earth(Time(ds["time"].values)).radius.to_value("m")
+            d = _earth_distance(ds["time"].values)
             where = "Earth's distance (sunpy ephemeris)"
         else:
             raise LightCurveError(f"distance={distance!r}: 'auto', 'earth' or metres")
@@ -117,6 +114,19 @@ def normalize_to_1au(ds, variables=None, *, distance="auto"):
     out = out.assign_coords(dsun_obs=("time", np.asarray(d, np.float64), {"units": "m"}))
     out.attrs["normalized_to_1au"] = 1
     return append_history(out, f"normalize_to_1au({names}) with {where}")
+
+
+def _earth_distance(times):
+    """Earth–Sun distance (m) at ``times``: sunpy's ephemeris on an hourly grid, interpolated
+    linearly (the distance changes by < 1e-9 of itself from the chord within an hour)."""
+    from astropy.time import Time
+    from sunpy.coordinates import get_earth
+
+    t = np.asarray(times, "datetime64[ns]").astype(np.int64).astype(np.float64) / 1e9
+    hour = 3600.0
+    grid = np.arange(np.floor(t.min() / hour), np.ceil(t.max() / hour) + 1.0) * hour
+    at = Time(grid, format="unix")
+    return np.interp(t, grid, get_earth(at).radius.to_value("m"))
 
 
 def resample(ds, cadence, *, start=None, end=None):
