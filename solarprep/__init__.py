@@ -3,12 +3,13 @@
 The solar Dataset convention is described in ``docs/dataset.md``. The library is grouped
 by subject, and the public functions of every subpackage are re-exported here:
 
-* :mod:`solarprep.io`: load, save, open_dataset, to_maps
+* :mod:`solarprep.io`: load, save, open_dataset, to_maps, fetch (archives), open_sdoml
 * :mod:`solarprep.coordinates`: disk_coordinates, ephemerides, rotation laws
 * :mod:`solarprep.remap`: derotate, track, regrid_disk
 * :mod:`solarprep.photometry`: foreshortening, limb darkening, disk integration
 * :mod:`solarprep.helioseismology`: Doppler differencing, power maps, tiles
-* :mod:`solarprep.lightcurves`: GOES/XRS fluxes, flare classes and events
+* :mod:`solarprep.lightcurves`: load_lightcurve, GOES/XRS fluxes, flare classes and events
+* :mod:`solarprep.prep`: prep (AIA level 1.5, HMI, EUVI level 1)
 * :mod:`solarprep.datasets`: image pairs, SOLARED, scalings, normalisation
 * :mod:`solarprep.synthetic`: the synthetic Sun with known truth
 * :mod:`solarprep.dataset` (the convention), :mod:`solarprep.backend` (devices),
@@ -22,8 +23,8 @@ from solarprep.dataset import append_history, validate
 from solarprep.datasets import build_pairs
 from solarprep.errors import SolarDataError, SolarprepError
 from solarprep.helioseismology import doppler_difference, power_maps, remove_static_velocity
-from solarprep.io import load, open_dataset, save, to_maps
-from solarprep.lightcurves import detect_flares, label_times, read_xrs
+from solarprep.io import fetch, load, open_dataset, open_sdoml, save, to_maps
+from solarprep.lightcurves import detect_flares, label_times, load_lightcurve, read_xrs
 from solarprep.photometry import (
                                   LimbDarkening,
                                   add_limb_darkening,
@@ -34,6 +35,7 @@ from solarprep.photometry import (
                                   remove_limb_darkening,
                                   total_unsigned_flux,
 )
+from solarprep.prep import prep
 from solarprep.remap import derotate, regrid_disk, track
 
 _moved.install()
@@ -45,4 +47,5 @@ __all__ = ["__version__", "load", "save", "open_dataset", "to_maps", "disk_coord
            "derotate", "track", "build_pairs", "regrid_disk",
            "foreshortening_correct", "pixel_area", "total_unsigned_flux", "LimbDarkening",
            "fit_limb_darkening", "remove_limb_darkening", "add_limb_darkening",
-           "disk_integrate", "read_xrs", "detect_flares", "label_times"]
+           "disk_integrate", "read_xrs", "detect_flares", "label_times",
+           "fetch", "open_sdoml", "load_lightcurve", "prep"]

@@ -83,6 +83,39 @@ def _build_solared(args):
     return 0
 
 
+def _fetch(args):
+    from solarprep.io.archive import estimate_volume, fetch, preset
+    from solarprep.io.archive.queries import JsocQuery
+
+    if bool(args.preset) == bool(args.recordset):
+        raise SystemExit("fetch: give a preset (" + ", ".join(_preset_names()) + ") or "
+                         "--recordset 'series[...]{segment}', not both")
+    if args.recordset:
+        queries = [JsocQuery(args.recordset, args.recordset.split("[")[0].split("{")[0], 0)]
+    else:
+        if not (args.start and args.end):
+            raise SystemExit("fetch: a preset needs --start and --end (UTC, ISO 8601)")
+        center = tuple(float(v) for v in args.center.split(",")) if args.center else None
+        queries = preset(args.preset, args.start, args.end, cadence=args.cadence,
+                         center=center, size=args.size, min_class=args.min_class)
+    for q in queries:
+        print(q.key)
+    volume = estimate_volume(queries)
+    print(f"{len(queries)} queries; expected volume about {volume / 1e9:.3g} GB")
+    if args.dry_run:
+        return 0
+    paths = fetch(queries, args.cache, email=args.email, server=args.server,
+                  retries=args.retries, poll=args.poll, progress=not args.no_progress)
+    print(f"{len(paths)} files in {args.cache or 'the default cache'}")
+    return 0
+
+
+def _preset_names():
+    from solarprep.io.archive import PRESETS
+
+    return sorted(PRESETS)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="solarprep", description=__doc__)
     parser.add_argument("--version", action="version", version=f"solarprep {__version__}")
@@ -139,6 +172,29 @@ def build_parser():
     sol.add_argument("--no-resume", action="store_true", help="recompute finished regions")
     sol.add_argument("--no-progress", action="store_true", help="no progress bars")
     sol.set_defaults(func=_build_solared)
+    fet = sub.add_parser("fetch", help="download a seed's data selection (preset) or a JSOC "
+                                       "record set into the download cache (docs/data_jsoc.md)")
+    fet.add_argument("preset", nargs="?", help="park2019, farside, lightcurve, ddpm or solared "
+                                               "(docs/data_presets.md)")
+    fet.add_argument("--recordset", help="a JSOC record set instead of a preset")
+    fet.add_argument("--start", help="UTC start, ISO 8601")
+    fet.add_argument("--end", help="UTC end, ISO 8601")
+    fet.add_argument("--cadence", help="step between records, e.g. 6h (preset default)")
+    fet.add_argument("--center", help="solared: LON,LAT of the active region (Stonyhurst deg)")
+    fet.add_argument("--size", type=int, default=None, help="solared: cut-out size, px (512)")
+    fet.add_argument("--min-class", default=None, help="ddpm: smallest HEK flare class (C1.0)")
+    fet.add_argument("--cache", default=None, help="cache folder (default $SOLARPREP_CACHE or "
+                                                   "~/.cache/solarprep/archive)")
+    fet.add_argument("--email", default=None, help="JSOC-registered e-mail ($JSOC_EMAIL)")
+    fet.add_argument("--server", default=None, help="JSOC-like server base URL "
+                                                    "($SOLARPREP_JSOC_URL)")
+    fet.add_argument("--retries", type=int, default=4, help="retries per file (4)")
+    fet.add_argument("--poll", type=float, default=5.0, help="seconds between JSOC export "
+                                                             "status requests (5)")
+    fet.add_argument("--dry-run", action="store_true", help="print the queries and the expected "
+                                                            "volume, download nothing")
+    fet.add_argument("--no-progress", action="store_true", help="no progress bars")
+    fet.set_defaults(func=_fetch)
     return parser
 
 

@@ -17,7 +17,15 @@ The hierarchy::
     ├── GoesDataError           a GOES/XRS file or Dataset that cannot be used
     ├── PairError               inputs that cannot be co-registered into pairs
     ├── ScalingError            an instrument scaling that cannot be applied
-    └── NormalizationError      a split or statistics that cannot normalise the data
+    ├── NormalizationError      a split or statistics that cannot normalise the data
+    ├── ArchiveError            a data archive refused, failed or answered nonsense
+    │   ├── QueryError          an archive query that cannot be built from its arguments
+    │   ├── DownloadError       a download that failed (network, partial file, bad content)
+    │   └── CacheError          a download cache that cannot be used (disk full, damaged files)
+    └── PrepError               an image that the level-1.5 preparation cannot process
+
+    SolarDataError also has LightCurveError (a light-curve file that cannot be read) and
+    SdomlError (an SDOML zarr store that does not have the SDOML v2 layout).
 
     SolarprepWarning (UserWarning)
     SolarprepDeprecationWarning (FutureWarning)
@@ -25,7 +33,8 @@ The hierarchy::
 
 __all__ = ["SolarprepError", "SolarDataError", "CadenceError", "DatasetConventionError",
            "GeometryError", "EphemerisError", "PhotometryError", "GoesDataError", "PairError",
-           "ScalingError", "NormalizationError", "SolarprepWarning",
+           "ScalingError", "NormalizationError", "ArchiveError", "QueryError", "DownloadError",
+           "CacheError", "PrepError", "LightCurveError", "SdomlError", "SolarprepWarning",
            "SolarprepDeprecationWarning"]
 
 
@@ -71,6 +80,34 @@ class ScalingError(SolarprepError, ValueError):
 
 class NormalizationError(SolarprepError, ValueError):
     """A split or statistics that cannot normalise the data."""
+
+
+class ArchiveError(SolarprepError, ValueError):
+    """A data archive (JSOC, the VSO, NOAA, ...) refused a request, failed or answered nonsense."""
+
+
+class QueryError(ArchiveError):
+    """An archive query that cannot be built from the arguments given."""
+
+
+class DownloadError(ArchiveError):
+    """A download that failed: network errors after the retries, a partial or corrupt file."""
+
+
+class CacheError(ArchiveError):
+    """A download cache that cannot be used: a full disk, a damaged file, a broken manifest."""
+
+
+class PrepError(SolarprepError, ValueError):
+    """An image that level-1.5 preparation cannot process; the message says what is missing."""
+
+
+class LightCurveError(SolarDataError):
+    """A light-curve file (EVE, VIRGO, TESS, Kepler, ...) that cannot be read."""
+
+
+class SdomlError(SolarDataError):
+    """An SDOML zarr store that does not follow the SDOML v2 layout, or a selection it lacks."""
 
 
 class SolarprepWarning(UserWarning):

@@ -33,9 +33,19 @@ collect_ignore = [] if importlib.util.find_spec("torch") else sorted(
     p.name for p in pathlib.Path(__file__).parent.glob("test_*.py") if _needs_torch(p))
 
 
+def pytest_addoption(parser):
+    parser.addoption("--remote-data", action="store_true", default=False,
+                     help="run the tests marked remote_data (they use real archives online)")
+
+
 def pytest_collection_modifyitems(config, items):
     from solarprep.backend import gpu_available
 
+    if not config.getoption("--remote-data"):
+        offline = pytest.mark.skip(reason="uses a real archive online (run with --remote-data)")
+        for item in items:
+            if "remote_data" in item.keywords:
+                item.add_marker(offline)
     if gpu_available():
         return
     skip = pytest.mark.skip(reason="needs CuPy and a CUDA GPU (none usable here)")

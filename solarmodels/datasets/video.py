@@ -34,8 +34,6 @@ __all__ = ["VideoWindows", "split_frames", "synthetic_continuum_series", "video_
 
 log = logging.getLogger(__name__)
 
-_AU_M = 149_597_870_700.0
-
 
 def split_frames(n: int, fractions=(0.6, 0.2, 0.2)) -> dict:
     """Contiguous frame ranges ``{"train": (0, a), "val": (a, b), "test": (b, n)}``."""
@@ -144,6 +142,7 @@ def video_windows(ds, lc, *, window=16, stride=8, fractions=(0.6, 0.2, 0.2), var
     """``{"train", "val", "test"}`` :class:`VideoWindows` of an image Dataset and its light curve,
     all scaled with the training split's statistics."""
     from solarprep.dataset import data_variables
+    from solarprep.photometry.integration import one_au_factor
 
     name = variable or data_variables(ds)[0]
     frames = np.asarray(ds[name].values, np.float32)
@@ -154,7 +153,7 @@ def video_windows(ds, lc, *, window=16, stride=8, fractions=(0.6, 0.2, 0.2), var
     stats = VideoWindows.fit_stats(frames, light, ranges["train"])
     factor = None
     if "dsun_obs" in ds.coords:
-        factor = (np.asarray(ds["dsun_obs"].values, np.float64) / _AU_M) ** 2
+        factor = one_au_factor(ds["dsun_obs"].values)
     return {k: VideoWindows(frames, light, times, r, stats, window=window, stride=stride,
                             flux_factor=factor)
             for k, r in ranges.items()}

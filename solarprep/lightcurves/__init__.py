@@ -1,10 +1,19 @@
-"""Light curves: GOES/XRS soft X-ray fluxes, flare classes and flare events.
+"""Light curves: readers, 1-AU normalisation and resampling, GOES/XRS fluxes and flares.
 
+* :func:`load_lightcurve` (:mod:`.readers`): SDO/EVE, GOES/XRS, SOHO/VIRGO, TESS, Kepler files
+* :func:`normalize_to_1au`, :func:`resample`, :func:`condition` (:mod:`.conditioning`): the
+  video model's conditioning steps for any light curve
 * :func:`read_xrs`, :func:`to_scale` (:mod:`.goes`): every GOES/XRS file kind, SWPC and true scales
 * :func:`flare_class`, :func:`class_to_flux`, :func:`detect_flares`, :func:`label_times`
 
 Disk-integrated light curves of images are made by :func:`solarprep.photometry.disk_integrate`.
 """
+from solarprep.lightcurves.conditioning import (
+                                        condition,
+                                        mark_gaps,
+                                        normalize_to_1au,
+                                        resample,
+)
 from solarprep.lightcurves.goes import (
                                         class_to_flux,
                                         detect_flares,
@@ -13,6 +22,8 @@ from solarprep.lightcurves.goes import (
                                         read_xrs,
                                         to_scale,
 )
+from solarprep.lightcurves.readers import load_lightcurve
 
-__all__ = ["read_xrs", "to_scale", "flare_class", "class_to_flux", "detect_flares",
+__all__ = ["load_lightcurve", "normalize_to_1au", "resample", "condition", "mark_gaps",
+           "read_xrs", "to_scale", "flare_class", "class_to_flux", "detect_flares",
            "label_times"]

@@ -24,7 +24,7 @@ from solarprep.photometry._common import (
     to_host,
 )
 
-__all__ = ["disk_integrate", "solid_angle", "relative_variation", "AU"]
+__all__ = ["disk_integrate", "solid_angle", "relative_variation", "one_au_factor", "AU"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 AU = 149_597_870_700.0
 
 _QUANTITIES = ("flux", "mean_intensity")
+
+
+def one_au_factor(distance):
+    """``(d / 1 AU)²`` for an observer–Sun distance ``d`` in metres: the factor that puts a
+    flux received at ``d`` on the 1-AU scale (the flux falls as ``1/d²``)."""
+    return (np.asarray(distance, dtype=np.float64) / AU) ** 2
 
 
 def _weights(ds, device):
@@ -210,7 +216,7 @@ def disk_integrate(ds, *, quantity="flux", variable=None, normalize_distance=Tru
     dsun = np.asarray(ds["dsun_obs"].values, dtype=np.float64)
     units = ds[variable].attrs.get("units", "")
     if quantity == "flux":
-        main = flux * (dsun / AU) ** 2 if normalize_distance else flux
+        main = flux * one_au_factor(dsun) if normalize_distance else flux
         main_units = f"{units} sr".strip() if units else "sr"
         where = " at 1 AU" if normalize_distance else ""
         long_name = f"disk-integrated {ds[variable].attrs.get('long_name', variable)}{where}"

@@ -52,7 +52,7 @@ def _shape(shape):
     return ny, nx
 
 
-def disk_grid_geometry(geometry, shape, radius):
+def disk_grid_geometry(geometry, shape, radius, *, scale=None):
     """The standard grid of a frame: centred, north up, disk of ``radius`` px (module docstring).
 
     Parameters
@@ -62,17 +62,25 @@ def disk_grid_geometry(geometry, shape, radius):
     shape : int or (int, int)
         Output ``(ny, nx)``.
     radius : float
-        Disk radius in output pixels.
+        Disk radius in output pixels (ignored when ``scale`` is given).
+    scale : float, optional
+        A fixed plate scale (arcsec per pixel) instead of a fixed disk radius: the AIA
+        level-1.5 grid is 0.6″ (``solarprep.prep``).
 
     Returns
     -------
     solarprep.coordinates.geometry.FrameGeometry
     """
     ny, nx = _shape(shape)
-    if not radius > 0:
-        raise PairError(f"radius must be positive, not {radius!r}")
-    theta = math.asin(geometry.rsun_ref / geometry.dsun_obs)
-    cdelt = math.degrees(math.tan(theta)) * 3600.0 / float(radius)
+    if scale is not None:
+        if not scale > 0:
+            raise PairError(f"scale must be positive (arcsec per pixel), not {scale!r}")
+        cdelt = float(scale)
+    else:
+        if not radius > 0:
+            raise PairError(f"radius must be positive, not {radius!r}")
+        theta = math.asin(geometry.rsun_ref / geometry.dsun_obs)
+        cdelt = math.degrees(math.tan(theta)) * 3600.0 / float(radius)
     return FrameGeometry(crpix1=(nx + 1) / 2.0, crpix2=(ny + 1) / 2.0, crval1=0.0, crval2=0.0,
                          cdelt1=cdelt, cdelt2=cdelt, crota2=0.0, dsun_obs=geometry.dsun_obs,
                          hgln_obs=geometry.hgln_obs, hglt_obs=geometry.hglt_obs,
@@ -133,7 +141,7 @@ def _host(values):
 
 
 def regrid_disk(ds, *, shape=DEFAULT_SHAPE, radius=DEFAULT_RADIUS, order=1, antialias=True,
-                limb_mask=None, variables=None, progress=True):
+                limb_mask=None, variables=None, progress=True, scale=None):
     """Put every frame of a solar Dataset on its standard disk grid (module docstring).
 
     Parameters
@@ -152,6 +160,9 @@ def regrid_disk(ds, *, shape=DEFAULT_SHAPE, radius=DEFAULT_RADIUS, order=1, anti
         Set pixels at ``r > limb_mask·radius`` to NaN (Park et al. 0.99, Jeong et al. 0.98).
     variables : list of str, optional
         Image variables to resample (default: all).
+    scale : float, optional
+        A fixed plate scale (arcsec per pixel) instead of a fixed disk radius; ``radius``
+        and ``limb_mask`` then refer to the mean disk radius of the frames.
 
     Returns
     -------
@@ -166,7 +177,10 @@ def regrid_disk(ds, *, shape=DEFAULT_SHAPE, radius=DEFAULT_RADIUS, order=1, anti
     if not names:
         raise PairError("the Dataset has no image variable with dims (time, y, x)")
     geoms = frame_geometries(ds)
-    out_geoms = [disk_grid_geometry(g, (ny, nx), radius) for g in geoms]
+    out_geoms = [disk_grid_geometry(g, (ny, nx), radius, scale=scale) for g in geoms]
+    if scale is not None:
+        radius = float(np.mean([math.degrees(math.tan(math.asin(g.rsun_ref / g.dsun_obs)))
+                                * 3600.0 / scale for g in geoms]))
     data = {name: np.empty((len(geoms), ny, nx), np.float32) for name in names}
     yy, xx = np.mgrid[0:ny, 0:nx]
     r_px = np.hypot(yy - (ny - 1) / 2.0, xx - (nx - 1) / 2.0)
@@ -180,8 +194,9 @@ def regrid_disk(ds, *, shape=DEFAULT_SHAPE, radius=DEFAULT_RADIUS, order=1, anti
             if limb_mask is not None:
                 data[name][t][r_px > float(limb_mask) * radius] = np.nan
     return _dataset(ds, names, data, out_geoms, (ny, nx), radius,
-                    f"regrid_disk(shape=({ny}, {nx}), radius={radius}, order={order}, "
-                    f"antialias={antialias}, limb_mask={limb_mask})")
+                    f"regrid_disk(shape=({ny}, {nx}), "
+                    + (f"scale={scale}" if scale is not None else f"radius={radius}")
+                    + f", order={order}, antialias={antialias}, limb_mask={limb_mask})")
 
 
 def _dataset(ds, names, data, geoms, shape, radius, message):
