@@ -6,15 +6,15 @@ coordinate ``gap`` (a flagged or missing sample, or the first sample after a jum
 cadences), and the attributes ``Conventions``, ``instrument``, ``product``, ``target``
 (``"sun"`` or ``"star"``), ``cadence_s`` (median spacing) and ``source``.
 
-=========================  =====================================================  ==========
-file                       how it is read                                         variables
-=========================  =====================================================  ==========
+=========================  ====================================================  ======================
+file                       how it is read                                        variables
+=========================  ====================================================  ======================
 EVE ESP level 1            astropy: ``YEAR``, ``DOY``, ``SOD`` (UTC) and bands   ``qd``, ``ch_18``, ...
 EVE level 2 lines (EVL)    astropy: ``LinesData``/``LinesMeta`` HDUs, TAI time   ``line_<name>``
-GOES/XRS (every kind)      :func:`solarprep.lightcurves.goes.read_xrs`            ``xrsa``, ``xrsb``
-SOHO/VIRGO TSI text        daily/hourly V8 files: ISO time, TAI, JD, 5 TSI cols   ``tsi``
-TESS / Kepler light curve  astropy ``TimeSeries.read(format="tess.fits"|...)``    ``flux``, ``flux_err``
-=========================  =====================================================  ==========
+GOES/XRS (every kind)      :func:`solarprep.lightcurves.goes.read_xrs`           ``xrsa``, ``xrsb``
+SOHO/VIRGO TSI text        daily/hourly V8 files: ISO time, TAI, JD, 5 TSI cols  ``tsi``
+TESS / Kepler light curve  astropy ``TimeSeries.read(format="tess.fits"|...)``   ``flux``, ``flux_err``
+=========================  ====================================================  ======================
 
 Quality: TESS/Kepler cadences with ``QUALITY & quality_bitmask`` non-zero are NaN and marked
 in ``gap`` (default: every flag bit, the most conservative choice; ``quality_bitmask=0``

@@ -1,15 +1,15 @@
 """One query list per seed system's data selection (``docs/data_presets.md``).
 
-=============  ===============================================================  =========
-preset         what (reference facts §1–5)                                      cadence
-=============  ===============================================================  =========
-``park2019``   HMI ``M_45s`` + the nine AIA passbands (94–335 Å, 1600, 1700)    6 h
-``farside``    AIA 304, 193, 171 Å + HMI ``M_720s`` (Kim 2019, Jeong 2020/22)  12 h
-``lightcurve`` HMI ``Ic_720s`` (light curve) + ``Ic_noLimbDark_720s`` (frames)  12 h
-``ddpm``       AIA 171 Å + GOES/XRS files + HEK flares ≥ C1 (Ramunno 2024)      1 h
-``solared``    HMI ``V_45s``, ``M_45s``, ``Ic_45s`` cut out around an AR,       45 s
-               512×512 px tracked by JSOC ``im_patch``
-=============  ===============================================================  =========
+==============  ===============================================================  =======
+preset          what (reference facts §1–5)                                      cadence
+==============  ===============================================================  =======
+``park2019``    HMI ``M_45s`` + the nine AIA passbands (94–335 Å, 1600, 1700)    6 h
+``farside``     AIA 304, 193, 171 Å + HMI ``M_720s`` (Kim 2019, Jeong 2020/22)   12 h
+``lightcurve``  HMI ``Ic_720s`` (light curve) + ``Ic_noLimbDark_720s`` (frames)  12 h
+``ddpm``        AIA 171 Å + GOES/XRS files + HEK flares ≥ C1 (Ramunno 2024)      1 h
+``solared``     HMI ``V_45s``, ``M_45s``, ``Ic_45s`` cut out around an AR,       45 s
+                512×512 px tracked by JSOC ``im_patch``
+==============  ===============================================================  =======
 
 :func:`estimate_volume` gives the expected download size from typical file sizes
 (:data:`TYPICAL_BYTES`; JSOC ``fits`` exports are Rice-compressed, sizes vary ±30 %).
