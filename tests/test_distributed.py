@@ -48,12 +48,10 @@ def _system(kind, seed=0):
         g = create_model(name, in_channels=1, out_channels=1, ngf=4, n_down=2, n_blocks=1)
         return create_system(kind, {"discriminator_config": {"ndf": 4}}, g), SyntheticPairs(8, 16)
     if kind == "ddpm":
-        from solarmodels.datasets.flares import FlareImageDataset, synthetic_flare_images
-
-        imgs, labels, _ = synthetic_flare_images(8, 8, seed=0, classes=(0, 4), n_base=2)
         net = create_model("ddpm_unet_tiny", base_channels=8, attention_factors=())
-        return create_system("ddpm", {"sample_steps": 2}, {"model": net}), \
-            FlareImageDataset(imgs, labels)
+        data = [{"input": x, "label": torch.tensor(i % 5)}
+                for i, x in enumerate(SyntheticPairs(8, 8).y)]
+        return create_system("ddpm", {"sample_steps": 2}, {"model": net}), data
     if kind == "video_rflow":
         net = create_model("stdit_tiny", hidden_size=16, num_heads=2, depth=1, mapping_size=16,
                            max_length=4)
@@ -100,7 +98,7 @@ def test_ddp_on_one_rank_equals_the_plain_run(kind, tmp_path, one_rank_group):
 
 
 def test_fsdp_on_one_rank_trains_saves_and_resumes(tmp_path, one_rank_group):
-    from solarmodels._runs import load_checkpoint
+    from solarmodels.checkpoint import load_checkpoint
 
     cfg = dict(steps=3, batch_size=2, ema_decay=0.5, progress=False, tensorboard=False,
                parallel="fsdp", grad_clip=1.0)
