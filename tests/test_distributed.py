@@ -5,6 +5,7 @@ changes nothing; two processes (``torch.multiprocessing.spawn``, file rendezvous
 each) check sharding, equality across ranks, exact resume and who writes files; one slow test
 goes through ``torchrun -m solarmodels train``.
 """
+import datetime
 import json
 import os
 import pathlib
@@ -116,6 +117,20 @@ def test_fsdp_on_one_rank_trains_saves_and_resumes(tmp_path, one_rank_group):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_incomplete_launch_environment_and_bad_settings(tmp_path, monkeypatch):
+    from solarmodels.config import ConfigError
+    from solarmodels.errors import DistributedError
+
+    system, data = _system("pix2pix_a")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("RANK", raising=False)
+    with pytest.raises(DistributedError, match="RANK.*not set: launch with torchrun"):
+        Trainer(system, data, None, dict(device="cpu"), tmp_path)
+    monkeypatch.delenv("WORLD_SIZE")
+    with pytest.raises(ConfigError, match="train.parallel must be one of"):
+        Trainer(system, data, None, dict(parallel="zero3"), tmp_path)
+
+
 def test_sampler_splits_each_global_batch_across_ranks():
     one = _EpochSampler(11, 3, 2, 0, batch_size=4).indices
     ranks = [_EpochSampler(11, 3, 2, 0, batch_size=2, rank=r, world_size=2).indices
@@ -174,7 +189,7 @@ def _worker(rank, world, tmp):
                 writes.append(str(args[0]))
         sys.addaudithook(audit)
     dist.init_process_group("gloo", init_method=f"file://{tmp / 'rendezvous'}", rank=rank,
-                            world_size=world)
+                            world_size=world, timeout=datetime.timedelta(seconds=180))
     try:
         # 2 ranks x batch 2 (no batch norm): the reference is 1 process x batch 4 (parent)
         system = _no_norm_p2p()
