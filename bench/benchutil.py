@@ -10,7 +10,7 @@ import re
 import numpy as np
 
 __all__ = ["percentile", "summarize_times", "gpu_available", "cuda_event_times",
-           "torch_cuda_step_times",
+           "torch_cuda_step_times", "count_flops",
            "cpu_llc_bytes", "gpu_l2_bytes", "buffer_sets"]
 
 
@@ -115,3 +115,13 @@ def torch_cuda_step_times(step, *, warmup, rounds):
         torch.cuda.synchronize()
 
     return first_s, times, synced
+
+
+def count_flops(fn):
+    """Run ``fn()`` once under ``torch.utils.flop_counter.FlopCounterMode``; ``(result, FLOPs)``
+    (forward and backward matmuls / convolutions: the numerator of MFU)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        result = fn()
+    return result, int(counter.get_total_flops())

@@ -331,6 +331,28 @@ def report():
     return _report
 
 
+@pytest.fixture(scope="session")
+def gpu_peak():
+    """Measured dense bf16 GEMM rate (FLOP/s) of this GPU: 8192³, CUDA events, best of 10 (the
+    MFU reference of the training rows)."""
+    import torch
+
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(10):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        a @ b
+        e.record()
+        e.synchronize()
+        best = min(best, s.elapsed_time(e) * 1e-3)
+    return 2 * 8192**3 / best
+
+
 # --------------------------------------------------------------------------- table
 
 def _fmt_time(s):

@@ -10,7 +10,10 @@ Rows, side by side per size:
 * ``video train step`` / ``rflow sample`` — ``stdit_tiny`` on 16-frame 32² windows: training
   videos/s (batch 2) and rectified-flow Euler sampling with 10 steps (guidance 4), seconds per video.
 * GPU rows (``skipif`` no CUDA): the same operations in bf16 autocast with ``torch.compile``
-  (``stdit_small`` at 16 × 64² for the video), CUDA-event timing; ``compile_s`` reported.
+  (``stdit_small`` at 16 × 64² for the video), CUDA-event timing; ``compile_s`` reported. The
+  DDPM training step compares fp32 eager with bf16 + channels_last + compile and reports MFU:
+  FLOPs of one training image (``FlopCounterMode``, batch 1, fp32) × images/s over the measured
+  bf16 GEMM peak of the same GPU (``gpu_peak``, bench/conftest.py).
 
 Before timing, correctness is checked against a reference: DDIM with η = 1 over all T steps must
 equal DDPM with the posterior variance (same noise draws; Song et al. 2021), and the bf16 rows'
@@ -26,6 +29,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from benchutil import count_flops
 
 FAST = os.environ.get("SOLARMODELS_BENCH_DIFFUSION_FAST", "") not in ("", "0")
 THREADS = int(os.environ.get("SOLARMODELS_BENCH_THREADS", "0"))
@@ -42,22 +46,26 @@ def _threads():
     torch.set_num_threads(old)
 
 
-def _system(kind, model, device, *, compile=False, **model_kw):
+def _system(kind, model, device, *, compile=False, channels_last=False, **model_kw):
     from solarmodels import registry
 
     torch.manual_seed(0)
     net = registry.create_model(model, **model_kw)
     system = registry.create_system(kind, {}, {"model": net})
     system.to(device)
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
     if compile:
         net.compile()
     return system
 
 
-def _image_batch(n, batch, device):
+def _image_batch(n, batch, device, channels_last=False):
     g = torch.Generator().manual_seed(1)
-    return {"input": (torch.rand(batch, 1, n, n, generator=g) * 2 - 1).to(device),
-            "label": torch.randint(0, 5, (batch,), generator=g).to(device)}
+    x = (torch.rand(batch, 1, n, n, generator=g) * 2 - 1).to(device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return {"input": x, "label": torch.randint(0, 5, (batch,), generator=g).to(device)}
 
 
 def _video_batch(n, frames, batch, device):
@@ -190,16 +198,18 @@ def _cuda_times(fn, rounds=10, warmup=3):
 
 
 @needs_cuda
-@pytest.mark.parametrize("mode", ["fp32 eager", "bf16 + compile"])
-def test_cuda_ddpm_train(benchmark, report, mode):
+@pytest.mark.parametrize("mode", ["fp32 eager", "bf16 + channels_last + compile"])
+def test_cuda_ddpm_train(benchmark, report, gpu_peak, mode):
     fast = mode != "fp32 eager"
-    batch = _image_batch(64, 64, "cuda")
+    batch = _image_batch(64, 64, "cuda", channels_last=fast)
     torch.manual_seed(5)
-    ref = _step(_system("ddpm", "ddpm_unet_seed64", "cuda"), batch)()["loss"]
-    system = _system("ddpm", "ddpm_unet_seed64", "cuda", compile=fast)
+    ref = float(_step(_system("ddpm", "ddpm_unet_seed64", "cuda"), batch)()["loss"])
+    _, flops = count_flops(_step(_system("ddpm", "ddpm_unet_seed64", "cuda"),
+                                 _image_batch(64, 1, "cuda")))
+    system = _system("ddpm", "ddpm_unet_seed64", "cuda", compile=fast, channels_last=fast)
     torch.manual_seed(5)
     t0 = time.perf_counter()
-    loss = _step(system, batch, "bf16" if fast else "fp32")()["loss"]
+    loss = float(_step(system, batch, "bf16" if fast else "fp32")()["loss"])
     torch.cuda.synchronize()
     first = time.perf_counter() - t0
     err = abs(loss - ref) / ref
@@ -208,9 +218,12 @@ def test_cuda_ddpm_train(benchmark, report, mode):
     times = _cuda_times(step)
     benchmark.group = "ddpm train step 64² (GPU)"
     benchmark.pedantic(lambda: (step(), torch.cuda.synchronize()), rounds=3, iterations=1)
+    ips = 64 / float(np.median(times))
     report(benchmark, op="ddpm train step", size="64² ddpm_unet_seed64", backend=f"cuda {mode}",
            bytes_min=None, max_error=err, times=times, timer="CUDA events", device="gpu",
-           images_per_s=64 / float(np.median(times)), compile_s=first if fast else None,
+           baseline=not fast, images_per_s=ips, flops_per_image=flops,
+           achieved_tflops=flops * ips / 1e12, peak_tflops=gpu_peak / 1e12,
+           mfu_pct=100 * flops * ips / gpu_peak, compile_s=first if fast else None,
            gpu=torch.cuda.get_device_name(0))
 
 

@@ -108,25 +108,6 @@ def test_cpu_fp32_eager(benchmark, report, name):
            threads=torch.get_num_threads())
 
 
-@pytest.fixture(scope="module")
-def gpu_peak():
-    """Measured dense bf16 GEMM rate (FLOP/s): 8192³, CUDA events, best of 10."""
-    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
-    for _ in range(3):
-        a @ b
-    torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(10):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        a @ b
-        e.record()
-        e.synchronize()
-        best = min(best, s.elapsed_time(e) * 1e-3)
-    return 2 * 8192 ** 3 / best
-
-
 @needs_cuda
 @pytest.mark.parametrize("mode", ["fp32 eager", "bf16 + compile"])
 @pytest.mark.parametrize("name", MODELS)

@@ -19,6 +19,11 @@ the GPU rows on the same device (reported as ``peak_tflops``), the same referenc
 precisions. Before timing, each GPU row checks its generator output after one step from the same
 initial weights against the fp32 eager CPU-free reference (``max_error``: max |Δ| / max |ref|).
 
+One more GPU row, ``pix2pix_b DDP on one GPU`` (256²): the whole trainer (``Trainer.fit``,
+5 steps, batch 8, ``deterministic=True``) once plain and once with ``train.parallel="ddp"`` in a
+one-rank NCCL group; the weights must be equal (``max_error``: max |Δ| over all tensors, 0 when
+bit-identical) and the row reports both seconds per step (the DDP overhead on one GPU).
+
 Sizes: ``SOLARMODELS_BENCH_SIZES=256,512`` restricts the run (default ``256,512,1024``).
 """
 import os
@@ -26,7 +31,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from benchutil import torch_cuda_step_times
+from benchutil import count_flops, torch_cuda_step_times
 
 SIZES = [int(s) for s in os.environ.get("SOLARMODELS_BENCH_SIZES", "256,512,1024").split(",")]
 GPU_BATCH = {256: 32, 512: 8, 1024: 2}
@@ -86,13 +91,7 @@ def step_fn(system, batch, precision):
 _FLOPS = {}
 
 
-def counted_step(step):
-    """Run ``step()`` once under ``FlopCounterMode``; returns (logs, FLOPs)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        logs = step()
-    return logs, int(counter.get_total_flops())
+counted_step = count_flops
 
 
 def flops_per_image(n):
@@ -104,25 +103,6 @@ def flops_per_image(n):
         _, _FLOPS[n] = counted_step(step_fn(system, make_batch(n, 1, device), "fp32"))
         del system
     return _FLOPS[n]
-
-
-@pytest.fixture(scope="module")
-def gpu_peak():
-    """Measured dense bf16 GEMM rate (FLOP/s) of this GPU: 8192³, CUDA events, best of 10."""
-    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
-    for _ in range(3):
-        a @ b
-    torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(10):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        a @ b
-        e.record()
-        e.synchronize()
-        best = min(best, s.elapsed_time(e) * 1e-3)
-    return 2 * 8192**3 / best
 
 
 def _generator_after_one_step(system, batch, precision):
@@ -195,3 +175,40 @@ def test_cuda(benchmark, report, gpu_peak, n, mode):
            gpu=torch.cuda.get_device_name(0))
     del system, batch
     torch.cuda.empty_cache()
+
+
+def ddp_versus_plain(n, device, tmp_path, *, steps=5, batch=8):
+    """Train ``pix2pix_b`` at ``n²`` with the trainer, plain and under one-rank DDP; returns
+    ``(max |Δ| of the weights, plain s/step, DDP s/step)`` (deterministic algorithms on)."""
+    from solarmodels import Trainer, distributed
+    from solarmodels.datasets.pairs import SyntheticPairs
+
+    data = SyntheticPairs(2 * batch, n)
+    cfg = dict(steps=steps, batch_size=batch, device=str(device), deterministic=True,
+               progress=False, tensorboard=False, log_every=0, eval_every=0, checkpoint_every=0)
+    runs = {}
+    try:
+        for parallel in ("none", "ddp"):
+            system = make_system(n, "cpu")
+            out = Trainer(system, data, None, {**cfg, "parallel": parallel},
+                          tmp_path / parallel).fit()
+            runs[parallel] = (system.state_dict(), out["seconds"] / steps)
+    finally:
+        distributed.shutdown()
+        torch.use_deterministic_algorithms(False)
+    (a, plain_s), (b, ddp_s) = runs["none"], runs["ddp"]
+    err = max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
+    return err, plain_s, ddp_s
+
+
+@needs_cuda
+def test_cuda_ddp_one_gpu_equals_plain(benchmark, report, tmp_path):
+    err, plain_s, ddp_s = ddp_versus_plain(256, "cuda", tmp_path)
+    assert err < 1e-5, f"DDP on one GPU differs from the plain run by {err:.3g}"
+    benchmark.group = "pix2pix_b DDP on one GPU 256²"
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    report(benchmark, op="pix2pix_b DDP on one GPU", size="256²", backend="cuda fp32 trainer",
+           bytes_min=None, max_error=err, times=[ddp_s], timer="Trainer.fit seconds / step",
+           device="gpu", batch=8, plain_step_s=plain_s, ddp_step_s=ddp_s,
+           ddp_overhead_pct=100 * (ddp_s / plain_s - 1), bit_identical=err == 0.0,
+           gpu=torch.cuda.get_device_name(0))

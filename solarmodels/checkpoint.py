@@ -2,14 +2,23 @@
 
 A checkpoint is a folder::
 
-    weights.safetensors   every network of the system ("g.…", "d.…") and EMA averages ("ema.g.…")
+    weights.safetensors   every network of the system ("g.…", "d.…") and EMA averages ("ema.g.…"),
+                          whole (gathered on rank 0 under FSDP)
     config.json           the resolved run configuration
     meta.json             step, package versions, git revision, data fingerprint, UTC time
-    state.pt              optimisers, schedulers, RNG states (Python, NumPy, torch CPU/CUDA),
-                          sampler position and step; ``torch.save``'d and read back with
+    state.pt              optimisers, schedulers, RNG states (Python, NumPy, torch CPU/CUDA) of
+                          rank 0, sampler position and step; ``torch.save``'d and read back with
                           ``torch.load(weights_only=True)`` (no pickled code is ever executed)
+    rank_00001.pt ...     distributed runs: the RNG state of each rank r >= 1
+    sharded/              FSDP runs: networks, EMA and optimisers as a torch.distributed.checkpoint
+                          (one file per rank and ``.metadata``); ``state.pt`` then has no optimisers
 
-Folders are written under a temporary name and renamed, so a crash never leaves half a checkpoint.
+Folders are written under a temporary name (``.step_….tmp``), every file and the folder are
+fsync'ed, and the folder is renamed into place, so a crash or power loss never leaves half a
+checkpoint; a failed write removes its temporary, and each write first removes temporaries that
+a killed process left behind in the same folder. Under ``torch.distributed`` rank 0 writes the
+weights, config, meta and state, every rank its own RNG state (and FSDP shard), and all ranks
+agree that their files are complete before rank 0 renames the folder and moves ``latest``.
 """
 from __future__ import annotations
 
@@ -31,7 +40,8 @@ import torch
 from solarmodels.errors import CheckpointError  # noqa: F401 (re-exported)
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_meta", "rng_state", "set_rng_state",
-           "data_fingerprint", "environment_versions", "git_revision"]
+           "data_fingerprint", "environment_versions", "git_revision",
+           "set_latest", "clean_temporaries", "read_rank_state", "load_sharded", "SHARDED"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +49,7 @@ WEIGHTS = "weights.safetensors"
 CONFIG = "config.json"
 META = "meta.json"
 STATE = "state.pt"
+SHARDED = "sharded"
 
 
 def environment_versions() -> dict:
@@ -86,8 +97,11 @@ def data_fingerprint(dataset) -> str | None:
 
 # --------------------------------------------------------------------------- RNG
 
-def rng_state() -> dict:
-    """Python, NumPy (legacy global) and torch CPU/CUDA RNG states in ``weights_only``-safe types."""
+def rng_state(cuda_device=None) -> dict:
+    """Python, NumPy (legacy global) and torch CPU/CUDA RNG states in ``weights_only``-safe types.
+
+    ``cuda_device`` (a distributed rank's GPU) saves that device's CUDA state only, instead of
+    every visible GPU's (which would create a CUDA context on each of them)."""
     py = random.getstate()
     npst = np.random.get_state()  # noqa: NPY002 (the global RNG that user code may use)
     state = {
@@ -96,13 +110,16 @@ def rng_state() -> dict:
                   int(npst[3]), float(npst[4])],
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    if cuda_device is not None and torch.device(cuda_device).type == "cuda":
+        state["cuda_device"] = torch.cuda.get_rng_state(cuda_device)
+    elif torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def set_rng_state(state: dict):
-    """Restore the states saved by :func:`rng_state`."""
+def set_rng_state(state: dict, cuda_device=None):
+    """Restore the states saved by :func:`rng_state` (``cuda_device``: where a single-device
+    CUDA state goes, default the current device)."""
     py = state["python"]
     random.setstate((py[0], tuple(int(v) for v in py[1].tolist()), py[2]))
     npst = state["numpy"]
@@ -111,6 +128,8 @@ def set_rng_state(state: dict):
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+    if "cuda_device" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda_device"], cuda_device or "cuda")
 
 
 # --------------------------------------------------------------------------- save / load
@@ -127,47 +146,203 @@ def _contiguous_unshared(tensors: dict) -> dict:
     return out
 
 
-def save_checkpoint(path, system, *, config=None, state=None, meta=None) -> pathlib.Path:
+def _fsync(path, *, folder=False):
+    """Flush ``path`` (a file, or a folder's entries) to the disk."""
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
+    try:
+        os.fsync(fd)
+    except OSError:          # some file systems cannot fsync a folder; the files still are
+        if not folder:
+            raise
+    finally:
+        os.close(fd)
+
+
+def _write_text(path: pathlib.Path, text: str):
+    with open(path, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _remove(path: pathlib.Path):
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def clean_temporaries(folder) -> list:
+    """Remove what interrupted writes left in ``folder`` (``.<name>.tmp…``, ``.<name>.old…``);
+    returns the removed paths. Only one process may write checkpoints to a folder at a time."""
+    folder = pathlib.Path(folder)
+    removed = []
+    if folder.is_dir():
+        for item in folder.iterdir():
+            if item.name.startswith(".") and (".tmp" in item.name or ".old" in item.name):
+                _remove(item)
+                removed.append(item)
+    if removed:
+        logger.info("removed %d stale temporaries in %s", len(removed), folder)
+    return removed
+
+
+def _atomic_text(path: pathlib.Path, text: str):
+    """Write ``text`` to ``path`` through a fsync'ed temporary and a rename (folder fsync'ed)."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        _write_text(tmp, text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync(path.parent, folder=True)
+
+
+def set_latest(checkpoints, name: str) -> pathlib.Path:
+    """Point ``checkpoints/latest`` at the checkpoint folder ``name`` (atomically, fsync'ed)."""
+    pointer = pathlib.Path(checkpoints) / "latest"
+    _atomic_text(pointer, name + "\n")
+    return pointer
+
+
+def _rank_file(rank: int) -> str:
+    return f"rank_{rank:05d}.pt"
+
+
+def _single():
+    from solarmodels.distributed import DistributedContext
+
+    return DistributedContext()
+
+
+def save_checkpoint(path, system, *, config=None, state=None, meta=None, context=None,
+                    rank_state=None, sharded=None, weights=None, latest=False) -> pathlib.Path:
     """Write ``system``'s weights, ``config``, meta and training ``state`` to folder ``path``.
+
+    Under ``torch.distributed`` every rank calls it: rank 0 writes the weights, config, meta and
+    state; each rank ``r >= 1`` its ``rank_state``; all ranks the ``sharded`` state.
 
     Parameters
     ----------
     path : path-like
         Checkpoint folder (replaced atomically if it exists).
     system : System or nn.Module
-        Its ``state_dict()`` is saved as safetensors.
+        Its ``state_dict()`` is saved as safetensors (unless ``weights`` is given).
     config : dict or dataclass, optional
         Resolved run configuration (``config.json``).
     state : dict, optional
         Training state for :func:`torch.save` (optimisers, schedulers, RNG, step...).
     meta : dict, optional
         Extra fields of ``meta.json`` (step, data fingerprint...).
+    context : DistributedContext, optional
+        This rank's place in a distributed run (default: one process).
+    rank_state : dict, optional
+        This rank's own state (its RNG), written as ``rank_<r>.pt`` by ranks ``r >= 1``.
+    sharded : dict, optional
+        A ``torch.distributed.checkpoint`` state dict (FSDP networks and optimisers) saved by
+        every rank into ``sharded/``.
+    weights : dict, optional
+        The tensors of ``weights.safetensors`` on rank 0 (e.g. gathered from FSDP shards).
+    latest : bool
+        Point ``latest`` in the parent folder at this checkpoint once it is complete.
+
+    Raises
+    ------
+    CheckpointError
+        A write failed on some rank; the temporary folder is removed and nothing is renamed.
     """
     from safetensors.torch import save_file
 
     from solarmodels.config import to_dict
 
+    ctx = context or _single()
     path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    save_file(_contiguous_unshared(system.state_dict()), str(tmp / WEIGHTS))
-    (tmp / CONFIG).write_text(json.dumps(to_dict(config or {}), indent=2) + "\n")
-    info = {"created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "versions": environment_versions(), "git_revision": git_revision()}
-    info.update(to_dict(meta or {}))
-    (tmp / META).write_text(json.dumps(info, indent=2) + "\n")
-    if state is not None:
-        torch.save(state, tmp / STATE)
-    if path.exists():
-        old = path.with_name(f".{path.name}.old{os.getpid()}")
-        path.replace(old)
-        tmp.replace(path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    error = None
+    if ctx.is_main:
+        try:
+            clean_temporaries(path.parent)
+            tmp.mkdir(parents=True)
+        except OSError as exc:
+            error = exc
+    _agree_or_raise(ctx, error, path, tmp)
+    try:
+        mine = []
+        if ctx.is_main:
+            mine.append(tmp / WEIGHTS)
+            save_file(_contiguous_unshared(system.state_dict() if weights is None else weights),
+                      str(tmp / WEIGHTS))
+            mine.append(tmp / CONFIG)
+            _write_text(tmp / CONFIG, json.dumps(to_dict(config or {}), indent=2) + "\n")
+            info = {"created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                    "versions": environment_versions(), "git_revision": git_revision()}
+            info.update(to_dict(meta or {}))
+            mine.append(tmp / META)
+            _write_text(tmp / META, json.dumps(info, indent=2) + "\n")
+            if state is not None:
+                mine.append(tmp / STATE)
+                torch.save(state, tmp / STATE)
+        elif rank_state is not None:
+            mine.append(tmp / _rank_file(ctx.rank))
+            torch.save(rank_state, mine[-1])
+        for f in mine:
+            _fsync(f)
+        if sharded is not None:
+            import torch.distributed.checkpoint as dcp
+
+            dcp.save(sharded, checkpoint_id=str(tmp / SHARDED))
+    except Exception as exc:            # every rank must learn of the failure
+        error = exc
+    _agree_or_raise(ctx, error, path, tmp)       # the barrier before anything is renamed
+    if ctx.is_main:
+        try:
+            _fsync(tmp, folder=True)
+            if path.exists():
+                old = path.with_name(f".{path.name}.old")
+                path.replace(old)
+                tmp.replace(path)
+                _remove(old)
+            else:
+                tmp.replace(path)
+            _fsync(path.parent, folder=True)
+            if latest:
+                set_latest(path.parent, path.name)
+        except OSError as exc:
+            error = exc
+    _agree_or_raise(ctx, error, path, tmp)
     return path
+
+
+def _agree_or_raise(ctx, error, path, tmp):
+    """Every rank learns whether all ranks succeeded; on failure rank 0 removes ``tmp``."""
+    if ctx.agree(error is None):
+        return
+    if ctx.is_main:
+        _remove(tmp)
+    if error is None:
+        raise CheckpointError(f"writing checkpoint {path} failed on another rank (see its log)")
+    raise CheckpointError(f"writing checkpoint {path} failed on rank {ctx.rank}: "
+                          f"{type(error).__name__}: {error}") from error
+
+
+def read_rank_state(path, rank: int):
+    """The ``rank_<r>.pt`` state of rank ``rank`` in checkpoint ``path`` (None if absent)."""
+    f = pathlib.Path(path) / _rank_file(rank)
+    return torch.load(f, map_location="cpu", weights_only=True) if f.is_file() else None
+
+
+def load_sharded(path, state_dict: dict):
+    """Load the ``sharded/`` part of an FSDP checkpoint into ``state_dict`` in place (collective:
+    every rank calls it; the number of ranks may differ from the one that saved it)."""
+    import torch.distributed.checkpoint as dcp
+
+    folder = pathlib.Path(path) / SHARDED
+    if not folder.is_dir():
+        raise CheckpointError(f"{path} has no {SHARDED}/ (it was not written with "
+                              "train.parallel='fsdp'); resume it without FSDP")
+    dcp.load(state_dict, checkpoint_id=str(folder))
+    return state_dict
 
 
 def read_meta(path) -> dict:
@@ -179,19 +354,22 @@ def read_meta(path) -> dict:
             "meta": json.loads((path / META).read_text()) if (path / META).exists() else {}}
 
 
-def load_checkpoint(path, system=None, *, map_location="cpu", strict=True, with_state=True) -> dict:
+def load_checkpoint(path, system=None, *, map_location="cpu", strict=True, with_state=True,
+                    with_weights=True) -> dict:
     """Read a checkpoint folder; load its weights into ``system`` if given.
 
     Returns ``{"weights": dict, "config": dict, "meta": dict, "state": dict or None}``; the
-    training state is read with ``torch.load(weights_only=True)``.
+    training state is read with ``torch.load(weights_only=True)``. ``with_weights=False``
+    skips the weights file (``"weights"`` is then None), e.g. when an FSDP run restores its
+    shards instead.
     """
     from safetensors.torch import load_file
 
     path = pathlib.Path(path)
     out = read_meta(path)
-    weights = load_file(str(path / WEIGHTS), device=str(map_location))
+    weights = load_file(str(path / WEIGHTS), device=str(map_location)) if with_weights else None
     out["weights"] = weights
-    if system is not None:
+    if system is not None and weights is not None:
         try:
             system.load_state_dict(weights, strict=strict)
         except (RuntimeError, KeyError) as exc:

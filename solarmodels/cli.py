@@ -4,12 +4,14 @@ Examples::
 
     solarmodels list --family translation
     solarmodels train configs/pix2pix_b_hmi_aia171.toml --run-dir runs/p2p --set train.steps=2000
+    torchrun --standalone --nproc_per_node=4 -m solarmodels train CONFIG --run-dir runs/p2p
     solarmodels evaluate runs/p2p pairs_test.nc --out runs/p2p/eval
     solarmodels predict runs/p2p hmi_frames.nc --out aia171_pred.nc
 """
 import argparse
 import json
 import logging
+import os
 import platform
 import sys
 
@@ -59,21 +61,36 @@ def _list(args):
     return 0
 
 
+def _rank() -> int:
+    """This process's rank under torchrun (0 otherwise)."""
+    try:
+        return int(os.environ.get("RANK", "0") or 0)
+    except ValueError:
+        return 0
+
+
 def _train(args):
+    from solarmodels import distributed
     from solarmodels._runs import train_run
     from solarmodels.config import load_config
 
     overrides = list(args.set or [])
     if args.steps is not None:
         overrides.append(f"train.steps={args.steps}")
+    if args.minutes is not None:
+        overrides.append(f"train.minutes={args.minutes}")
     if args.device:
         overrides.append(f"train.device=\"{args.device}\"")
     run_dir = args.run_dir
     if run_dir is None:
         run = load_config(args.config, overrides)
         run_dir = f"runs/{run.name or run.model + '_' + run.system}"
-    result = train_run(args.config, run_dir, overrides=overrides, resume=not args.no_resume)
-    print(json.dumps(result, indent=2, default=str))
+    try:
+        result = train_run(args.config, run_dir, overrides=overrides, resume=not args.no_resume)
+    finally:
+        distributed.shutdown()
+    if _rank() == 0:
+        print(json.dumps(result, indent=2, default=str))
     return 0
 
 
@@ -113,6 +130,8 @@ def main(argv=None):
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.lr=1e-3 (repeatable)")
     p.add_argument("--steps", type=int, help="shorthand for --set train.steps=N")
+    p.add_argument("--minutes", type=float,
+                   help="time budget: stop (with a checkpoint) after the step that passes it")
     p.add_argument("--device", help="shorthand for --set train.device=...")
     p.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
     p = sub.add_parser("evaluate", help="metrics table and comparison figures of a trained run")
@@ -135,7 +154,7 @@ def main(argv=None):
                    help="undo the target's solarprep scaling (e.g. back to DN or gauss)")
     p.add_argument("--device", help="cpu (default) or cuda")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    logging.basicConfig(level=logging.INFO if args.verbose and _rank() == 0 else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command == "info":
         print(json.dumps(environment(), indent=2))

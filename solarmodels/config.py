@@ -89,7 +89,37 @@ class TrainConfig:
     progress : bool
         Show a tqdm progress bar.
     deterministic : bool
-        ``torch.use_deterministic_algorithms(True)`` (slower on the GPU).
+        ``torch.use_deterministic_algorithms(True)`` (slower on the GPU; on CUDA the trainer sets
+        ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` when unset; see docs/training.md for the operations
+        that raise).
+    parallel : str
+        ``"auto"`` (DDP when launched on several processes, e.g. by ``torchrun``, else none),
+        ``"none"``, ``"ddp"`` or ``"fsdp"`` (FSDP2 ``fully_shard`` of every block list and of
+        each network, for the large video transformers). ``"ddp"``/``"fsdp"`` in one process
+        make a one-rank process group.
+    sync_batchnorm : bool
+        Under DDP, convert batch norm to ``SyncBatchNorm`` (statistics over the global batch;
+        CUDA only). Off: each rank normalises with its own batch statistics and the running
+        estimates are rank 0's, broadcast after every step.
+    find_unused_parameters : bool
+        Passed to DDP, for custom systems whose networks leave parameters out of some losses.
+    minutes : float
+        Wall-clock budget of one ``fit`` call (0: none); training stops after the step that
+        exhausts it, with a checkpoint, and ``fit`` can resume later.
+    ema_start : int
+        The EMA copies the weights until this step, then averages.
+    ema_ramp : bool
+        Ramp the EMA decay up as ``min(ema_decay, (1 + n) / (10 + n))``, ``n`` steps after
+        ``ema_start``, so short runs do not average in the initial weights.
+    tensorboard : bool
+        Write TensorBoard scalars and images under ``run_dir/tensorboard`` (rank 0).
+    image_every : int
+        Period of the image grids (inputs / outputs / targets, or samples); 0 disables them.
+    check_finite : str
+        ``"step"`` raises at the backward of a non-finite loss (a host sync per backward),
+        ``"deferred"`` accumulates the check on the device and raises at the next log,
+        evaluation or checkpoint (no checkpoint is written with non-finite weights),
+        ``"auto"``: ``"step"`` in one CPU process, else ``"deferred"``.
     """
 
     steps: int = 1000
@@ -111,8 +141,25 @@ class TrainConfig:
     keep_checkpoints: int = 2
     progress: bool = True
     deterministic: bool = False
+    parallel: str = "auto"
+    sync_batchnorm: bool = False
+    find_unused_parameters: bool = False
+    minutes: float = 0.0
+    ema_start: int = 0
+    ema_ramp: bool = False
+    tensorboard: bool = True
+    image_every: int = 1000
+    check_finite: str = "auto"
 
     def __post_init__(self):
+        for name, allowed in (("parallel", ("auto", "none", "ddp", "fsdp")),
+                              ("check_finite", ("auto", "step", "deferred"))):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"train.{name} must be one of {allowed}, got "
+                                  f"{getattr(self, name)!r}")
+        if self.minutes < 0 or self.ema_start < 0 or self.image_every < 0:
+            raise ConfigError("train.minutes, train.ema_start and train.image_every must be >= 0, "
+                              f"got {self.minutes}, {self.ema_start}, {self.image_every}")
         if self.precision not in ("fp32", "bf16"):
             raise ConfigError(f"train.precision must be 'fp32' or 'bf16', got {self.precision!r}")
         for name in ("steps", "batch_size", "grad_accum"):

@@ -2,19 +2,34 @@
 
 ``Trainer(system, train_data, val_data, config, run_dir).fit()`` runs ``config.steps`` optimiser
 steps on CUDA when present (else the CPU), with optional bf16 autocast, channels-last tensors,
-``torch.compile``, EMA, gradient accumulation and clipping, a tqdm bar, CSV/JSON-lines logs,
-periodic evaluation and checkpoints. ``fit(resume=True)`` continues from the newest checkpoint in
+``torch.compile``, EMA (with a warm-up), gradient accumulation and clipping, a tqdm bar, CSV/JSON-
+lines logs, TensorBoard scalars and image grids, periodic evaluation and checkpoints, and a time
+budget (``config.minutes``). ``fit(resume=True)`` continues from the newest checkpoint in
 ``run_dir`` and reproduces the uninterrupted run bit for bit on the CPU: it restores the weights,
 optimisers, schedulers, the Python / NumPy / torch RNG states, the epoch and position of the data
 sampler and the step. The sampler permutation and the DataLoader's worker seeds come from
 generators seeded by ``(seed, epoch)``, never from the global RNG, so creating a loader mid-epoch
 after a resume consumes no random numbers that the uninterrupted run would not.
 
+Launched by ``torchrun`` (or in a process group made by the caller) the same loop trains with
+DDP or FSDP2 (:mod:`solarmodels.distributed`): each epoch's seeded permutation is cut into
+global batches of ``world_size × batch_size`` samples, rank ``r`` takes the ``r``-th slice of
+each, the position is counted in global samples, and every rank has its own RNG stream (saved in
+the checkpoint), so a run resumed on the same number of ranks is bit-identical as well. Rank 0
+logs, shows the progress bar and writes the run's files; evaluation is sharded over the ranks
+and its metric sums reduced.
+
+Training logs stay on the device between log steps (no host sync per step); with
+``check_finite="deferred"`` (the default on GPUs and under ``torchrun``) a non-finite loss
+raises :class:`~solarmodels.errors.NonFiniteLossError` at the next log, evaluation or checkpoint
+step, naming the first bad step, and no checkpoint is ever written after it.
+
 Run folder::
 
     config.json          resolved run configuration (written by the CLI / ``run_config=``)
     metrics.jsonl        one JSON object per log / evaluation row
     metrics.csv          the same rows as a table (rewritten at each row)
+    tensorboard/         TensorBoard events (scalars, image grids)
     checkpoints/step_00001000/   see :mod:`solarmodels.checkpoint`
     checkpoints/latest   name of the newest checkpoint folder
 """
@@ -25,6 +40,7 @@ import csv
 import json
 import logging
 import math
+import os
 import pathlib
 import random
 import shutil
@@ -32,16 +48,22 @@ import time
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
+from solarmodels import distributed
 from solarmodels.checkpoint import (
     data_fingerprint,
     load_checkpoint,
+    load_sharded,
+    read_rank_state,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
 from solarmodels.config import ConfigError, TrainConfig, build_dataclass, save_config, to_dict
+from solarmodels.distributed import resolve_device
+from solarmodels.errors import CheckpointError, NonFiniteLossError
 from solarmodels.systems.base import StepContext
 
 __all__ = ["Trainer", "TrainConfig", "seed_everything", "resolve_device", "collate",
@@ -55,16 +77,6 @@ def seed_everything(seed: int):
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 (seed the global RNG that user code may use)
     torch.manual_seed(seed)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` → ``cuda`` when torch sees a GPU, else ``cpu``; other strings pass through."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={device!r} but torch sees no CUDA GPU; use 'auto' or 'cpu'")
-    return dev
 
 
 def collate(samples: list[dict]) -> dict:
@@ -110,17 +122,36 @@ def latest_checkpoint(run_dir) -> pathlib.Path | None:
 
 
 class _EpochSampler(Sampler):
-    """A seeded permutation of ``n`` indices for one epoch, starting ``offset`` samples in."""
+    """This rank's share of a seeded permutation of ``n`` indices for one epoch.
 
-    def __init__(self, n, seed, epoch, offset=0):
+    The permutation, from ``offset`` global samples on, is cut into global batches of
+    ``world_size × batch_size`` samples (a last partial one is dropped) and rank ``r`` takes
+    samples ``[r·b, (r+1)·b)`` of each; one rank takes all of it (the DataLoader drops the
+    partial batch)."""
+
+    def __init__(self, n, seed, epoch, offset=0, *, batch_size=1, rank=0, world_size=1):
         g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
-        self.indices = torch.randperm(n, generator=g)[offset:].tolist()
+        perm = torch.randperm(n, generator=g)[offset:]
+        if world_size > 1:
+            full = len(perm) // (world_size * batch_size)
+            perm = perm[:full * world_size * batch_size].view(full, world_size, batch_size)[:, rank]
+        self.indices = perm.reshape(-1).tolist()
 
     def __iter__(self):
         return iter(self.indices)
 
     def __len__(self):
         return len(self.indices)
+
+
+def _as_log(value):
+    """A training log value as float64 (a device tensor stays on the device: no sync)."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach()
+        if hasattr(value, "full_tensor"):        # a DTensor (grad norm under FSDP)
+            value = value.full_tensor()
+        return value.to(torch.float64)
+    return float(value)
 
 
 class Trainer:
@@ -140,6 +171,11 @@ class Trainer:
         Resolved configuration saved as ``config.json`` in the run and each checkpoint.
     collate_fn : callable, optional
         Defaults to :func:`collate`.
+
+    Notes
+    -----
+    Under ``torchrun`` (``WORLD_SIZE > 1``) the constructor joins the process group
+    (:func:`solarmodels.distributed.init_distributed`); ``config.batch_size`` is per rank.
     """
 
     def __init__(self, system, train_data, val_data=None, config=None, run_dir="run", *,
@@ -151,16 +187,38 @@ class Trainer:
         self.run_dir = pathlib.Path(run_dir)
         self.run_config = run_config
         self.collate_fn = collate_fn or collate
-        self.device = resolve_device(self.config.device)
+        self.dist = distributed.init_distributed(self.config.device, parallel=self.config.parallel)
+        self.device = self.dist.device
+        self.parallel = self.config.parallel
+        if self.parallel == "auto":
+            self.parallel = "ddp" if self.dist.world_size > 1 else "none"
+        if self.parallel == "none" and self.dist.world_size > 1:
+            raise ConfigError(f"train.parallel='none' with {self.dist.world_size} ranks would train "
+                              "independent copies; use 'auto', 'ddp' or 'fsdp'")
         self.step = 0
         self.epoch = 0
-        self.batch_in_epoch = 0
+        self.sample_in_epoch = 0
         self.history: list[dict] = []
-        self._acc: dict[str, list[float]] = {}
+        self._acc: dict[str, list] = {}
+        self._nonfinite: dict[str, torch.Tensor] = {}
+        self._wrapped = {}
+        self._monitor = None
+        self._preview = None
         self._ready = False
-        if len(train_data) < self.config.batch_size:
+        check = self.config.check_finite
+        if check == "auto":
+            check = "step" if self.dist.world_size == 1 and self.device.type == "cpu" else "deferred"
+        self.defer_checks = check == "deferred"
+        global_batch = self.config.batch_size * self.dist.world_size
+        if len(train_data) < global_batch:
             raise ConfigError(f"the training data hold {len(train_data)} samples, fewer than "
-                              f"train.batch_size={self.config.batch_size}; lower the batch size")
+                              f"train.batch_size={self.config.batch_size} × "
+                              f"{self.dist.world_size} rank(s); lower the batch size")
+
+    @property
+    def batch_in_epoch(self) -> int:
+        """Global batches taken in the current epoch."""
+        return self.sample_in_epoch // (self.config.batch_size * self.dist.world_size)
 
     # ----------------------------------------------------------------- setup
     def _setup(self):
@@ -168,13 +226,14 @@ class Trainer:
             return
         cfg = self.config
         system = self.system
+        ctx = self.dist
         system.train_config = cfg
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
             torch.backends.cudnn.benchmark = not cfg.deterministic
         if cfg.deterministic:
-            torch.use_deterministic_algorithms(True)
+            _deterministic(self.device)
         if cfg.ema_decay > 0 and not system.ema:
             system.enable_ema(cfg.ema_decay)
         system.to(self.device)
@@ -183,15 +242,53 @@ class Trainer:
                 net.to(memory_format=torch.channels_last)
             for ema in system.ema.values():
                 ema.module.to(memory_format=torch.channels_last)
+        if ctx.world_size > 1:                       # one starting point, whatever each rank drew
+            for module in self._modules():
+                distributed.broadcast_module(module, ctx)
+        if self.parallel == "fsdp":
+            for module in self._modules():
+                distributed.shard_fsdp(module, ctx)
         self.optimizers = system.configure_optimizers()
         self.schedulers = system.configure_schedulers(self.optimizers)
         if cfg.compile:
             for net in system.networks.values():
                 net.compile()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.run_config is not None:
-            save_config(self.run_config, self.run_dir / "config.json")
+        if self.parallel == "ddp":
+            for name in list(system.networks):
+                net, wrapped = distributed.wrap_ddp(
+                    system.networks[name], ctx, sync_batchnorm=cfg.sync_batchnorm,
+                    find_unused_parameters=cfg.find_unused_parameters)
+                system.networks[name] = net
+                self._wrapped[name] = wrapped
+            self._wrapped = nn.ModuleDict(self._wrapped)
+        if ctx.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if self.run_config is not None:
+                save_config(self.run_config, self.run_dir / "config.json")
         self._ready = True
+
+    def _modules(self):
+        """The networks and EMA copies of the system (the unwrapped modules)."""
+        return list(self.system.networks.values()) + [e.module for e in self.system.ema.values()]
+
+    @contextlib.contextmanager
+    def _ddp_networks(self, last_micro: bool):
+        """Show the system its DDP-wrapped networks during a training step (gradients reduced
+        on the last micro-batch only); FSDP modules are told the same."""
+        for module in self.system.networks.values():
+            if distributed.is_sharded(module):
+                module.set_requires_gradient_sync(last_micro)
+        if not self._wrapped:
+            yield
+            return
+        for wrapped in self._wrapped.values():
+            wrapped.require_backward_grad_sync = last_micro
+        plain = self.system.networks
+        self.system.networks = self._wrapped
+        try:
+            yield
+        finally:
+            self.system.networks = plain
 
     def _autocast(self):
         if self.config.precision == "bf16":
@@ -199,10 +296,11 @@ class Trainer:
         return contextlib.nullcontext()
 
     # ----------------------------------------------------------------- data
-    def _loader(self, dataset, *, sampler=None, generator_seed=0):
+    def _loader(self, dataset, *, sampler=None, generator_seed=0, drop_last=None):
         cfg = self.config
         return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
-                          shuffle=False, drop_last=sampler is not None,
+                          shuffle=False, drop_last=sampler is not None if drop_last is None
+                          else drop_last,
                           num_workers=cfg.num_workers, collate_fn=self.collate_fn,
                           pin_memory=self.device.type == "cuda"
                           and not getattr(dataset, "on_device", False),
@@ -211,68 +309,153 @@ class Trainer:
     def _train_batches(self):
         cfg = self.config
         n = len(self.train_data)
+        global_batch = cfg.batch_size * self.dist.world_size
         while True:
             if hasattr(self.train_data, "set_epoch"):
                 self.train_data.set_epoch(self.epoch)
-            sampler = _EpochSampler(n, cfg.seed, self.epoch, self.batch_in_epoch * cfg.batch_size)
+            sampler = _EpochSampler(n, cfg.seed, self.epoch, self.sample_in_epoch,
+                                    batch_size=cfg.batch_size, rank=self.dist.rank,
+                                    world_size=self.dist.world_size)
             for batch in self._loader(self.train_data, sampler=sampler,
                                       generator_seed=cfg.seed * 7919 + self.epoch):
-                self.batch_in_epoch += 1
+                self.sample_in_epoch += global_batch
                 yield move_batch(batch, self.device, channels_last=cfg.channels_last)
             self.epoch += 1
-            self.batch_in_epoch = 0
+            self.sample_in_epoch = 0
 
     # ----------------------------------------------------------------- state
-    def _state(self) -> dict:
-        return {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-                "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
-                "rng": rng_state(),
+    def _rank_state(self) -> dict:
+        """What each rank keeps for itself: its RNG states and partial log sums."""
+        return {"rng": rng_state(self.device if self.dist.enabled else None),
                 "log_acc": {k: [float(v[0]), float(v[1])] for k, v in self._acc.items()}}
 
+    def _state(self) -> dict:
+        state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                 "sample_in_epoch": self.sample_in_epoch, "world_size": self.dist.world_size,
+                 "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+                 **self._rank_state()}
+        if self.parallel != "fsdp":
+            state["optimizers"] = {k: o.state_dict() for k, o in self.optimizers.items()}
+        return state
+
+    def _ema_dict(self) -> nn.ModuleDict:
+        return nn.ModuleDict({k: e.module for k, e in self.system.ema.items()})
+
+    def _sharded_state(self) -> dict:
+        """FSDP: networks, EMA and optimisers as sharded state dicts (collective)."""
+        from torch.distributed.checkpoint.state_dict import (
+            get_model_state_dict,
+            get_optimizer_state_dict,
+        )
+
+        nets = self.system.networks
+        out = {"networks": get_model_state_dict(nets),
+               "optimizers": {k: get_optimizer_state_dict(nets, o) for k, o in self.optimizers.items()}}
+        if self.system.ema:
+            out["ema"] = get_model_state_dict(self._ema_dict())
+        return out
+
+    def _full_weights(self) -> dict:
+        """FSDP: every network and EMA gathered whole on rank 0's CPU (collective; {} elsewhere)."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        weights = get_model_state_dict(self.system.networks, options=opts)
+        if self.system.ema:
+            ema = get_model_state_dict(self._ema_dict(), options=opts)
+            weights.update({f"ema.{k}": v for k, v in ema.items()})
+        return weights
+
     def save_checkpoint(self) -> pathlib.Path:
-        """Write ``checkpoints/step_<step>`` and point ``checkpoints/latest`` at it."""
+        """Write ``checkpoints/step_<step>`` and point ``checkpoints/latest`` at it (every rank
+        calls it under ``torch.distributed``; see :func:`solarmodels.checkpoint.save_checkpoint`)."""
+        ctx = self.dist
         ckdir = self.run_dir / "checkpoints"
-        ckdir.mkdir(parents=True, exist_ok=True)
         name = f"step_{self.step:08d}"
-        meta = {"step": self.step, "epoch": self.epoch,
-                "system": getattr(self.system, "system_name", type(self.system).__name__),
-                "data_fingerprint": data_fingerprint(self.train_data),
-                "target_attrs": getattr(self.train_data, "target_attrs", None),
-                "train": to_dict(self.config)}
+        fsdp = self.parallel == "fsdp"
+        state = meta = None
+        if ctx.is_main:
+            ckdir.mkdir(parents=True, exist_ok=True)
+            state = self._state()
+            meta = {"step": self.step, "epoch": self.epoch,
+                    "system": getattr(self.system, "system_name", type(self.system).__name__),
+                    "data_fingerprint": data_fingerprint(self.train_data),
+                    "target_attrs": getattr(self.train_data, "target_attrs", None),
+                    "world_size": ctx.world_size, "parallel": self.parallel,
+                    "train": to_dict(self.config)}
         path = save_checkpoint(ckdir / name, self.system,
                                config=self.run_config if self.run_config is not None else {},
-                               state=self._state(), meta=meta)
-        tmp = ckdir / "latest.tmp"
-        tmp.write_text(name + "\n")
-        tmp.replace(ckdir / "latest")
-        keep = max(1, self.config.keep_checkpoints)
-        for old in sorted(ckdir.glob("step_*"))[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
-        logger.info("checkpoint %s", path)
+                               state=state, meta=meta, context=ctx,
+                               rank_state=None if ctx.is_main else self._rank_state(),
+                               sharded=self._sharded_state() if fsdp else None,
+                               weights=self._full_weights() if fsdp else None, latest=True)
+        if ctx.is_main:
+            keep = max(1, self.config.keep_checkpoints)
+            for old in sorted(ckdir.glob("step_*"))[:-keep]:
+                shutil.rmtree(old, ignore_errors=True)
+            logger.info("checkpoint %s", path)
         return path
 
     def load_checkpoint(self, path):
-        """Restore weights, optimisers, schedulers, RNG, sampler position and step from ``path``."""
+        """Restore weights, optimisers, schedulers, RNG, sampler position and step from ``path``
+        (every rank calls it; each restores its own RNG stream)."""
         self._setup()
-        ck = load_checkpoint(path, self.system, map_location="cpu")
-        state = ck["state"]
+        ctx = self.dist
+        fsdp = self.parallel == "fsdp"
+        ck = load_checkpoint(path, None if fsdp else self.system, map_location="cpu",
+                             with_weights=not fsdp)
+        state, meta = ck["state"], ck["meta"]
         if state is None:
             raise ConfigError(f"checkpoint {path} has no training state (state.pt); it can be "
                               "used for prediction but not to resume")
-        self.system.to(self.device)
-        for k, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][k])
+        if (meta.get("parallel") == "fsdp") != fsdp:
+            raise CheckpointError(f"checkpoint {path} was written with train.parallel="
+                                  f"{meta.get('parallel')!r}; resume it with the same setting "
+                                  f"(now {self.parallel!r})")
+        saved_world = int(state.get("world_size", 1))
+        if fsdp:
+            self._load_sharded(path)
+        else:
+            self.system.to(self.device)
+            for k, opt in self.optimizers.items():
+                opt.load_state_dict(state["optimizers"][k])
         for k, sch in self.schedulers.items():
             sch.load_state_dict(state["schedulers"][k])
-        set_rng_state(state["rng"])
+        own = state if ctx.rank == 0 else read_rank_state(path, ctx.rank)
+        if own is None:
+            if ctx.is_main or saved_world == ctx.world_size:
+                raise CheckpointError(f"checkpoint {path} has no RNG state of rank {ctx.rank}")
+            seed_everything(distributed.rank_seed(self.config.seed + int(state["step"]), ctx.rank))
+            own = {}
+        else:
+            set_rng_state(own["rng"], self.device if self.device.type == "cuda" else None)
+        if saved_world != ctx.world_size and ctx.is_main:
+            logger.warning("checkpoint %s was written by %d rank(s), resumed on %d: training goes "
+                           "on from the same global sample, but not bit-identically", path,
+                           saved_world, ctx.world_size)
         self.step = int(state["step"])
         self.epoch = int(state["epoch"])
-        self.batch_in_epoch = int(state["batch_in_epoch"])
-        self._acc = {k: list(v) for k, v in state.get("log_acc", {}).items()}
-        self.history = [r for r in self._read_history() if r.get("step", 0) <= self.step]
-        self._write_history()
-        logger.info("resumed from %s at step %d", path, self.step)
+        self.sample_in_epoch = int(state.get("sample_in_epoch",
+                                             int(state["batch_in_epoch"]) * self.config.batch_size))
+        self._acc = {k: list(v) for k, v in own.get("log_acc", {}).items()}
+        if ctx.is_main:
+            self.history = [r for r in self._read_history() if r.get("step", 0) <= self.step]
+            self._write_history()
+            logger.info("resumed from %s at step %d", path, self.step)
+
+    def _load_sharded(self, path):
+        from torch.distributed.checkpoint.state_dict import (
+            set_model_state_dict,
+            set_optimizer_state_dict,
+        )
+
+        sd = load_sharded(path, self._sharded_state())
+        nets = self.system.networks
+        set_model_state_dict(nets, sd["networks"])
+        if self.system.ema:
+            set_model_state_dict(self._ema_dict(), sd["ema"])
+        for k, opt in self.optimizers.items():
+            set_optimizer_state_dict(nets, opt, sd["optimizers"][k])
 
     # ----------------------------------------------------------------- logs
     def _read_history(self):
@@ -293,35 +476,155 @@ class Trainer:
             writer.writerows(rows)
 
     def _log(self, row: dict):
+        """Record a row (rank 0: metrics files and TensorBoard)."""
+        if not self.dist.is_main:
+            return
         self.history.append(row)
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
         self._write_history()
+        if self._monitor is not None:
+            self._monitor.scalars(row)
+
+    def _reduce_logs(self) -> dict:
+        """Means of the accumulated training logs over the steps since the last log and over
+        the ranks (collective; one host sync)."""
+        keys = list(self._acc)                     # the system's order (rank 0's for all)
+        if self.dist.world_size > 1:
+            keys = self.dist.broadcast_object(keys)
+        values = [torch.as_tensor(self._acc.get(k, (0.0, 0))[i], dtype=torch.float64,
+                                  device=self.device) for k in keys for i in (0, 1)]
+        if not values:
+            return {}
+        flat = self.dist.all_reduce(torch.stack(values), "sum").tolist()
+        return {k: flat[2 * i] / max(flat[2 * i + 1], 1) for i, k in enumerate(keys)}
+
+    def _sync_flags(self, over_budget: bool) -> bool:
+        """At a log / evaluation / checkpoint step: raise if any rank saw a non-finite loss;
+        return whether any rank ran out of time (one small reduction)."""
+        names = sorted(self._nonfinite)
+        if self.dist.world_size > 1:
+            names = self.dist.broadcast_object(names)
+        inf = torch.tensor(math.inf, dtype=torch.float64, device=self.device)
+        flags = torch.stack([self._nonfinite.get(k, inf) for k in names]
+                            + [torch.tensor(-float(over_budget), dtype=torch.float64,
+                                            device=self.device)])
+        flags = self.dist.all_reduce(flags, "min").tolist()
+        for name, first in zip(names, flags[:-1]):
+            if math.isfinite(first):
+                raise NonFiniteLossError(
+                    f"non-finite loss for optimizer {name!r} in step {int(first)} (checked at step "
+                    f"{self.step}); the weights after it are not finite and were not saved: resume "
+                    "from the last checkpoint with a lower train.lr or a train.grad_clip")
+        return flags[-1] < 0
+
+    def _note_nonfinite(self, ctx: StepContext):
+        for name, bad in ctx.nonfinite.items():
+            first = self._nonfinite.get(name)
+            if first is None:
+                first = torch.tensor(math.inf, dtype=torch.float64, device=self.device)
+            self._nonfinite[name] = torch.where(bad & torch.isinf(first),
+                                                torch.tensor(self.step + 1.0, dtype=torch.float64,
+                                                             device=self.device), first)
+
+    def _ema_decay(self, step: int) -> float:
+        """EMA decay of optimiser step ``step`` (1-based): 0 (copy) up to ``ema_start``, then
+        ``ema_decay``, ramped as ``(1 + n) / (10 + n)`` if ``ema_ramp``."""
+        cfg = self.config
+        n = step - cfg.ema_start
+        if n <= 0:
+            return 0.0
+        return min(cfg.ema_decay, (1 + n) / (10 + n)) if cfg.ema_ramp else cfg.ema_decay
+
+    def _warn_ema(self):
+        cfg = self.config
+        if not self.system.ema or cfg.ema_ramp or cfg.ema_start > 0 or not self.dist.is_main:
+            return
+        left = cfg.ema_decay ** self.step
+        if left > 0.1:
+            logger.warning("after %d steps with train.ema_decay=%g the EMA weights still hold %.0f%% "
+                           "of the initial weights; set train.ema_ramp=true (or train.ema_start), "
+                           "or train longer, before scoring them", self.step, cfg.ema_decay,
+                           100 * left)
+
+    # ----------------------------------------------------------------- monitoring
+    def _open_monitor(self, resumed: bool):
+        if not (self.config.tensorboard and self.dist.is_main):
+            return
+        try:
+            from solarmodels.monitor import Monitor
+
+            self._monitor = Monitor(self.run_dir / "tensorboard",
+                                    purge_step=self.step + 1 if resumed else None)
+        except ImportError as exc:
+            logger.warning("TensorBoard logging is off: %s (pip install tensorboard, or set "
+                           "train.tensorboard=false)", exc)
+
+    def _write_images(self):
+        """Image grid of a fixed batch (rank 0 writes; under FSDP every rank runs the networks).
+        The RNG states are restored afterwards, so previews never change the training."""
+        fsdp = self.parallel == "fsdp"
+        if not (self._monitor is not None or (fsdp and self.config.tensorboard)):
+            return
+        from solarmodels.monitor import preview_grid
+
+        data = self.val_data if self.val_data is not None else self.train_data
+        if self._preview is None:
+            n = min(4, len(data))
+            self._preview = self.collate_fn([data[i] for i in range(n)])
+        batch = move_batch(self._preview, self.device, channels_last=self.config.channels_last)
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), self._autocast():
+            grid = preview_grid(self.system, batch)
+        if grid is not None and self._monitor is not None:
+            self._monitor.image(grid[0], grid[1].float(), self.step)
 
     # ----------------------------------------------------------------- evaluation
     def evaluate(self, data=None, *, max_batches=None) -> dict:
         """Mean of ``system.validation_step`` over ``data`` (default ``val_data``), weighted by
-        batch size; networks in eval mode, no gradients, same autocast as training."""
+        batch size; networks in eval mode, no gradients, same autocast as training.
+
+        Under ``torch.distributed`` every rank evaluates a contiguous share of the (first
+        ``max_batches × batch_size``) samples and the sums are reduced: every rank returns
+        the same numbers."""
         self._setup()
         data = self.val_data if data is None else data
         if data is None:
             return {}
+        ctx = self.dist
+        b = self.config.batch_size
         max_batches = max_batches if max_batches is not None else self.config.val_batches
-        sums, total = {}, 0
+        limit = min(len(data), max_batches * b) if max_batches else len(data)
+        if limit == 0:
+            return {}
+        share = -(-limit // ctx.world_size)
+        indices = list(range(min(ctx.rank * share, limit), min((ctx.rank + 1) * share, limit)))
+        sums, total, done = {}, 0, 0
         with self.system._eval_mode(), self._autocast():
-            for i, batch in enumerate(self._loader(data)):
-                if max_batches and i >= max_batches:
-                    break
+            for batch in self._loader(data, sampler=indices, drop_last=False):
                 batch = move_batch(batch, self.device, channels_last=self.config.channels_last)
                 n = next(v.shape[0] for v in batch.values() if isinstance(v, torch.Tensor))
                 for k, v in self.system.validation_step(batch).items():
                     sums[k] = sums.get(k, 0.0) + float(v) * n
                 total += n
-        return {k: v / max(total, 1) for k, v in sums.items()}
+                done += 1
+            if self.parallel == "fsdp":          # sharded networks: every rank runs as often
+                pad = self.collate_fn([data[i] for i in range(min(b, limit))])
+                for _ in range(-(-share // b) - done):
+                    self.system.validation_step(move_batch(pad, self.device))
+        keys = sorted(sums)
+        if ctx.world_size > 1:
+            keys = ctx.broadcast_object(keys)
+            flat = torch.tensor([sums.get(k, 0.0) for k in keys] + [float(total)],
+                                dtype=torch.float64, device=self.device)
+            values = ctx.all_reduce(flat, "sum").tolist()
+            sums, total = dict(zip(keys, values[:-1])), values[-1]
+        return {k: sums[k] / max(total, 1) for k in keys}
 
     # ----------------------------------------------------------------- loop
     def fit(self, resume: bool = True, *, stop_at: int | None = None) -> dict:
-        """Train until ``config.steps`` (or ``stop_at``, saving a checkpoint there).
+        """Train until ``config.steps`` (or ``stop_at``, or ``config.minutes``), saving a
+        checkpoint where it stops.
 
         Parameters
         ----------
@@ -333,74 +636,119 @@ class Trainer:
         Returns
         -------
         dict
-            ``{"step", "seconds", "train": last train logs, "val": last evaluation}``.
+            ``{"step", "seconds", "train": last train logs, "val": last evaluation,
+            "stopped": "steps" | "stop_at" | "minutes"}``.
         """
         cfg = self.config
+        ctx = self.dist
         self._setup()
-        ck = latest_checkpoint(self.run_dir) if resume else None
+        ck = latest_checkpoint(self.run_dir) if resume and ctx.is_main else None
+        ck = ctx.broadcast_object(ck)
         if ck is not None:
             self.load_checkpoint(ck)
         else:
             seed_everything(cfg.seed)
-            self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
-            self.history = []
-            self._write_history()
+            if ctx.rank:
+                seed_everything(distributed.rank_seed(cfg.seed, ctx.rank))
+            self.step, self.epoch, self.sample_in_epoch = 0, 0, 0
+            self.history, self._acc = [], {}
+            if ctx.is_main:
+                self._write_history()
+        self._nonfinite = {}
         end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
         start = self.step
         t0 = time.perf_counter()
         last_train, last_val = {}, {}
+        stopped = "steps" if end == cfg.steps else "stop_at"
         batches = self._train_batches()
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress,
+        self._open_monitor(resumed=ck is not None)
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and ctx.is_main),
                    desc=getattr(self.system, "system_name", "train"), dynamic_ncols=True)
         try:
             while self.step < end:
-                self.system.train()
-                step_logs = {}
-                for micro in range(cfg.grad_accum):
-                    batch = next(batches)
-                    ctx = StepContext(self.optimizers, self.schedulers, step=self.step,
-                                      micro=micro, grad_accum=cfg.grad_accum,
-                                      grad_clip=cfg.grad_clip, device=self.device)
-                    with self._autocast():
-                        logs = self.system.training_step(batch, ctx)
-                    for k, v in (logs or {}).items():
-                        step_logs[k] = step_logs.get(k, 0.0) + float(v) / cfg.grad_accum
-                    for k, v in ctx.grad_norms.items():
-                        step_logs[f"grad_norm_{k}"] = v
-                self.system.update_ema()
-                self.step += 1
-                for k, v in step_logs.items():
-                    acc = self._acc.setdefault(k, [0.0, 0.0])
-                    acc[0] += v
-                    acc[1] += 1
+                self._train_step(batches)
                 bar.update(1)
-                if step_logs:
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in list(step_logs.items())[:3]},
-                                    refresh=False)
-                final = self.step == end
-                if (cfg.log_every and self.step % cfg.log_every == 0) or final:
-                    last_train = {k: s / max(c, 1) for k, (s, c) in self._acc.items()}
+                at_log = bool(cfg.log_every) and self.step % cfg.log_every == 0
+                at_eval = self.val_data is not None and (
+                    (bool(cfg.eval_every) and self.step % cfg.eval_every == 0)
+                    or self.step == cfg.steps)
+                at_ckpt = bool(cfg.checkpoint_every) and self.step % cfg.checkpoint_every == 0
+                over = bool(cfg.minutes) and time.perf_counter() - t0 >= 60 * cfg.minutes
+                sync = at_log or at_eval or at_ckpt or self.step == end or (
+                    over and ctx.world_size == 1)
+                over = self._sync_flags(over) if sync else False
+                if over and self.step < end:
+                    stopped = "minutes"
+                    logger.info("time budget of %g min spent at step %d", cfg.minutes, self.step)
+                final = self.step == end or over
+                if at_log or final:
+                    last_train = self._reduce_logs()
+                    self._acc = {}
                     row = {"step": self.step, "split": "train", **last_train}
-                    lrs = {f"lr_{k}": o.param_groups[0]["lr"] for k, o in self.optimizers.items()}
-                    row.update(lrs)
+                    row.update({f"lr_{k}": o.param_groups[0]["lr"] for k, o in self.optimizers.items()})
                     row["seconds"] = round(time.perf_counter() - t0, 3)
                     self._log(row)
-                    self._acc = {}
-                if self.val_data is not None and (
-                        (cfg.eval_every and self.step % cfg.eval_every == 0)
-                        or self.step == cfg.steps):
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in list(last_train.items())[:3]},
+                                    refresh=False)
+                if self.val_data is not None and (at_eval or over):
                     last_val = self.evaluate()
                     self._log({"step": self.step, "split": "val", **last_val})
-                    logger.info("step %d: %s", self.step, last_val)
-                if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or final:
+                    if ctx.is_main:
+                        logger.info("step %d: %s", self.step, last_val)
+                if cfg.image_every and self.step % cfg.image_every == 0:
+                    self._write_images()
+                if at_ckpt or final:
                     self.save_checkpoint()
+                if over:
+                    break
         finally:
             bar.close()
+            if self._monitor is not None:
+                self._monitor.close()
+                self._monitor = None
         if self.step == start and self.val_data is not None:   # nothing left to train
             last_val = self.evaluate()
         seconds = time.perf_counter() - t0
-        if not all(math.isfinite(v) for v in last_train.values()):
+        if not all(math.isfinite(v) for v in last_train.values()) and ctx.is_main:
             logger.warning("non-finite training logs at step %d: %s", self.step, last_train)
-        return {"step": self.step, "seconds": seconds, "train": last_train, "val": last_val}
+        self._warn_ema()
+        return {"step": self.step, "seconds": seconds, "train": last_train, "val": last_val,
+                "stopped": stopped}
+
+    def _train_step(self, batches):
+        """One optimiser step over ``grad_accum`` micro-batches; logs stay on the device."""
+        cfg = self.config
+        self.system.train()
+        step_logs = {}
+        for micro in range(cfg.grad_accum):
+            batch = next(batches)
+            ctx = StepContext(self.optimizers, self.schedulers, step=self.step, micro=micro,
+                              grad_accum=cfg.grad_accum, grad_clip=cfg.grad_clip,
+                              device=self.device, defer_checks=self.defer_checks)
+            with self._autocast(), self._ddp_networks(micro == cfg.grad_accum - 1):
+                logs = self.system.training_step(batch, ctx)
+            for k, v in (logs or {}).items():
+                step_logs[k] = step_logs.get(k, 0.0) + _as_log(v) / cfg.grad_accum
+            for k, v in ctx.grad_norms.items():
+                step_logs[f"grad_norm_{k}"] = _as_log(v)
+            self._note_nonfinite(ctx)
+        distributed.sync_buffers(self.system.networks.values(), self.dist)
+        self.system.update_ema(self._ema_decay(self.step + 1))
+        self.step += 1
+        for k, v in step_logs.items():
+            acc = self._acc.setdefault(k, [0.0, 0])
+            acc[0] = acc[0] + v
+            acc[1] += 1
+
+
+def _deterministic(device: torch.device):
+    """``torch.use_deterministic_algorithms(True)``; on CUDA also the cuBLAS workspace setting
+    that deterministic matrix products need (read when cuBLAS starts: set it before)."""
+    if device.type == "cuda" and "CUBLAS_WORKSPACE_CONFIG" not in os.environ:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+        if torch.cuda.is_initialized():
+            logger.warning("CUBLAS_WORKSPACE_CONFIG set to :4096:8 after CUDA started; if a "
+                           "matrix product then raises, export it before launching")
+    torch.use_deterministic_algorithms(True)

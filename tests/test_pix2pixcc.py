@@ -70,8 +70,9 @@ def test_system_losses_and_channel_balance():
     cfg = system.config
     assert (cfg.lambda_lsgan, cfg.lambda_fm, cfg.lambda_cc, cfg.n_cc) == (2.0, 10.0, 5.0, 4)
     x, y = torch.randn(2, 3, 32, 32), torch.randn(2, 1, 32, 32)
-    logs = system.training_step({"input": x, "target": y},
-                                StepContext(system.configure_optimizers()))
+    logs = {k: float(v) for k, v in  # 0-d tensors (no sync)
+            system.training_step({"input": x, "target": y},
+                                 StepContext(system.configure_optimizers())).items()}
     assert all(np.isfinite(v) for v in logs.values())
     expected = 0.5 * 2.0 * logs["adv"] + 10.0 * logs["fm"] + 5.0 * logs["inspector"]
     assert logs["loss_g"] == pytest.approx(expected, rel=1e-4)

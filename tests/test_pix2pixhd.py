@@ -79,7 +79,8 @@ def test_training_step_and_fm_in_the_system():
     assert d.config.n_scales == 2 and d.config.in_channels == 3
     x, y = torch.randn(2, 2, 32, 32), torch.randn(2, 1, 32, 32)
     opts = system.configure_optimizers()
-    logs = system.training_step({"input": x, "target": y}, StepContext(opts))
+    logs = {k: float(v) for k, v in  # 0-d tensors (no sync)
+            system.training_step({"input": x, "target": y}, StepContext(opts)).items()}
     assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
     assert logs["loss_g"] == pytest.approx(logs["adv"] + 10 * logs["fm"], rel=1e-4)
     # the system's FM equals the per-scale sum (no extra scale-0 term)
@@ -89,8 +90,8 @@ def test_training_step_and_fm_in_the_system():
         per_scale = [feature_matching_loss([f], [r]) / 2 for f, r in zip(fake_out, real_out)]
         torch.testing.assert_close(feature_matching_loss(fake_out, real_out), sum(per_scale))
     quirk = _system(fm_double_count_scale0=True)
-    logs_q = quirk.training_step({"input": x, "target": y},
-                                 StepContext(quirk.configure_optimizers()))
+    logs_q = {k: float(v) for k, v in quirk.training_step(
+        {"input": x, "target": y}, StepContext(quirk.configure_optimizers())).items()}
 
     assert logs_q["fm"] > logs["fm"]
 

@@ -176,3 +176,124 @@ def test_worker_processes_do_not_change_the_result(tmp_path):
         return system
 
     assert _equal_states(run(0), run(2))
+
+
+def test_failed_checkpoint_write_leaves_no_temporaries(tmp_path, monkeypatch):
+    from solarmodels import checkpoint
+    from solarmodels.errors import CheckpointError
+
+    trainer = Trainer(_p2p_b(), SyntheticPairs(4, 16), None,
+                      dict(steps=1, batch_size=2, progress=False, tensorboard=False), tmp_path)
+    trainer.fit()
+    ckdir = tmp_path / "checkpoints"
+    before = sorted(p.name for p in ckdir.iterdir())
+    assert before == ["latest", "step_00000001"]
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(checkpoint.torch, "save", disk_full)
+        trainer.step = 2
+        with pytest.raises(CheckpointError, match="No space left"):
+            trainer.save_checkpoint()
+    assert sorted(p.name for p in ckdir.iterdir()) == before      # no .step_*.tmp, latest kept
+    # what a killed writer leaves behind is removed by the next write
+    (ckdir / ".step_00000002.tmp").mkdir()
+    (ckdir / ".step_00000002.tmp" / "weights.safetensors").write_bytes(b"partial")
+    (ckdir / ".latest.tmp4242").write_text("step_00000002\n")
+    trainer.save_checkpoint()
+    assert sorted(p.name for p in ckdir.iterdir()) == ["latest", "step_00000001", "step_00000002"]
+    assert (ckdir / "latest").read_text() == "step_00000002\n"
+
+
+class _NanFromEpoch(torch.utils.data.Dataset):
+    """SyntheticPairs whose inputs turn NaN from epoch ``start`` on (one step per epoch here)."""
+
+    def __init__(self, start):
+        self.data, self.start, self.epoch = SyntheticPairs(4, 16), start, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, i):
+        sample = dict(self.data[i])
+        if self.epoch >= self.start:
+            sample["input"] = torch.full_like(sample["input"], float("nan"))
+        return sample
+
+
+def test_non_finite_loss_raises_at_once_or_at_the_next_log(tmp_path):
+    from solarmodels.errors import NonFiniteLossError
+
+    def fit(check, run):
+        torch.manual_seed(0)
+        g = create_model("pix2pix_unet", in_channels=1, out_channels=1, image_size=16, ngf=4)
+        trainer = Trainer(create_system("pix2pix_a", None, g), _NanFromEpoch(1), None,
+                          dict(steps=6, batch_size=4, log_every=4, checkpoint_every=1,
+                               check_finite=check, progress=False, tensorboard=False), run)
+        with pytest.raises(NonFiniteLossError, match="in step 2") as info:
+            trainer.fit()
+        return trainer, info.value
+
+    trainer, err = fit("step", tmp_path / "step")
+    assert trainer.step == 1 and isinstance(err, FloatingPointError)
+    trainer, err = fit("deferred", tmp_path / "deferred")   # no sync per step: found at the
+    assert trainer.step == 2 and "checked at step 2" in str(err)  # checkpoint, not saved
+    assert (tmp_path / "deferred" / "checkpoints" / "latest").read_text() == "step_00000001\n"
+
+
+def test_tensorboard_scalars_and_image_grids(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = Trainer(_p2p_b(), SyntheticPairs(4, 16), SyntheticPairs(2, 16),
+                  dict(steps=2, batch_size=2, log_every=1, eval_every=2, image_every=2,
+                       progress=False), tmp_path).fit()
+    assert out["stopped"] == "steps"
+    events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
+    assert {"train/loss_g", "train/loss_d", "train/lr_g", "val/val_loss"} <= set(
+        events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("train/loss_g")] == [1, 2]
+    image = events.Images("images/input_output_target")[-1]
+    assert image.step == 2 and (image.height, image.width) == (2 * 20, 3 * 20)   # 2 rows, 3 cols
+
+
+def test_preview_grids_of_generative_and_video_systems():
+    from solarmodels.monitor import image_grid, preview_grid
+
+    torch.manual_seed(0)
+    net = create_model("ddpm_unet_tiny", base_channels=8, attention_factors=())
+    ddpm = create_system("ddpm", {"sample_steps": 2}, {"model": net})
+    tag, grid = preview_grid(ddpm, {"input": torch.rand(3, 1, 8, 8) * 2 - 1,
+                                    "label": torch.tensor([0, 1, 2])})
+    assert tag == "images/samples_real" and grid.shape == (3 * 12, 2 * 12)
+    assert 0 <= float(grid.min()) and float(grid.max()) <= 1
+    video = image_grid([torch.randn(2, 1, 12, 4, 4)])              # 8 of 12 frames side by side
+    assert video.shape == (2 * 8, 8 * 4 + 4)
+
+
+def test_ema_start_and_ramp(tmp_path):
+    cfg = dict(steps=3, batch_size=2, ema_decay=0.999, progress=False, tensorboard=False)
+    trainer = Trainer(_p2p_b(), SyntheticPairs(4, 16), None, {**cfg, "ema_ramp": True,
+                                                                "ema_start": 2}, tmp_path / "r")
+    assert [trainer._ema_decay(s) for s in (1, 2, 3, 4)] == [0.0, 0.0, 2 / 11, 3 / 12]
+    system = _p2p_b()
+    Trainer(system, SyntheticPairs(4, 16), None, {**cfg, "ema_start": 3}, tmp_path / "s").fit()
+    g, ema = system.networks["g"].state_dict(), system.ema["g"].module.state_dict()
+    assert all(torch.equal(g[k], ema[k]) for k in g)                # copied up to ema_start
+
+
+def test_time_budget_stops_with_a_checkpoint_and_resumes_exactly(tmp_path):
+    cfg = dict(steps=4, batch_size=2, ema_decay=0.5, progress=False, tensorboard=False)
+    data = SyntheticPairs(6, 16)
+    full = _p2p_b()
+    Trainer(full, data, None, cfg, tmp_path / "full").fit()
+    out = Trainer(_p2p_b(), data, None, {**cfg, "minutes": 1e-9}, tmp_path / "part").fit()
+    assert out["stopped"] == "minutes" and out["step"] == 1
+    assert (tmp_path / "part" / "checkpoints" / "latest").read_text() == "step_00000001\n"
+    resumed = _p2p_b(seed=9)
+    assert Trainer(resumed, data, None, cfg, tmp_path / "part").fit()["step"] == 4
+    assert _equal_states(full, resumed)

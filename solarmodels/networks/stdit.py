@@ -109,7 +109,9 @@ class CaptionEmbedder(nn.Module):
         self.y_embedding = nn.Parameter(torch.randn(max_length, mapping_size) / mapping_size ** 0.5)
 
     def forward(self, tokens, mask, null=None):
-        if null is not None and bool(null.any()):
+        # no ``if null.any()``: that would sync the host, and DDP needs the null sequence in
+        # every graph (it then gets a zero gradient when no sample of the batch is dropped)
+        if null is not None:
             sel = null.view(-1, 1, 1)
             tokens = torch.where(sel, self.y_embedding[None].to(tokens.dtype), tokens)
             mask = torch.where(null.view(-1, 1), torch.ones_like(mask), mask)

@@ -5,7 +5,8 @@ a :class:`System` holds its networks in ``self.networks`` (an ``nn.ModuleDict``,
 "d": PatchGAN}``) and implements
 
 * :meth:`System.configure_optimizers` → ``{"g": Adam(...), "d": Adam(...)}``,
-* :meth:`System.training_step` ``(batch, step)`` → ``{"loss_g": float, ...}``; it calls
+* :meth:`System.training_step` ``(batch, step)`` → ``{"loss_g": tensor, ...}`` (detached 0-d
+  tensors, so that logging costs no host sync; floats are accepted too); it calls
   ``step.backward(loss, "g")`` and ``step.optimizer_step("g")``, and the :class:`StepContext`
   handles gradient accumulation, clipping and the learning-rate schedule (autocast is entered by
   the trainer around the whole step; EMA is updated by the trainer after the step),
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from solarmodels.config import ConfigError, build_dataclass
+from solarmodels.errors import NonFiniteLossError
 
 __all__ = ["System", "SystemConfig", "StepContext", "EMA", "set_requires_grad", "linear_decay",
            "network_channels"]
@@ -64,11 +66,16 @@ class EMA:
             p.requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, module: nn.Module):
-        """Move the average towards the current weights of ``module``."""
+    def update(self, module: nn.Module, decay: float | None = None):
+        """Move the average towards the current weights of ``module`` (``decay`` overrides
+        :attr:`decay` for this update; 0 copies the weights)."""
+        decay = self.decay if decay is None else float(decay)
         params = dict(module.named_parameters())
         for name, p in self.module.named_parameters():
-            p.lerp_(params[name].detach().to(p.dtype), 1.0 - self.decay)
+            if decay == 0.0:
+                p.copy_(params[name].detach())
+            else:
+                p.lerp_(params[name].detach().to(p.dtype), 1.0 - decay)
         buffers = dict(module.named_buffers())
         for name, b in self.module.named_buffers():
             b.copy_(buffers[name])
@@ -89,10 +96,14 @@ class StepContext:
     grad_clip : float
         Global norm clip per optimiser (0: none).
     device : torch.device
+    defer_checks : bool
+        Do not read a loss on the host to check it is finite (a device sync): record the
+        result in :attr:`nonfinite` (``{optimizer: 0-d bool tensor}``) for the trainer to read
+        at its next log step. Gradient norms are kept as tensors either way.
     """
 
     def __init__(self, optimizers, schedulers=None, *, step=0, micro=0, grad_accum=1,
-                 grad_clip=0.0, device=None):
+                 grad_clip=0.0, device=None, defer_checks=False):
         self.optimizers = optimizers
         self.schedulers = schedulers or {}
         self.step = step
@@ -100,7 +111,9 @@ class StepContext:
         self.grad_accum = grad_accum
         self.grad_clip = grad_clip
         self.device = device
+        self.defer_checks = defer_checks
         self.grad_norms = {}
+        self.nonfinite = {}
 
     @property
     def last_micro(self) -> bool:
@@ -115,11 +128,17 @@ class StepContext:
                            f"{sorted(self.optimizers)}") from None
 
     def backward(self, loss: torch.Tensor, name: str = "g"):
-        """Back-propagate ``loss / grad_accum`` (gradients accumulate until ``optimizer_step``)."""
+        """Back-propagate ``loss / grad_accum`` (gradients accumulate until ``optimizer_step``).
+
+        Raises :class:`~solarmodels.errors.NonFiniteLossError` for a NaN or infinite loss, or
+        records it in :attr:`nonfinite` when ``defer_checks``."""
         self._optimizer(name)
-        if not torch.isfinite(loss.detach()).all():
-            raise FloatingPointError(f"non-finite loss for optimizer {name!r} at step {self.step}: "
-                                     f"{loss.detach().float().item()}")
+        bad = ~torch.isfinite(loss.detach()).all()
+        if self.defer_checks:
+            self.nonfinite[name] = bad | self.nonfinite[name] if name in self.nonfinite else bad
+        elif bad:
+            raise NonFiniteLossError(f"non-finite loss for optimizer {name!r} in step "
+                                     f"{self.step + 1}: {loss.detach().float().item()}")
         (loss / self.grad_accum).backward()
 
     def optimizer_step(self, name: str = "g"):
@@ -129,7 +148,7 @@ class StepContext:
             return False
         if self.grad_clip and self.grad_clip > 0:
             params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
-            self.grad_norms[name] = float(torch.nn.utils.clip_grad_norm_(params, self.grad_clip))
+            self.grad_norms[name] = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
         if name in self.schedulers:
@@ -218,10 +237,11 @@ class System:
         for name in self.ema_networks or (self.primary,):
             self.ema[name] = EMA(self.networks[name], decay)
 
-    def update_ema(self):
-        """Advance every kept average (called by the trainer after each optimiser step)."""
+    def update_ema(self, decay: float | None = None):
+        """Advance every kept average (called by the trainer after each optimiser step, with the
+        warmed-up ``decay`` of that step; None: each average's own)."""
         for name, ema in self.ema.items():
-            ema.update(self.networks[name])
+            ema.update(self.networks[name], decay)
 
     def train(self, mode: bool = True):
         """Set train/eval mode of every network (EMA copies stay in eval mode)."""

@@ -74,7 +74,7 @@ class DDPMSystem(System):
         loss = self._loss(batch, self.config.p_uncond)
         step.backward(loss, "g")
         step.optimizer_step("g")
-        return {"loss": float(loss.detach())}
+        return {"loss": loss.detach()}
 
     def validation_step(self, batch):
         gen = torch.Generator(device=batch["input"].device).manual_seed(1234)

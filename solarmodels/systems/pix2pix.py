@@ -188,5 +188,5 @@ class Pix2PixB(Pix2PixA):
         step.backward(loss_g, "g")
         step.optimizer_step("g")
         set_requires_grad(d, True)
-        return {"loss_g": float(loss_g.detach()), "loss_d": float(loss_d.detach()),
-                "adv": float(adv.detach()), "l1": float(l1.detach())}
+        return {"loss_g": loss_g.detach(), "loss_d": loss_d.detach(),
+                "adv": adv.detach(), "l1": float(l1.detach())}

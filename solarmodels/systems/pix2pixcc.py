@@ -127,4 +127,4 @@ class Pix2PixCC(Pix2PixHD):
     def generator_extra_loss(self, fake, batch):
         cc = inspector_loss(batch["target"], fake, n_scales=self.config.n_cc, ccc=self.config.ccc,
                             per_sample=self.config.per_sample)
-        return self.config.lambda_cc * cc, {"inspector": float(cc.detach())}
+        return self.config.lambda_cc * cc, {"inspector": cc.detach()}

@@ -126,8 +126,8 @@ class Pix2PixHD(Pix2PixA):
         step.backward(loss_g, "g")
         step.optimizer_step("g")
         set_requires_grad(d, True)
-        logs = {"loss_g": float(loss_g.detach()), "loss_d": float(loss_d.detach()),
-                "adv": float(adv.detach()), "fm": float(fm.detach()),
-                "l1": float(masked_l1(fake.detach(), y, batch.get("mask")))}
+        logs = {"loss_g": loss_g.detach(), "loss_d": loss_d.detach(),
+                "adv": adv.detach(), "fm": fm.detach(),
+                "l1": masked_l1(fake.detach(), y, batch.get("mask")).detach()}
         logs.update(extra_logs)
         return logs

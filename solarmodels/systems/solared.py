@@ -68,7 +68,7 @@ class SolaredSystem(System):
         loss = solared_loss(pred, batch["target"], self.config.loss)
         step.backward(loss, "g")
         step.optimizer_step("g")
-        return {"loss": float(loss.detach())}
+        return {"loss": loss.detach()}
 
     def validation_step(self, batch):
         pred = self.inference_network()(batch["input"]).float()

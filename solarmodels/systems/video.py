@@ -88,9 +88,9 @@ class VideoFlowSystem(System):
                                 mean=self.frame_mean, std=self.frame_std,
                                 frame_factor=batch.get("flux_factor"))
             keep = ~null
-            phys_term = phys if bool(keep.all()) else phys * keep.float().mean()
-            return loss + c.physics_weight * phys_term, {"flow_loss": float(loss.detach()),
-                                                         "physics_loss": float(phys.detach())}
+            phys_term = phys * keep.float().mean()      # = phys when no sample dropped, no sync
+            return loss + c.physics_weight * phys_term, {"flow_loss": loss.detach(),
+                                                         "physics_loss": phys.detach()}
         loss = self.flow.loss(net, x0, self._cond(batch), null=null, generator=generator)
         return loss, {}
 
@@ -98,7 +98,7 @@ class VideoFlowSystem(System):
         loss, logs = self._loss(batch, self.config.p_uncond, self.networks["model"])
         step.backward(loss, "g")
         step.optimizer_step("g")
-        return {"loss": float(loss.detach()), **logs}
+        return {"loss": loss.detach(), **logs}
 
     def validation_step(self, batch):
         gen = torch.Generator(device=batch["input"].device).manual_seed(1234)
