@@ -17,7 +17,9 @@ The hierarchy::
     ├── GoesDataError           a GOES/XRS file or Dataset that cannot be used
     ├── PairError               inputs that cannot be co-registered into pairs
     ├── ScalingError            an instrument scaling that cannot be applied
-    └── NormalizationError      a split or statistics that cannot normalise the data
+    ├── NormalizationError      a split or statistics that cannot normalise the data
+    └── DeviceError             an unknown device name (argument or SOLARPREP_DEVICE)
+        └── GPUUnavailableError device="cuda" asked for where no GPU is usable (also a RuntimeError)
 
     SolarprepWarning (UserWarning)
     SolarprepDeprecationWarning (FutureWarning)
@@ -25,7 +27,8 @@ The hierarchy::
 
 __all__ = ["SolarprepError", "SolarDataError", "CadenceError", "DatasetConventionError",
            "GeometryError", "EphemerisError", "PhotometryError", "GoesDataError", "PairError",
-           "ScalingError", "NormalizationError", "SolarprepWarning",
+           "ScalingError", "NormalizationError", "DeviceError", "GPUUnavailableError",
+           "SolarprepWarning",
            "SolarprepDeprecationWarning"]
 
 
@@ -71,6 +74,14 @@ class ScalingError(SolarprepError, ValueError):
 
 class NormalizationError(SolarprepError, ValueError):
     """A split or statistics that cannot normalise the data."""
+
+
+class DeviceError(SolarprepError, ValueError):
+    """An unknown device name, as an argument or in the ``SOLARPREP_DEVICE`` environment variable."""
+
+
+class GPUUnavailableError(DeviceError, RuntimeError):
+    """``device="cuda"`` (or ``SOLARPREP_DEVICE=cuda``) where CuPy and a CUDA GPU are not usable."""
 
 
 class SolarprepWarning(UserWarning):
