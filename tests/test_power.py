@@ -199,9 +199,22 @@ def test_band_power_cpu_and_cuda_twins():
     np.testing.assert_allclose(gpu, cpu, rtol=1e-5)
 
 
-@pytest.mark.parametrize("difference", [True, False])
-@pytest.mark.parametrize("detrend", [0, 2])
-def test_prepare_rows_cpu_and_cuda_twins(difference, detrend):
+GPU_BLOCKS = {"TILE": 32, "TILE_ROWS": 8, "BAND_LANES": 32, "BAND_PIXELS": 8}
+
+
+@pytest.fixture(params=["simulator-blocks", "gpu-blocks"])
+def row_blocks(request, monkeypatch):
+    """The row kernels with the simulator's small blocks and with the GPU's (32-wide) ones."""
+    import kernels.cuda.power as kp
+
+    if request.param == "gpu-blocks":
+        for name, value in GPU_BLOCKS.items():
+            monkeypatch.setattr(kp, name, value)  # the simulator reads globals at run time
+    return request.param
+
+
+@pytest.mark.parametrize("difference, detrend", [(True, 2), (False, 0)])
+def test_prepare_rows_cpu_and_cuda_twins(difference, detrend, row_blocks):
     """The pixel-major layout of the GPU path: (N, P) window in, (P, M) samples out."""
     import kernels.cpu
     import kernels.cuda
@@ -218,7 +231,7 @@ def test_prepare_rows_cpu_and_cuda_twins(difference, detrend):
     np.testing.assert_allclose(gpu, cpu, rtol=1e-5, atol=1e-4)
 
 
-def test_band_power_rows_cpu_and_cuda_twins():
+def test_band_power_rows_cpu_and_cuda_twins(row_blocks):
     import kernels.cpu
     import kernels.cuda
 

@@ -30,12 +30,9 @@ __all__ = ["prepare_series", "band_power", "prepare_rows", "band_power_rows", "T
 #: Threads per block of the 1-D (pixel) launches.
 THREADS_1D = 256
 #: Pixels (and samples) per tile of ``prepare_rows``; its blocks are TILE × TILE_ROWS threads.
-TILE = 32
-TILE_ROWS = 8
-#: Threads per pixel of ``band_power_rows`` (a power of two) and pixels per block; fewer
-#: under the CUDA simulator, where every thread is a Python thread.
-BAND_LANES = 8 if config.ENABLE_CUDASIM else 32
-BAND_PIXELS = 4 if config.ENABLE_CUDASIM else 8
+#: Threads per pixel of ``band_power_rows`` (a power of two) and pixels per block. Smaller
+#: under the CUDA simulator, where every thread is a Python thread (tests run both sets).
+TILE, TILE_ROWS, BAND_LANES, BAND_PIXELS = (8, 2, 2, 8) if config.ENABLE_CUDASIM else (32, 8, 32, 8)
 
 _sample = cuda.jit(device=True)(_m.sample)
 _detrended = cuda.jit(device=True)(_m.detrended)
