@@ -15,19 +15,10 @@ import xarray as xr
 
 import solarprep
 from solarprep import backend, synthetic
+from solarprep import photometry as ph
 from solarprep.datasets import scalings
 from solarprep.helioseismology import tiles
 from solarprep.helioseismology.power import band_powers
-from solarprep.photometry import (
-    LimbDarkening,
-    add_limb_darkening,
-    disk_integrate,
-    fit_limb_darkening,
-    foreshortening_correct,
-    pixel_area,
-    remove_limb_darkening,
-    total_unsigned_flux,
-)
 from solarprep.photometry.integration import solid_angle
 
 from .devices import host, numpy_cupy_allclose, on, transfers
@@ -82,22 +73,20 @@ def test_disk_coordinates(xp, continuum):
     return out
 
 
-@numpy_cupy_allclose(rtol=1e-5, atol=1e-3)
-@pytest.mark.parametrize("order", [1, 3])
-def test_derotate(xp, continuum, order):
-    ds = on(xp, continuum)
-    with transfers(xp) as t:
-        out = solarprep.derotate(ds, "2024-03-01T12:00", order=order)
-    t.expect(d2h=1, bulk_bytes=FRAME)  # the overlap check reads one flag per frame
-    return out
+REMAPS = {
+    "derotate-bilinear": lambda ds: solarprep.derotate(ds, "2024-03-01T12:00", order=1),
+    "derotate-bicubic": lambda ds: solarprep.derotate(ds, "2024-03-01T12:00", order=3),
+    "track": lambda ds: solarprep.track(ds, (10 * u.deg, 5 * u.deg), 12, 1.0, frame="stonyhurst"),
+}
 
 
 @numpy_cupy_allclose(rtol=1e-5, atol=1e-3)
-def test_track(xp, continuum):
+@pytest.mark.parametrize("remap", sorted(REMAPS))
+def test_derotate_and_track(xp, continuum, remap):
     ds = on(xp, continuum)
     with transfers(xp) as t:
-        out = solarprep.track(ds, (10 * u.deg, 5 * u.deg), 12, 1.0, frame="stonyhurst")
-    t.expect(d2h=1, bulk_bytes=FRAME)  # the visibility check reads one flag per frame
+        out = REMAPS[remap](ds)
+    t.expect(d2h=1, bulk_bytes=FRAME)  # the overlap/visibility check reads one flag per frame
     return out
 
 
@@ -107,8 +96,8 @@ def test_track(xp, continuum):
 def test_foreshortening_correct_and_pixel_area(xp, magnetogram):
     ds = on(xp, magnetogram)
     with transfers(xp) as t:
-        out = foreshortening_correct(ds, kind="radial-field", mu_min=0.2)
-        area = pixel_area(ds, mu_min=0.2)
+        out = ph.foreshortening_correct(ds, kind="radial-field", mu_min=0.2)
+        area = ph.pixel_area(ds, mu_min=0.2)
         omega = solid_angle(ds)
     t.expect(d2h=0, bulk_bytes=FRAME)
     return out, area, omega
@@ -121,10 +110,10 @@ def test_total_unsigned_flux(xp, magnetogram):
     mask[3:20, 5:22] = True
     mask = mask if xp is np else xp.asarray(mask)
     with transfers(xp) as t:
-        flux = total_unsigned_flux(ds, mask=mask, threshold=5.0)
+        flux = ph.total_unsigned_flux(ds, mask=mask, threshold=5.0)
     t.expect(d2h=1, bulk_bytes=FRAME)  # the per-frame sums
-    arrays = total_unsigned_flux(ds["blos"].data, mu=ds["mu"].data,
-                                 pixel_area=pixel_area(ds).data)
+    arrays = ph.total_unsigned_flux(ds["blos"].data, mu=ds["mu"].data,
+                                    pixel_area=ph.pixel_area(ds).data)
     return flux, arrays
 
 
@@ -132,15 +121,15 @@ def test_total_unsigned_flux(xp, magnetogram):
 def test_limb_darkening_fit_remove_add(xp, continuum):
     ds = on(xp, continuum)
     with transfers(xp) as t:
-        fit = fit_limb_darkening(ds, law="poly3", clip_sigma=None)
+        fit = ph.fit_limb_darkening(ds, law="poly3", clip_sigma=None)
     t.expect(d2h=3, bulk_bytes=FRAME)  # eligible pixels, fitted parameters, normal sums
     with transfers(xp) as t:
-        contrast = remove_limb_darkening(ds, fit, mu_min=0.2)
-        back = add_limb_darkening(contrast)
+        contrast = ph.remove_limb_darkening(ds, fit, mu_min=0.2)
+        back = ph.add_limb_darkening(contrast)
     t.expect(d2h=0, bulk_bytes=FRAME)
-    law = LimbDarkening.neckel_labs(617.3)
+    law = ph.LimbDarkening.neckel_labs(617.3)
     with transfers(xp) as t:
-        fused = remove_limb_darkening(ds, law, mu_min=0.2, clip_sigma=3.0, max_iter=2)
+        fused = ph.remove_limb_darkening(ds, law, mu_min=0.2, clip_sigma=3.0, max_iter=2)
     assert t.d2h <= 8 and not [n for n in t.sizes_h2d if n >= FRAME], t.events
     return fit, contrast, back, fused
 
@@ -148,14 +137,14 @@ def test_limb_darkening_fit_remove_add(xp, continuum):
 @numpy_cupy_allclose(rtol=2e-5, atol=1e-6)
 def test_disk_integrate(xp, continuum):
     ds = on(xp, continuum)
-    law = LimbDarkening.neckel_labs(617.3)
+    law = ph.LimbDarkening.neckel_labs(617.3)
     with transfers(xp) as t:
-        lc = disk_integrate(ds, quantity="flux", normalize_distance=True)
-        mean = disk_integrate(ds, quantity="mean_intensity", mu_min=0.3)
+        lc = ph.disk_integrate(ds, quantity="flux", normalize_distance=True)
+        mean = ph.disk_integrate(ds, quantity="mean_intensity", mu_min=0.3)
     t.expect(d2h=2, bulk_bytes=FRAME)  # one read of the per-frame sums per call
-    contrast = remove_limb_darkening(ds, law, mu_min=0.1)
+    contrast = ph.remove_limb_darkening(ds, law, mu_min=0.1)
     with transfers(xp) as t:
-        model = disk_integrate(contrast, limb_darkening=law, min_covered=0.5)
+        model = ph.disk_integrate(contrast, limb_darkening=law, min_covered=0.5)
     t.expect(d2h=2, bulk_bytes=FRAME)  # the sums, and those of the model profile
     return lc, mean, model
 
@@ -237,8 +226,8 @@ def test_chains_stay_on_the_device(continuum):
     ds = backend.to_device(continuum, "cuda")
     with transfers(cupy) as t:
         geo = solarprep.disk_coordinates(ds)
-        corrected = foreshortening_correct(geo, mu_min=0.2)
-        contrast = remove_limb_darkening(corrected, LimbDarkening.neckel_labs(617.3), i0=1.0,
+        corrected = ph.foreshortening_correct(geo, mu_min=0.2)
+        contrast = ph.remove_limb_darkening(corrected, ph.LimbDarkening.neckel_labs(617.3), i0=1.0,
                                          mu_min=0.2)
     t.expect(d2h=0, bulk_bytes=FRAME)
     assert backend.is_cupy(contrast["intensity"].data) and backend.is_cupy(contrast["mu"].data)
@@ -282,8 +271,8 @@ def test_device_cuda_on_host_data_copies_each_image_once(continuum):
     import cupy
 
     with transfers(cupy) as t:
-        out = foreshortening_correct(continuum, mu_min=0.2, device="cuda")
+        out = ph.foreshortening_correct(continuum, mu_min=0.2, device="cuda")
     t.expect(d2h=0, bulk_h2d=1, bulk_bytes=FRAME)
     assert backend.is_cupy(out["intensity"].data)
-    ref = foreshortening_correct(continuum, mu_min=0.2, device="cpu")
+    ref = ph.foreshortening_correct(continuum, mu_min=0.2, device="cpu")
     xr.testing.assert_allclose(host(out).drop_attrs(), ref.drop_attrs(), rtol=1e-5)
