@@ -67,7 +67,8 @@ step tests "$T_TESTS" "$OUT/tests.log" "$PY" -m pytest -q -p no:cacheprovider \
 export SOLARPREP_BENCH_POWER_SERIES_HOURS=${SOLARPREP_BENCH_POWER_SERIES_HOURS:-16}
 step bench "$T_BENCH" "$OUT/bench.log" "$PY" -m pytest bench -q -p no:cacheprovider \
   --benchmark-only -k "cuda or cupy or gpu" --benchmark-json="$OUT/bench.json" -o addopts=""
-latest=$(ls -t bench/results/*.md 2>/dev/null | head -1)
+# the table this run wrote, if any (not an older committed one)
+latest=$(find bench/results -name '*.md' -newer "$OUT/env.txt" 2>/dev/null | head -1)
 [ -n "$latest" ] && cp "$latest" "$OUT/bench.md"
 
 echo "gpu-check: ${STATUS[*]}" | tee -a "$OUT/env.txt"
