@@ -1,13 +1,16 @@
 # Two commands on a fresh machine (see README):
 #   make demo   set up .venv (torch pinned first), run the pipeline on the embedded default data
 #   make test   run the test suite (CI runs this through .ci/run)
+# For a lent GPU machine (docs/devices.md):
+#   make wheelhouse   download here the wheels the GPU image lacks into .whl/ (git-ignored)
+#   make gpu-check    on the GPU machine: install from .whl/, smoke test, tests, GPU bench rows
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test test-py312 bench docs env clean
+.PHONY: demo test test-py312 bench docs env clean wheelhouse gpu-check
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +46,12 @@ docs: $(STAMP)
 	rm -rf docs/_build docs/generated docs/gallery
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 	@echo "docs: open docs/_build/html/index.html"
+
+wheelhouse: $(STAMP)
+	$(BIN)/python bench/device/wheelhouse.py --dest .whl
+
+gpu-check:
+	bash bench/device/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) .venv312 runs .pytest_cache .benchmarks

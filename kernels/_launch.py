@@ -1,10 +1,21 @@
-"""The one launch helper shared by every CUDA kernel."""
+"""The one launch helper shared by every CUDA kernel.
+
+Image kernels run one thread per output pixel in blocks of :data:`THREADS_2D` =
+``(32, 8)``: 32 threads along ``x`` (columns, the contiguous axis) are the fast
+thread index, so a warp reads and writes 32 consecutive pixels of a row
+(coalesced). Kernels take ``j, i = cuda.grid(2)`` (column, row) and the frame
+``t = t0 + cuda.blockIdx.z``. Frames go to ``gridDim.z`` (reductions: to
+``gridDim.y``), which CUDA limits to 65535: longer stacks are launched in chunks
+of :data:`MAX_GRID_FRAMES` frames, each launch told its first frame ``t0``.
+"""
 import math
 
-__all__ = ["cuda_available", "grid_3d", "THREADS_2D"]
+__all__ = ["cuda_available", "THREADS_2D", "MAX_GRID_FRAMES", "frame_chunks", "launch_stack"]
 
-#: Threads per block for image kernels: 32 along x keeps warps coalesced.
-THREADS_2D = (8, 32)
+#: Threads per block of the image kernels: (x: columns, fastest; y: rows).
+THREADS_2D = (32, 8)
+#: Largest number of frames in one launch (CUDA's limit on gridDim.y and gridDim.z).
+MAX_GRID_FRAMES = 65535
 
 
 def cuda_available():
@@ -19,13 +30,19 @@ def cuda_available():
         return False
 
 
-def grid_3d(shape, threads=THREADS_2D):
-    """Blocks and threads covering a stack of images of ``shape = (nt, ny, nx)``.
+def frame_chunks(nt):
+    """``[(t0, n), ...]``: the first frame and frame count of each launch over ``nt`` frames."""
+    step = int(MAX_GRID_FRAMES)
+    return [(t0, min(step, nt - t0)) for t0 in range(0, int(nt), step)]
 
-    Returns ``(blocks, threads)`` for ``kernel[blocks, threads](...)``: the kernel
-    takes rows from ``cuda.grid(2)[0]``, columns from ``cuda.grid(2)[1]`` and the
-    frame from ``cuda.blockIdx.z``.
+
+def launch_stack(kernel, shape, *args, threads=THREADS_2D):
+    """Launch ``kernel(*args, t0)`` over a stack of images of ``shape = (nt, ny, nx)``.
+
+    Blocks cover the columns (``x``, fastest), rows and frames (``z``), in as many
+    launches as :func:`frame_chunks` needs.
     """
     nt, ny, nx = shape
-    blocks = (math.ceil(ny / threads[0]), math.ceil(nx / threads[1]), nt)
-    return blocks, threads + (1,)
+    bx, by = math.ceil(nx / threads[0]), math.ceil(ny / threads[1])
+    for t0, n in frame_chunks(nt):
+        kernel[(bx, by, n), (threads[0], threads[1], 1)](*args, t0)

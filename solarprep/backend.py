@@ -1,23 +1,41 @@
 """Where computations run: device selection, array modules, moving Datasets, DLPack to torch.
 
-``device="auto"`` picks ``"cuda"`` when the Dataset's data are already CuPy arrays
-or when CuPy and a CUDA GPU are usable, and ``"cpu"`` otherwise. Operations that
-run on the GPU leave their results there (CuPy arrays inside the xarray objects);
-nothing is copied back to the host unless :func:`to_device` is asked to.
+The device policy (``docs/devices.md``):
+
+* ``device="auto"`` (the default of every operation) keeps results where the input
+  lives: CuPy data in, CuPy data out (computed on the GPU); NumPy data in, NumPy data
+  out (computed on the CPU). Having a GPU never moves host data by itself.
+* The GPU is opted into explicitly: ``device="cuda"`` on a call, or the one global
+  default, the environment variable ``SOLARPREP_DEVICE=cuda``, which makes
+  ``"auto"`` run host inputs on the GPU too (their results then stay there).
+* :func:`to_device` moves a Dataset's data variables; per-frame geometry, time and
+  the other coordinates stay on the host. :func:`to_host` is the one path from the
+  device back to the host inside the library.
 """
 import functools
 import importlib.util
+import logging
+import os
 
 import numpy as np
 
-__all__ = ["gpu_available", "resolve_device", "array_module", "is_cupy", "to_device", "to_torch"]
+from solarprep.errors import DeviceError, GPUUnavailableError
+
+__all__ = ["DEVICES", "ENV_VAR", "gpu_available", "default_device", "resolve_device",
+           "array_module", "is_cupy", "array_of", "on_device", "to_host", "to_device", "to_torch"]
+
+log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
+#: The environment variable that sets what ``device="auto"`` does with host data.
+ENV_VAR = "SOLARPREP_DEVICE"
+#: dtypes that never go to the device (CuPy refuses datetime64, strings and objects).
+_HOST_ONLY_KINDS = "mMOSUV"
 
 
 @functools.cache
 def gpu_available():
-    """True when CuPy imports and sees at least one CUDA device that numba can use too."""
+    """True when CuPy imports, sees at least one CUDA device, and numba.cuda can launch kernels."""
     if importlib.util.find_spec("cupy") is None:
         return False
     try:
@@ -27,21 +45,53 @@ def gpu_available():
             return False
         from numba import config, cuda
 
-        return bool(cuda.is_available()) and not config.ENABLE_CUDASIM
-    except Exception:
+        if not cuda.is_available():
+            return False
+        if config.ENABLE_CUDASIM:
+            log.debug("numba's CUDA simulator is on (NUMBA_ENABLE_CUDASIM=1): CUDA kernels run "
+                      "on the CPU, one Python thread per GPU thread")
+        return True
+    except Exception:  # noqa: BLE001 - a broken driver or CuPy build: no GPU
         return False
+
+
+def default_device():
+    """What ``device="auto"`` does with host data: the ``SOLARPREP_DEVICE`` variable.
+
+    Returns ``"auto"`` (unset: host data stay on the CPU), ``"cpu"`` or ``"cuda"``.
+
+    Raises
+    ------
+    solarprep.errors.DeviceError
+        For a value that is not one of ``auto``, ``cpu``, ``cuda``.
+    """
+    value = os.environ.get(ENV_VAR, "").strip().lower() or "auto"
+    if value not in DEVICES:
+        raise DeviceError(f"{ENV_VAR}={os.environ[ENV_VAR]!r} is not one of {DEVICES}; "
+                          f"unset it or set {ENV_VAR}=cuda to run host data on the GPU")
+    return value
 
 
 def is_cupy(array):
     """True if ``array`` is a CuPy array (without importing CuPy)."""
-    return type(array).__module__.startswith("cupy")
+    return type(array).__module__.split(".")[0] == "cupy"
 
 
-def _holds_cupy(obj):
+def array_of(obj):
+    """The array inside an xarray DataArray or Variable, or ``obj`` itself.
+
+    (Not ``getattr(obj, "data", obj)``: a CuPy array's ``.data`` is its memory pointer.)
+    """
+    import xarray as xr
+
+    return obj.data if isinstance(obj, (xr.DataArray, xr.Variable)) else obj
+
+
+def on_device(obj):
+    """True if ``obj`` (a Dataset, DataArray or array) holds CuPy data in a data variable."""
     if hasattr(obj, "data_vars"):
         return any(is_cupy(v.data) for v in obj.data_vars.values())
-    data = getattr(obj, "data", obj)
-    return is_cupy(data)
+    return is_cupy(array_of(obj))
 
 
 def resolve_device(device="auto", obj=None):
@@ -52,26 +102,31 @@ def resolve_device(device="auto", obj=None):
     device : str
         The requested device.
     obj : xarray.Dataset or xarray.DataArray or array, optional
-        The data an operation will read; with ``"auto"``, CuPy data mean ``"cuda"``.
+        The data an operation will read. With ``"auto"``, CuPy data mean
+        ``"cuda"``; host data (or none) mean the ``SOLARPREP_DEVICE`` default,
+        ``"cpu"`` when it is unset.
 
     Raises
     ------
-    ValueError
-        For an unknown device name.
-    RuntimeError
-        For ``"cuda"`` when no usable GPU is present.
+    solarprep.errors.DeviceError
+        For an unknown device name (a ``ValueError``).
+    solarprep.errors.GPUUnavailableError
+        For ``"cuda"`` where no usable GPU is present (a ``RuntimeError``).
     """
     if device not in DEVICES:
-        raise ValueError(f"device={device!r} is not one of {DEVICES}")
+        raise DeviceError(f"device={device!r} is not one of {DEVICES}")
     if device == "auto":
-        if obj is not None and _holds_cupy(obj):
+        if obj is not None and on_device(obj):
             return "cuda"
-        return "cuda" if gpu_available() else "cpu"
+        device = default_device()
+        if device == "auto":
+            return "cpu"
     if device == "cuda" and not gpu_available():
-        raise RuntimeError(
-            "device='cuda' was asked for but no usable CUDA GPU was found "
-            "(install the 'gpu' extra: pip install 'solarprep[gpu]', and check nvidia-smi); "
-            "use device='cpu' or device='auto'")
+        raise GPUUnavailableError(
+            "device='cuda' was asked for (as an argument or by SOLARPREP_DEVICE) but no usable "
+            "CUDA GPU was found: install the GPU extra matching the driver's CUDA major version "
+            "(pip install 'solarprep[gpu-cu12]' or 'solarprep[gpu-cu13]'; nvidia-smi shows it), "
+            "or use device='cpu' / device='auto'")
     return device
 
 
@@ -84,28 +139,47 @@ def array_module(device):
     return np
 
 
-def _move(array, device):
-    if device == "cuda":
+def to_host(array):
+    """A NumPy array from a NumPy or CuPy array (``cupy.asnumpy``: one device→host copy).
+
+    This is the only way solarprep copies data from the device to the host.
+    """
+    if is_cupy(array):
         import cupy
 
-        return cupy.asarray(array)
-    if is_cupy(array):
-        return array.get()
+        return cupy.asnumpy(array)
     return np.asarray(array)
 
 
-def to_device(ds, device):
-    """Return ``ds`` with its data variables and non-index coordinates on ``device``.
+def _move(array, device):
+    if device == "cuda":
+        if is_cupy(array) or np.dtype(array.dtype).kind in _HOST_ONLY_KINDS:
+            return array
+        import cupy
 
-    Index coordinates (``time``, ``y``, ``x``) stay NumPy, as xarray requires.
-    This is the one place where solarprep copies between host and device.
+        return cupy.asarray(array)
+    return to_host(array)
+
+
+def to_device(ds, device):
+    """Return ``ds`` with its data on ``device`` (one copy per moved array).
+
+    ``"cuda"`` moves the numeric data variables to the GPU (CuPy); coordinates
+    (time, per-frame geometry, axes) and non-numeric variables stay on the host.
+    ``"cpu"`` brings every CuPy variable back, coordinates computed on the GPU
+    (``mu``, ``valid``, ...) included. Works on a Dataset or a DataArray.
     """
     device = resolve_device(device, ds)
-    moved = ds.copy(deep=False)
-    for name, var in ds.variables.items():
-        if name in ds.indexes:
-            continue
-        moved[name] = var.copy(data=_move(var.data, device), deep=False)
+    if hasattr(ds, "data_vars"):
+        moved = ds.copy(deep=False)
+        for name, var in ds.data_vars.items():
+            if device == "cuda" or is_cupy(var.data):
+                moved[name] = var.variable.copy(data=_move(var.data, device), deep=False)
+    else:
+        moved = ds.copy(data=_move(ds.data, device), deep=False)
+    if device == "cpu":
+        moved = moved.assign_coords({k: c.variable.copy(data=to_host(c.data), deep=False)
+                                     for k, c in ds.coords.items() if is_cupy(c.data)})
     return moved
 
 
@@ -117,7 +191,7 @@ def to_torch(array):
     """
     import torch
 
-    data = getattr(array, "data", array)
+    data = array_of(array)
     if not is_cupy(data):
         data = np.ascontiguousarray(data)
     return torch.from_dlpack(data)

@@ -22,7 +22,9 @@ The hierarchy::
     │   ├── QueryError          an archive query that cannot be built from its arguments
     │   ├── DownloadError       a download that failed (network, partial file, bad content)
     │   └── CacheError          a download cache that cannot be used (disk full, damaged files)
-    └── PrepError               an image that the level-1.5 preparation cannot process
+    ├── PrepError               an image that the level-1.5 preparation cannot process
+    └── DeviceError             an unknown device name (argument or SOLARPREP_DEVICE)
+        └── GPUUnavailableError device="cuda" asked for where no GPU is usable (also a RuntimeError)
 
     SolarDataError also has LightCurveError (a light-curve file that cannot be read) and
     SdomlError (an SDOML zarr store that does not have the SDOML v2 layout).
@@ -34,7 +36,8 @@ The hierarchy::
 __all__ = ["SolarprepError", "SolarDataError", "CadenceError", "DatasetConventionError",
            "GeometryError", "EphemerisError", "PhotometryError", "GoesDataError", "PairError",
            "ScalingError", "NormalizationError", "ArchiveError", "QueryError", "DownloadError",
-           "CacheError", "PrepError", "LightCurveError", "SdomlError", "SolarprepWarning",
+           "CacheError", "PrepError", "LightCurveError", "SdomlError", "DeviceError",
+           "GPUUnavailableError", "SolarprepWarning",
            "SolarprepDeprecationWarning"]
 
 
@@ -108,6 +111,14 @@ class LightCurveError(SolarDataError):
 
 class SdomlError(SolarDataError):
     """An SDOML zarr store that does not follow the SDOML v2 layout, or a selection it lacks."""
+
+
+class DeviceError(SolarprepError, ValueError):
+    """An unknown device name, as an argument or in the ``SOLARPREP_DEVICE`` environment variable."""
+
+
+class GPUUnavailableError(DeviceError, RuntimeError):
+    """``device="cuda"`` (or ``SOLARPREP_DEVICE=cuda``) where CuPy and a CUDA GPU are not usable."""
 
 
 class SolarprepWarning(UserWarning):

@@ -1,6 +1,8 @@
 """Quick-look figures of solar Datasets. Functions return a Figure; they never call ``show()``."""
 import numpy as np
 
+from solarprep.backend import to_host
+
 __all__ = ["quicklook", "plot_lightcurve", "plot_derotation", "save_figure"]
 
 _CMAPS = {"intensity": "hmimag", "blos": "hmimag", "vlos": "RdBu_r"}
@@ -47,7 +49,7 @@ def quicklook(ds, variable=None, *, time=0, figsize=(5.5, 4.8)):
 
     variable = variable or data_variables(ds)[0]
     da = ds[variable].isel(time=time)
-    data = np.asarray(da.data.get() if hasattr(da.data, "get") else da.data, dtype=float)
+    data = np.asarray(to_host(da.data), dtype=float)
     finite = data[np.isfinite(data)]
     if variable.startswith("euv") and finite.size and (finite > 0).any():
         lo = max(np.percentile(finite[finite > 0], 1), 1e-3)
@@ -69,7 +71,7 @@ def quicklook(ds, variable=None, *, time=0, figsize=(5.5, 4.8)):
                    interpolation="nearest")
     if "mu" in ds.coords:
         mu = ds["mu"] if ds["mu"].ndim == 2 else ds["mu"].isel(time=time)
-        mu = np.nan_to_num(np.asarray(mu.data.get() if hasattr(mu.data, "get") else mu.data),
+        mu = np.nan_to_num(to_host(mu.data),
                            nan=-1.0)
         ax.contour(x, y, mu, levels=[0.0, 0.5], colors=["w", "w"], linewidths=[0.8, 0.4],
                    linestyles=["-", ":"])
@@ -128,7 +130,7 @@ def plot_lightcurve(ds, variables=None, *, log=None, figsize=(7.0, 3.2)):
 
 
 def _host(values):
-    return np.asarray(values.get() if hasattr(values, "get") else values, dtype=float)
+    return np.asarray(to_host(values), dtype=float)
 
 
 def plot_derotation(before, after, target=None, variable=None, *, time=0, figsize=None):

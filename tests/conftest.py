@@ -1,21 +1,74 @@
-"""Shared fixtures: the real sample files, GPU gating and the CUDA simulator.
+"""Shared fixtures: the real sample files, device gating, the CUDA simulator and the CuPy stand-in.
 
 Without an NVIDIA GPU the whole session runs numba.cuda kernels in the CUDA
-simulator (``NUMBA_ENABLE_CUDASIM=1``, set here before numba is imported), so the
-GPU twins are exercised on tiny inputs in CI. Tests that need CuPy and a real GPU
-carry the ``gpu`` marker and are skipped cleanly elsewhere.
+simulator (``NUMBA_ENABLE_CUDASIM=1``, set here before numba is imported) and
+imports the NumPy-backed CuPy stand-in of ``tests/cupy_standin`` as ``cupy``, so
+that every ``device="cuda"`` path and every ``gpu``-marked test runs in CI on
+tiny inputs. On a machine with a GPU the same tests run against real CuPy.
+``--cupy-standin=on`` forces the stand-in (and the simulator), ``off`` never
+uses it (``gpu`` tests are then skipped without a GPU); the environment variable
+``SOLARPREP_CUPY_STANDIN`` gives the default. Tests marked ``real_gpu`` (torch
+CUDA, large inputs) run on a real GPU only.
 """
 import os
 import pathlib
 import shutil
+import sys
 
-if "NUMBA_ENABLE_CUDASIM" not in os.environ and not (
-        shutil.which("nvidia-smi") or pathlib.Path("/dev/nvidia0").exists()):
-    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
-
-import pytest  # noqa: E402
+import pytest
 
 REAL_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+STANDIN = pathlib.Path(__file__).resolve().parent / "cupy_standin"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--cupy-standin", choices=("auto", "on", "off"),
+        default=os.environ.get("SOLARPREP_CUPY_STANDIN", "auto"),
+        help="run device paths on the NumPy-backed CuPy stand-in and numba's CUDA simulator: "
+             "auto (where no NVIDIA GPU is present), on, off")
+    parser.addoption("--remote-data", action="store_true", default=False,
+                     help="run the tests marked remote_data (they use real archives online)")
+
+
+def _gpu_hardware():
+    return bool(shutil.which("nvidia-smi") or pathlib.Path("/dev/nvidia0").exists())
+
+
+def _activate_standin():
+    """Put the stand-in first on ``sys.path`` as ``cupy`` and count host arrays given to kernels."""
+    for name in [m for m in sys.modules if m == "cupy" or m.startswith(("cupy.", "cupyx"))]:
+        del sys.modules[name]
+    sys.path.insert(0, str(STANDIN))
+    import cupy
+    from numba.cuda.simulator import kernel
+
+    assert getattr(cupy, "IS_STANDIN", False), cupy.__file__
+    wrap_arg = kernel.wrap_arg
+
+    def counted(value, *args, **kwargs):  # numba copies a host array to the device and back
+        cupy.LEDGER.record("kernel_host", value.nbytes, "NumPy array given to a CUDA kernel")
+        return wrap_arg(value, *args, **kwargs)
+
+    kernel.wrap_arg = counted
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    mode = config.getoption("--cupy-standin")
+    if mode == "on" or (mode == "auto" and not _gpu_hardware()):
+        if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" and "numba" in sys.modules:
+            raise pytest.UsageError("numba was imported before the CUDA simulator could be "
+                                    "switched on: set NUMBA_ENABLE_CUDASIM=1")
+        os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+    config.cupy_standin = mode != "off" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+    if config.cupy_standin:
+        _activate_standin()
+
+
+def pytest_report_header(config):
+    return ("devices: CuPy stand-in + numba CUDA simulator" if config.cupy_standin else
+            "devices: real CuPy/numba.cuda where a GPU is usable")
 
 
 def _needs_torch(path):
@@ -33,11 +86,6 @@ collect_ignore = [] if importlib.util.find_spec("torch") else sorted(
     p.name for p in pathlib.Path(__file__).parent.glob("test_*.py") if _needs_torch(p))
 
 
-def pytest_addoption(parser):
-    parser.addoption("--remote-data", action="store_true", default=False,
-                     help="run the tests marked remote_data (they use real archives online)")
-
-
 def pytest_collection_modifyitems(config, items):
     from solarprep.backend import gpu_available
 
@@ -46,12 +94,16 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "remote_data" in item.keywords:
                 item.add_marker(offline)
-    if gpu_available():
-        return
-    skip = pytest.mark.skip(reason="needs CuPy and a CUDA GPU (none usable here)")
+    usable = gpu_available()
+    real = usable and not config.cupy_standin
+    no_gpu = pytest.mark.skip(reason="needs CuPy and a CUDA GPU, or the CuPy stand-in "
+                                     "(--cupy-standin=on); none is usable here")
+    no_real = pytest.mark.skip(reason="needs a real CUDA GPU (not the CuPy stand-in)")
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        if "real_gpu" in item.keywords and not real:
+            item.add_marker(no_real)
+        elif "gpu" in item.keywords and not usable:
+            item.add_marker(no_gpu)
 
 
 def _uses_torch(module):

@@ -326,7 +326,7 @@ def test_bad_order():
                              np.zeros((1, 4, 4), np.float32), np.zeros((1, 4, 4), bool), 2)
 
 
-@pytest.mark.gpu
+@pytest.mark.real_gpu  # 512² frames: too large for the CUDA simulator
 @pytest.mark.parametrize("order", [1, 3])
 def test_gpu_matches_cpu(synthetic_sun, tmp_path_factory, order):
     """CuPy path end to end (device-resident output) against the CPU, 1e-5 relative."""

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from solarprep.errors import SolarDataError
 from solarprep.helioseismology.doppler import (
     CadenceError,
     doppler_difference,
@@ -87,3 +88,28 @@ def test_remove_static_velocity_physical_on_synthetic_sun():
     assert np.abs(resid[on]).max() < 2.0           # removed to < 2 m/s
     with pytest.raises(ValueError, match="needs the per-frame geometry"):
         remove_static_velocity(series(3), model="physical")
+
+
+def test_remove_static_velocity_matches_numpy_lstsq():
+    """The device-friendly normal equations give NumPy's least-squares fit (NaNs left out)."""
+    rng = np.random.default_rng(5)
+    ny, nx = 20, 30
+    y, x = np.meshgrid(np.linspace(-1, 1, ny), np.linspace(-1, 1, nx), indexing="ij")
+    v = (1500 + 300 * x - 120 * y + 40 * x * y + 25 * x**2)[None] + rng.standard_normal(
+        (3, ny, nx)) * 20
+    v[1, 3:7, 4:9] = np.nan
+    ds = series(3)
+    ds["vlos"] = (("time", "y", "x"), v.astype(np.float32), {"units": "m / s", "long_name": "v"})
+    out = remove_static_velocity(ds, model="polynomial", degree=2)
+    basis = np.stack([x**i * y**j for i in range(3) for j in range(3 - i)])
+    for k in range(3):
+        frame = ds["vlos"].values[k].astype(np.float64)
+        ok = np.isfinite(frame)
+        c = np.linalg.lstsq(basis[:, ok].T, frame[ok], rcond=None)[0]
+        np.testing.assert_allclose(out["static_coefficients"].values[k], c, rtol=1e-9, atol=1e-9)
+        want = np.where(ok, frame - np.tensordot(c, basis, axes=1), np.nan)
+        np.testing.assert_allclose(out["vlos"].values[k], want, rtol=1e-5, atol=1e-3)
+    ds["vlos"][2, :, 1:] = np.nan  # frame 2 keeps 5 pixels of column 0: fewer than 6 terms
+    ds["vlos"][2, 5:, 0] = np.nan
+    with pytest.raises(SolarDataError, match="frame 2: only 5 usable pixels for a 6-term fit"):
+        remove_static_velocity(ds, model="polynomial", degree=2)

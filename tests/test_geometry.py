@@ -117,7 +117,7 @@ def test_missing_geometry_coordinates(real_fits):
         solarprep.disk_coordinates(ds, device="cpu")
 
 
-@pytest.mark.gpu
+@pytest.mark.real_gpu  # 128² frames: minutes in the CUDA simulator
 def test_cuda_matches_cpu_and_stays_on_device(real_fits):
     cupy = pytest.importorskip("cupy")
     ds = solarprep.load(real_fits["aia171_cutout"], device="cpu")

@@ -76,7 +76,7 @@ def test_cuda_twin_matches_cpu():
     _check(gpu, geoms, shape)
 
 
-@pytest.mark.gpu
+@pytest.mark.real_gpu
 def test_cuda_large_matches_cpu():
     cupy = pytest.importorskip("cupy")
     rng = np.random.default_rng(11)

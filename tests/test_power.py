@@ -199,6 +199,55 @@ def test_band_power_cpu_and_cuda_twins():
     np.testing.assert_allclose(gpu, cpu, rtol=1e-5)
 
 
+GPU_BLOCKS = {"TILE": 32, "TILE_ROWS": 8, "BAND_LANES": 32, "BAND_PIXELS": 8}
+
+
+@pytest.fixture(params=["simulator-blocks", "gpu-blocks"])
+def row_blocks(request, monkeypatch):
+    """The row kernels with the simulator's small blocks and with the GPU's (32-wide) ones."""
+    import kernels.cuda.power as kp
+
+    if request.param == "gpu-blocks":
+        for name, value in GPU_BLOCKS.items():
+            monkeypatch.setattr(kp, name, value)  # the simulator reads globals at run time
+    return request.param
+
+
+@pytest.mark.parametrize("difference, detrend", [(True, 2), (False, 0)])
+def test_prepare_rows_cpu_and_cuda_twins(difference, detrend, row_blocks):
+    """The pixel-major layout of the GPU path: (N, P) window in, (P, M) samples out."""
+    import kernels.cpu
+    import kernels.cuda
+
+    v, *_ = _kernel_inputs(n=40)  # > one 32-sample tile, pixels over two 32-pixel tiles
+    m = v.shape[0] - 1 if difference else v.shape[0]
+    taper = np.hanning(m)
+    ref = _naive_prepare(v, m, taper, detrend).T
+    cpu = np.empty((v.shape[1], m), np.float32)
+    kernels.cpu.prepare_rows(v, cpu, taper, detrend)
+    gpu = np.full_like(cpu, np.nan)
+    kernels.cuda.prepare_rows(v, gpu, taper, detrend)
+    np.testing.assert_allclose(cpu, ref, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-5, atol=1e-4)
+
+
+def test_band_power_rows_cpu_and_cuda_twins(row_blocks):
+    import kernels.cpu
+    import kernels.cuda
+
+    _, spec, starts, stops, weights = _kernel_inputs(npix=10)
+    rows = np.ascontiguousarray(spec.T)
+    ref = _naive_bands(spec, starts, stops, weights)
+    cpu = np.empty((4, rows.shape[0]), np.float32)
+    kernels.cpu.band_power_rows(rows, starts, stops, weights, cpu)
+    gpu = np.full_like(cpu, np.nan)
+    kernels.cuda.band_power_rows(rows, starts, stops, weights, gpu)
+    np.testing.assert_allclose(cpu, ref, rtol=1e-6)
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-5)
+    with pytest.raises(ValueError, match="outside the spectrum"):
+        kernels.cpu.band_power_rows(rows, starts, stops + 20, weights, cpu)
+
+
 def test_kernel_argument_errors():
     import kernels.cpu
 
@@ -217,10 +266,10 @@ def test_power_maps_gpu_matches_cpu(convention):
     import cupy
 
     rng = np.random.default_rng(2)
-    cube = (rng.standard_normal((300, 32, 48)) * 100).astype(np.float32)
+    cube = (rng.standard_normal((100, 3, 5)) * 100).astype(np.float32)  # tiny: simulator
     ds = cube_dataset(cube)
-    cpu = power_maps(ds, window=128 * DT, step=64 * DT, convention=convention, device="cpu")
-    gpu = power_maps(ds, window=128 * DT, step=64 * DT, convention=convention, device="cuda")
+    cpu = power_maps(ds, window=64 * DT, step=32 * DT, convention=convention, device="cpu")
+    gpu = power_maps(ds, window=64 * DT, step=32 * DT, convention=convention, device="cuda")
     for name in cpu.data_vars:
         assert isinstance(gpu[name].data, cupy.ndarray)
         np.testing.assert_allclose(cupy.asnumpy(gpu[name].data), cpu[name].values, rtol=1e-5)

@@ -144,7 +144,7 @@ def test_config_errors(tmp_path):
             Trainer(_p2p_b(), SyntheticPairs(4, 16), None, dict(device="cuda"), tmp_path)
 
 
-@pytest.mark.gpu
+@pytest.mark.real_gpu
 def test_gpu_bf16_channels_last_compile(tmp_path):
     out = Trainer(_p2p_b(), SyntheticPairs(8, 16), SyntheticPairs(2, 16),
                   dict(steps=3, batch_size=4, precision="bf16", channels_last=True, compile=True,

@@ -226,7 +226,7 @@ def test_short_video_training(series, tmp_path):
     assert metrics["physics_real_r"] > 0.9
 
 
-@pytest.mark.gpu
+@pytest.mark.real_gpu
 def test_cuda_bf16_forward_matches_fp32():
     """Both diffusion networks on the GPU: bf16 autocast (flash/memory-efficient SDPA) vs fp32."""
     torch.manual_seed(0)

@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import _power_math as _m
 
-__all__ = ["prepare_series", "band_power", "prepare_series_serial", "band_power_serial", "BLOCK"]
+__all__ = ["prepare_series", "band_power", "prepare_series_serial", "band_power_serial",
+           "prepare_rows", "band_power_rows", "BLOCK"]
 
 #: Pixels per block of work (inner loops are vectorised over them).
 BLOCK = 256
@@ -110,24 +111,35 @@ def band_power_serial(spec, starts, stops, weights, out):
         _band_block(spec, starts, stops, weights, out, p0, min(p0 + BLOCK, npix))
 
 
-def _check_prepare(v, out, taper):
-    if v.ndim != 2 or out.ndim != 2 or v.shape[1] != out.shape[1]:
-        raise ValueError(f"prepare_series: v {v.shape} and out {out.shape} must be (N, P) and "
-                         "(M, P) with the same number of pixels P")
-    if out.shape[0] not in (v.shape[0], v.shape[0] - 1) or out.shape[0] < 1:
-        raise ValueError(f"prepare_series: out has {out.shape[0]} samples; it must have N - 1 = "
+def _check_prepare(v, out, taper, *, rows=False):
+    """Shapes of ``prepare_series`` (``out`` ``(M, P)``) or ``prepare_rows`` (``out`` ``(P, M)``)."""
+    name = "prepare_rows" if rows else "prepare_series"
+    m, npix = (out.shape[::-1] if rows else out.shape) if out.ndim == 2 else (0, -1)
+    if v.ndim != 2 or out.ndim != 2 or v.shape[1] != npix:
+        layout = "(P, M)" if rows else "(M, P)"
+        raise ValueError(f"{name}: v {v.shape} and out {out.shape} must be (N, P) and "
+                         f"{layout} with the same number of pixels P")
+    if m not in (v.shape[0], v.shape[0] - 1) or m < 1:
+        raise ValueError(f"{name}: out has {m} samples; it must have N - 1 = "
                          f"{v.shape[0] - 1} (difference) or N = {v.shape[0]} (no difference)")
-    if taper.shape != (out.shape[0],):
-        raise ValueError(f"prepare_series: taper has shape {taper.shape}, expected ({out.shape[0]},)")
+    if taper.shape != (m,):
+        raise ValueError(f"{name}: taper has shape {taper.shape}, expected ({m},)")
 
 
-def _check_bands(spec, starts, stops, weights, out):
+def _check_bands(spec, starts, stops, weights, out, *, rows=False):
+    """Shapes (and, for host arrays, bin ranges) of ``band_power`` / ``band_power_rows``.
+
+    Device arrays are not read back: their values are the caller's to check on the host
+    (solarprep builds them with :func:`solarprep.helioseismology.power.band_weights`).
+    """
     nb = starts.shape[0]
-    if stops.shape != (nb,) or out.shape != (nb, spec.shape[1]) or weights.shape[0] != nb:
+    nk, npix = spec.shape[::-1] if rows else spec.shape
+    if stops.shape != (nb,) or out.shape != (nb, npix) or weights.shape[0] != nb:
         raise ValueError(f"band_power: {nb} bands but stops {stops.shape}, weights "
                          f"{weights.shape}, out {out.shape} for spectrum {spec.shape}")
-    st, sp = np.asarray(starts), np.asarray(stops)
-    if nb and (st.min() < 0 or sp.max() > spec.shape[0] or np.any(sp - st > weights.shape[1])):
+    if not (isinstance(starts, np.ndarray) and isinstance(stops, np.ndarray)):
+        return
+    if nb and (starts.min() < 0 or stops.max() > nk or np.any(stops - starts > weights.shape[1])):
         raise ValueError("band_power: band bins outside the spectrum or wider than the weights")
 
 
@@ -171,3 +183,62 @@ def band_power(spec, starts, stops, weights, out):
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     _check_bands(spec, starts, stops, weights, out)
     _band_power(spec, starts, stops, weights, out)
+
+
+# -- pixel-major twins (the GPU path's layout): a window (N, P) in, samples (P, M) out ------
+
+@numba.njit(parallel=True, cache=True)
+def _prepare_rows(v, out, taper, detrend, centre, denom):
+    n = v.shape[0]
+    m = out.shape[1]
+    diff = m == n - 1
+    for p in numba.prange(v.shape[1]):
+        mean = 0.0
+        slope = 0.0
+        if detrend != _m.DETREND_NONE:
+            for t in range(m):
+                x = _sample(v, t, p, diff)
+                mean += x
+                slope += (t - centre) * x
+            mean /= m
+            slope = slope / denom if detrend == _m.DETREND_LINEAR else 0.0
+        for t in range(m):
+            out[p, t] = _detrended(_sample(v, t, p, diff), t, mean, slope, centre, taper[t])
+
+
+@numba.njit(parallel=True, cache=True)
+def _band_power_rows(spec, starts, stops, weights, out):
+    for p in numba.prange(spec.shape[0]):
+        for b in range(starts.shape[0]):
+            acc = 0.0
+            for k in range(starts[b], stops[b]):
+                acc += _power_term(spec[p, k], weights[b, k - starts[b]])
+            out[b, p] = acc
+
+
+def prepare_rows(v, out, taper, detrend):
+    """:func:`prepare_series` written pixel-major: ``out[p, t]`` for an FFT along the last axis.
+
+    Parameters
+    ----------
+    v : numpy.ndarray
+        ``(N, P)`` Dopplergrams of one window (time-major, as stored).
+    out : numpy.ndarray
+        ``(P, M)`` float32 (or float64) output, ``M = N − 1`` or ``N`` as in
+        :func:`prepare_series`.
+    taper, detrend
+        As :func:`prepare_series`.
+    """
+    taper = np.ascontiguousarray(taper, dtype=np.float64)
+    _check_prepare(v, out, taper, rows=True)
+    centre, denom = _centre_denom(out.shape[1])
+    _prepare_rows(v, out, taper, int(detrend), centre, denom)
+
+
+def band_power_rows(spec, starts, stops, weights, out):
+    """:func:`band_power` of a pixel-major spectrum ``spec`` ``(P, K)``; ``out`` is ``(nb, P)``."""
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    stops = np.ascontiguousarray(stops, dtype=np.int64)
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    _check_bands(spec, starts, stops, weights, out, rows=True)
+    _band_power_rows(spec, starts, stops, weights, out)

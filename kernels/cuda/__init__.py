@@ -8,9 +8,9 @@ from .remap import derotate, track
 
 __all__ = ["disk_coordinates", "sky_coordinates", "derotate", "track"]
 
-from .power import band_power, prepare_series  # noqa: E402
+from .power import band_power, band_power_rows, prepare_rows, prepare_series  # noqa: E402
 
-__all__ += ["band_power", "prepare_series"]
+__all__ += ["band_power", "prepare_series", "band_power_rows", "prepare_rows"]
 
 from .photometry import (  # noqa: E402
                          disk_sums,

@@ -1,8 +1,8 @@
-"""Disk geometry on the GPU: one thread per pixel, geometry computed in registers."""
+"""Disk geometry on the GPU: one thread per pixel (columns fastest), geometry computed in registers."""
 from numba import cuda
 
 from .._disk_math import compile_for
-from .._launch import grid_3d
+from .._launch import launch_stack
 
 __all__ = ["disk_coordinates", "sky_coordinates"]
 
@@ -10,9 +10,9 @@ _pixel_geometry, _sky_position, *_ = compile_for(cuda.jit(device=True))
 
 
 @cuda.jit
-def _disk_coordinates(p, mu, lat, lon, on_disk):
-    t = cuda.blockIdx.z
-    i, j = cuda.grid(2)
+def _disk_coordinates(p, mu, lat, lon, on_disk, t0):
+    t = t0 + cuda.blockIdx.z
+    j, i = cuda.grid(2)
     if i < mu.shape[1] and j < mu.shape[2]:
         m, la, lo = _pixel_geometry(i, j, p[t])
         mu[t, i, j] = m
@@ -22,9 +22,9 @@ def _disk_coordinates(p, mu, lat, lon, on_disk):
 
 
 @cuda.jit
-def _sky_coordinates(p, impact, angle):
-    t = cuda.blockIdx.z
-    i, j = cuda.grid(2)
+def _sky_coordinates(p, impact, angle, t0):
+    t = t0 + cuda.blockIdx.z
+    j, i = cuda.grid(2)
     if i < impact.shape[1] and j < impact.shape[2]:
         b, a = _sky_position(i, j, p[t])
         impact[t, i, j] = b
@@ -37,11 +37,9 @@ def disk_coordinates(p, mu, lat, lon, on_disk):
     Same contract as :func:`kernels.cpu.disk_coordinates`; all arrays on the device
     (``p`` float64 of shape ``(nt, 25)``, outputs ``(nt, ny, nx)``).
     """
-    blocks, threads = grid_3d(mu.shape)
-    _disk_coordinates[blocks, threads](p, mu, lat, lon, on_disk)
+    launch_stack(_disk_coordinates, mu.shape, p, mu, lat, lon, on_disk)
 
 
 def sky_coordinates(p, impact, angle):
     """Impact parameter and position angle of every line of sight; as :func:`kernels.cpu.sky_coordinates`."""
-    blocks, threads = grid_3d(impact.shape)
-    _sky_coordinates[blocks, threads](p, impact, angle)
+    launch_stack(_sky_coordinates, impact.shape, p, impact, angle)

@@ -10,7 +10,7 @@ import math
 
 from numba import config, cuda, float64
 
-from .._launch import grid_3d
+from .._launch import frame_chunks, launch_stack
 from .._photometry_math import DISK_NSUMS, LD_MAXC, MUMIN_IDX, NSUMS, compile_for
 
 __all__ = ["ld_normal_sums", "ld_solve", "ld_divide", "surface_area", "foreshortening",
@@ -26,14 +26,17 @@ REDUCE_THREADS = 16 if config.ENABLE_CUDASIM else 128
 REDUCE_BLOCKS = 132
 
 
-def _reduce_grid(nt, npix):
-    blocks = max(1, min(REDUCE_BLOCKS, math.ceil(npix / (REDUCE_THREADS * 16))))
-    return (blocks, nt), REDUCE_THREADS
+def _launch_reduction(kernel, shape, *args):
+    """Launch a reduction: ``gridDim.x`` blocks stride over a frame's pixels, frames on ``y``."""
+    nt, ny, nx = shape
+    blocks = max(1, min(REDUCE_BLOCKS, math.ceil(ny * nx / (REDUCE_THREADS * 16))))
+    for t0, n in frame_chunks(nt):
+        kernel[(blocks, n), REDUCE_THREADS](*args, t0)
 
 
 @cuda.jit
-def _ld_sums(image, mu, p, sums):
-    t = cuda.blockIdx.y
+def _ld_sums(image, mu, p, sums, t0):
+    t = t0 + cuda.blockIdx.y
     tid = cuda.threadIdx.x
     ny = image.shape[1]
     nx = image.shape[2]
@@ -72,8 +75,7 @@ def ld_normal_sums(image, mu, p, sums):
     All arrays on the device; ``sums`` is zeroed here before the atomic adds.
     """
     sums[...] = 0
-    blocks, threads = _reduce_grid(image.shape[0], image.shape[1] * image.shape[2])
-    _ld_sums[blocks, threads](image, mu, p, sums)
+    _launch_reduction(_ld_sums, image.shape, image, mu, p, sums)
 
 
 @cuda.jit
@@ -93,9 +95,9 @@ def ld_solve(sums, basis, p):
 
 
 @cuda.jit
-def _ld_divide(image, mu, p, out):
-    t = cuda.blockIdx.z
-    i, j = cuda.grid(2)
+def _ld_divide(image, mu, p, out, t0):
+    t = t0 + cuda.blockIdx.z
+    j, i = cuda.grid(2)
     if i < image.shape[1] and j < image.shape[2]:
         tm = t if mu.shape[0] > 1 else 0
         out[t, i, j] = _contrast(image[t, i, j], mu[tm, i, j], p[t])
@@ -103,28 +105,26 @@ def _ld_divide(image, mu, p, out):
 
 def ld_divide(image, mu, p, out):
     """Contrast ``I / m(μ)``; as :func:`kernels.cpu.ld_divide`."""
-    blocks, threads = grid_3d(image.shape)
-    _ld_divide[blocks, threads](image, mu, p, out)
+    launch_stack(_ld_divide, image.shape, image, mu, p, out)
 
 
 @cuda.jit
-def _surface_area(p, area):
-    t = cuda.blockIdx.z
-    i, j = cuda.grid(2)
+def _surface_area(p, area, t0):
+    t = t0 + cuda.blockIdx.z
+    j, i = cuda.grid(2)
     if i < area.shape[1] and j < area.shape[2]:
         area[t, i, j] = _area(float64(i), float64(j), p[t])
 
 
 def surface_area(p, area):
     """Surface area per pixel, Mm²; as :func:`kernels.cpu.surface_area`."""
-    blocks, threads = grid_3d(area.shape)
-    _surface_area[blocks, threads](p, area)
+    launch_stack(_surface_area, area.shape, p, area)
 
 
 @cuda.jit
-def _foreshortening(p, image, out):
-    t = cuda.blockIdx.z
-    i, j = cuda.grid(2)
+def _foreshortening(p, image, out, t0):
+    t = t0 + cuda.blockIdx.z
+    j, i = cuda.grid(2)
     if i < image.shape[1] and j < image.shape[2]:
         pt = p[0] if p.shape[0] == 1 else p[t]
         mu, omega, dist = _surface(i, j, pt)
@@ -136,14 +136,13 @@ def _foreshortening(p, image, out):
 
 def foreshortening(p, image, out):
     """``image / μ`` where ``μ ≥ μ_min``; as :func:`kernels.cpu.foreshortening`."""
-    blocks, threads = grid_3d(image.shape)
-    _foreshortening[blocks, threads](p, image, out)
+    launch_stack(_foreshortening, image.shape, p, image, out)
 
 
 @cuda.jit
-def _solid_angle_weights(p, weight):
-    t = cuda.blockIdx.z
-    i, j = cuda.grid(2)
+def _solid_angle_weights(p, weight, t0):
+    t = t0 + cuda.blockIdx.z
+    j, i = cuda.grid(2)
     if i < weight.shape[1] and j < weight.shape[2]:
         mu, omega, dist = _surface(i, j, p[t])
         weight[t, i, j] = omega if mu == mu else 0.0
@@ -151,13 +150,12 @@ def _solid_angle_weights(p, weight):
 
 def solid_angle_weights(p, weight):
     """Pixel solid angles on the disk, 0 elsewhere; as :func:`kernels.cpu.solid_angle_weights`."""
-    blocks, threads = grid_3d(weight.shape)
-    _solid_angle_weights[blocks, threads](p, weight)
+    launch_stack(_solid_angle_weights, weight.shape, p, weight)
 
 
 @cuda.jit
-def _disk_sums(image, weight, sums):
-    t = cuda.blockIdx.y
+def _disk_sums(image, weight, sums, t0):
+    t = t0 + cuda.blockIdx.y
     tid = cuda.threadIdx.x
     ny = image.shape[1]
     nx = image.shape[2]
@@ -197,5 +195,4 @@ def _disk_sums(image, weight, sums):
 def disk_sums(image, weight, sums):
     """Per-frame disk sums; as :func:`kernels.cpu.disk_sums` (``sums`` zeroed here)."""
     sums[...] = 0
-    blocks, threads = _reduce_grid(image.shape[0], image.shape[1] * image.shape[2])
-    _disk_sums[blocks, threads](image, weight, sums)
+    _launch_reduction(_disk_sums, image.shape, image, weight, sums)

@@ -1,7 +1,7 @@
 """Derotation and tracking on the GPU: one fused kernel, geometry in registers, no coordinate arrays."""
 from numba import cuda
 
-from .._launch import grid_3d
+from .._launch import launch_stack
 from .._remap_math import NDEROTATE, NTRACK, compile_for
 
 __all__ = ["derotate", "track"]
@@ -13,9 +13,9 @@ def _gather_kernel(source):
     """One thread per output pixel: ``out[t, i, j] = image[t](source(i, j, p[t]))``."""
 
     @cuda.jit
-    def gather(p, image, out, valid, order):
-        t = cuda.blockIdx.z
-        i, j = cuda.grid(2)
+    def gather(p, image, out, valid, order, t0):
+        t = t0 + cuda.blockIdx.z
+        j, i = cuda.grid(2)
         if i < out.shape[1] and j < out.shape[2]:
             x, y = source(i, j, p[t])
             out[t, i, j] = _sample(image, t, x, y, order)
@@ -34,8 +34,7 @@ def _launch(kernel, p, image, out, valid, order, width):
         raise ValueError(f"order must be 1 (bilinear) or 3 (Keys bicubic), not {order!r}")
     if p.shape != (out.shape[0], width):
         raise ValueError(f"params must have shape ({out.shape[0]}, {width}), not {p.shape}")
-    blocks, threads = grid_3d(out.shape)
-    kernel[blocks, threads](p, image, out, valid, order)
+    launch_stack(kernel, out.shape, p, image, out, valid, order)
 
 
 def derotate(p, image, out, valid, order=1):

@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from solarprep.backend import is_cupy
+from solarprep.backend import array_of, is_cupy, to_host
 from solarprep.dataset import append_history
 from solarprep.errors import ScalingError  # noqa: F401 (re-exported)
 
@@ -103,10 +103,11 @@ def euv_median_log10(x, median, *, ratio_scale=100.0, ratio_max=200.0, nan_value
     """
     xp = _xp(x)
     x = xp.asarray(x, dtype=xp.float64)
-    med = xp.asarray(median, dtype=xp.float64)
-    if bool((~(med > 0)).any()):
-        raise ScalingError(f"euv_median_log10: the disk median must be positive, got {median!r}; "
+    checked = to_host(median) if is_cupy(median) else np.asarray(median, dtype=np.float64)
+    if (~(checked > 0)).any():  # checked on the host (one small read for a device median)
+        raise ScalingError(f"euv_median_log10: the disk median must be positive, got {checked!r}; "
                            "check that the image is an EUV intensity and the disk mask is right")
+    med = xp.asarray(median, dtype=xp.float64)
     med = med.reshape(med.shape + (1,) * (x.ndim - med.ndim))
     r = ratio_scale * x / med
     y = 2.0 * xp.log10(xp.clip(r, 1.0, ratio_max)) / math.log10(ratio_max) - 1.0
@@ -253,12 +254,12 @@ def scale(obj, scaling, *, variable=None, on_disk=None, **params):
         elif mask is None and hasattr(obj, "data_vars") and "crpix1" in obj.coords:
             from solarprep.coordinates.geometry import disk_coordinates
 
-            mask = disk_coordinates(obj, device="cpu")["on_disk"]    # the seeds' disk median
-        mask = getattr(mask, "data", mask)
-        med = disk_median(data, mask)
+            mask = disk_coordinates(obj)["on_disk"]    # the seeds' disk median, where the data are
+        mask = array_of(mask)
+        med = to_host(disk_median(data, mask)).astype(np.float64)  # per-frame: a host coordinate
         out = spec.forward(data, med, **p)
         lead = da.dims[:-2]
-        coords[f"{name}_scaling_median"] = (lead, np.asarray(med, dtype=np.float64),
+        coords[f"{name}_scaling_median"] = (lead, med,
                                            {"units": da.attrs["units"],
                                             "long_name": f"on-disk median of {name}"})
     else:

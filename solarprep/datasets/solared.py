@@ -323,7 +323,7 @@ class FitsRegion:
         for path in tqdm(list(self.doppler), desc=f"AR {self.name} power", disable=not progress):
             cube, mid, dt = read_tracked_cube(path)
             p = band_powers(cube, dt, convention=self.convention, device=self.device)
-            steps.append((mid, tile_means(_host(p), mode=self.tile_mode)))
+            steps.append((mid, backend.to_host(tile_means(p, mode=self.tile_mode))))
         times = np.array([s[0] for s in steps])
         order = np.argsort(times)
         times = times[order]
@@ -348,10 +348,6 @@ class FitsRegion:
         intensity = middle(self.continuum, False)
         return timelines_dataset(times, power, flux, intensity, active_region=self.name,
                                  source=f"{len(self.doppler)} tracked Dopplergram cubes")
-
-
-def _host(a):
-    return a.get() if backend.is_cupy(a) else np.asarray(a)
 
 
 # --------------------------------------------------------------------------- synthetic ARs

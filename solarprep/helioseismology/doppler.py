@@ -115,29 +115,31 @@ def static_velocity_basis(lat, lon, b0, l0, dsun_rsun):
     * 3-5: ``n̂_x, n̂_y, n̂_z`` (a constant observer velocity ``v`` adds ``−v·n̂``);
     * 6: ``μ = −P·n̂`` (limb shift / convective blueshift ``−v_cb μ``).
 
-    NaN where ``lat`` is NaN.
+    NaN where ``lat`` is NaN. ``lat``/``lon`` may be NumPy or CuPy arrays (the basis
+    is computed where they are); ``b0``, ``l0`` (deg) and ``dsun_rsun`` are numbers.
     """
-    phi = np.radians(np.asarray(lat, np.float64))
-    lam = np.radians(np.asarray(lon, np.float64))
-    cp = np.cos(phi)
-    px, py, pz = cp * np.cos(lam), cp * np.sin(lam), np.sin(phi)
+    xp = backend.array_module("cuda" if backend.is_cupy(lat) else "cpu")
+    phi = xp.radians(xp.asarray(lat, dtype=np.float64))
+    lam = xp.radians(xp.asarray(lon, dtype=np.float64))
+    cp = xp.cos(phi)
+    px, py, pz = cp * xp.cos(lam), cp * xp.sin(lam), xp.sin(phi)
     b0, l0 = np.radians(b0), np.radians(l0)
     ox, oy, oz = (dsun_rsun * np.cos(b0) * np.cos(l0), dsun_rsun * np.cos(b0) * np.sin(l0),
                   dsun_rsun * np.sin(b0))
     nx, ny, nz = px - ox, py - oy, pz - oz
-    norm = np.sqrt(nx * nx + ny * ny + nz * nz)
+    norm = xp.sqrt(nx * nx + ny * ny + nz * nz)
     nx, ny, nz = nx / norm, ny / norm, nz / norm
     rot = -py * nx + px * ny  # (ẑ × P)·n̂
-    s2 = np.sin(phi) ** 2
+    s2 = xp.sin(phi) ** 2
     mu = -(px * nx + py * ny + pz * nz)
-    return np.stack([rot, rot * s2, rot * s2 * s2, nx, ny, nz, mu])
+    return xp.stack([rot, rot * s2, rot * s2 * s2, nx, ny, nz, mu])
 
 
-def _polynomial_basis(shape, degree):
+def _polynomial_basis(xp, shape, degree):
     ny, nx = shape
-    y = np.linspace(-1.0, 1.0, ny)[:, None] * np.ones((1, nx))
-    x = np.linspace(-1.0, 1.0, nx)[None, :] * np.ones((ny, 1))
-    return np.stack([x**i * y**j for i in range(degree + 1) for j in range(degree + 1 - i)])
+    y = xp.linspace(-1.0, 1.0, ny)[:, None] * xp.ones((1, nx))
+    x = xp.linspace(-1.0, 1.0, nx)[None, :] * xp.ones((ny, 1))
+    return xp.stack([x**i * y**j for i in range(degree + 1) for j in range(degree + 1 - i)])
 
 
 def remove_static_velocity(ds, variable=None, *, model="auto", degree=2, device="auto"):
@@ -159,14 +161,22 @@ def remove_static_velocity(ds, variable=None, *, model="auto", degree=2, device=
     degree : int
         Polynomial degree for ``model="polynomial"``.
     device : {"auto", "cpu", "cuda"}
-        Where the disk geometry is computed (the fit itself runs in float64 NumPy).
+        Where the geometry, the fit (float64) and the residual are computed; on the
+        GPU the cube never leaves the device (one read of the per-frame pixel counts
+        and coefficients comes back).
 
     Returns
     -------
     xarray.Dataset
         ``ds`` with the variable replaced by the residual (float32, same units,
-        ``long_name`` "… minus static model") and a ``static_coefficients``
-        ``(time, term)`` float64 variable with the fitted coefficients.
+        ``long_name`` "… minus static model", on ``device``) and a
+        ``static_coefficients`` ``(time, term)`` float64 variable (host) with the
+        fitted coefficients.
+
+    Raises
+    ------
+    solarprep.errors.SolarDataError
+        A frame with fewer usable (finite) pixels than model terms.
 
     Notes
     -----
@@ -177,9 +187,10 @@ def remove_static_velocity(ds, variable=None, *, model="auto", degree=2, device=
     (:mod:`solarprep.synthetic.doppler`) and, for real HMI data, the standard
     decomposition of Schou et al. (2012, Sol. Phys. 275, 327) (rotation, observer
     velocity OBS_VR/VW/VN, convective blueshift). It is fitted by linear least
-    squares over the on-disk pixels of each frame; oscillations and noise average
-    out over the disk. Unlike differencing, it keeps the oscillation signal with
-    its full amplitude at every frequency (no ``|2 sin(πfΔt)|²`` response).
+    squares over the usable on-disk pixels of each frame (normal equations in
+    float64, equilibrated by the diagonal); oscillations and noise average out over
+    the disk. Unlike differencing, it keeps the oscillation signal with its full
+    amplitude at every frequency (no ``|2 sin(πfΔt)|²`` response).
     """
     variable = _pick_variable(ds, variable)
     var = ds[variable]
@@ -188,54 +199,74 @@ def remove_static_velocity(ds, variable=None, *, model="auto", degree=2, device=
         model = "physical" if have_geometry else "polynomial"
     if model not in ("physical", "polynomial"):
         raise ValueError(f"model must be 'auto', 'physical' or 'polynomial', not {model!r}")
-    data = var.data
-    on_gpu = backend.is_cupy(data)
-    values = data.get() if on_gpu else np.asarray(data)
+    if model == "physical" and not have_geometry:
+        raise ValueError("model='physical' needs the per-frame geometry coordinates of the solar "
+                         "Dataset convention (hglt_obs, hgln_obs, dsun_obs, crpix1, ...); "
+                         "use model='polynomial' for patches without geometry")
+    device = backend.resolve_device(device, ds)
+    xp = backend.array_module(device)
+    values = xp.asarray(var.data if device == "cuda" else backend.to_host(var.data))
     nt = values.shape[0]
     if model == "physical":
-        if not have_geometry:
-            raise ValueError("model='physical' needs the per-frame geometry coordinates of the solar "
-                             "Dataset convention (hglt_obs, hgln_obs, dsun_obs, crpix1, ...); "
-                             "use model='polynomial' for patches without geometry")
         from solarprep.coordinates.geometry import disk_coordinates
 
-        geo = backend.to_device(disk_coordinates(ds[[variable]], device=device), "cpu")
-        lat, lon = np.asarray(geo["hgs_lat"].values), np.asarray(geo["hgs_lon"].values)
+        geo = disk_coordinates(ds[[variable]], device=device)
+        lat, lon = geo["hgs_lat"].data, geo["hgs_lon"].data
         rsun = float(ds.attrs.get("rsun_ref", 695_700_000.0))
+        b0, l0, dsun = (np.asarray(ds[c].values, np.float64) for c in ("hglt_obs", "hgln_obs",
+                                                                        "dsun_obs"))
+
+        def basis_of(k):
+            return static_velocity_basis(lat if lat.ndim == 2 else lat[k],
+                                         lon if lon.ndim == 2 else lon[k],
+                                         b0[k], l0[k], dsun[k] / rsun)
     else:
-        poly = _polynomial_basis(values.shape[1:], int(degree))
-    resid = np.empty_like(values, dtype=np.float32)
-    coeffs = None
-    for k in range(nt):
-        if model == "physical":
-            la = lat if lat.ndim == 2 else lat[k]
-            lo = lon if lon.ndim == 2 else lon[k]
-            basis = static_velocity_basis(la, lo, float(ds["hglt_obs"].values[k]),
-                                          float(ds["hgln_obs"].values[k]),
-                                          float(ds["dsun_obs"].values[k]) / rsun)
-        else:
-            basis = poly
+        poly = _polynomial_basis(xp, values.shape[1:], int(degree))
+
+        def basis_of(k):
+            return poly
+
+    def usable(k):
+        """Frame ``k`` (float64), its basis with NaN set to 0, and the usable pixels."""
+        basis = basis_of(k)
         frame = values[k].astype(np.float64)
-        ok = np.isfinite(frame) & np.all(np.isfinite(basis), axis=0)
-        if ok.sum() < basis.shape[0]:
-            raise SolarDataError(f"frame {k}: only {int(ok.sum())} usable pixels for a "
-                                 f"{basis.shape[0]}-term fit")
-        a = basis[:, ok].T
-        c, *_ = np.linalg.lstsq(a, frame[ok], rcond=None)
-        if coeffs is None:
-            coeffs = np.empty((nt, c.size))
-        coeffs[k] = c
-        fit = np.tensordot(c, np.where(np.isfinite(basis), basis, 0.0), axes=1)
-        resid[k] = np.where(ok, frame - fit, np.nan)
+        finite = xp.isfinite(basis)
+        ok = xp.isfinite(frame) & xp.all(finite, axis=0)
+        return frame, xp.where(finite, basis, 0.0), ok
+
+    nb = basis_of(0).shape[0]
+    normal = xp.empty((nt, nb, nb))
+    rhs = xp.empty((nt, nb))
+    counts = xp.empty(nt)
+    for k in range(nt):  # normal equations on the device, no read-back
+        frame, basis, ok = usable(k)
+        a = xp.where(ok, basis, 0.0).reshape(nb, -1)
+        normal[k] = a @ a.T
+        rhs[k] = a @ xp.where(ok, frame, 0.0).ravel()
+        counts[k] = ok.sum()
+    enough = counts >= nb
+    scale = xp.sqrt(xp.where(xp.diagonal(normal, axis1=1, axis2=2) > 0,
+                             xp.diagonal(normal, axis1=1, axis2=2), 1.0))
+    eye = xp.eye(nb)
+    g = xp.where(enough[:, None, None], normal / (scale[:, :, None] * scale[:, None, :]), eye)
+    coeffs = xp.linalg.solve(g, (rhs / scale)[..., None])[..., 0] / scale
+    read = backend.to_host(xp.concatenate([counts[:, None], coeffs], axis=1))  # one small read
+    bad = np.flatnonzero(read[:, 0] < nb)
+    if bad.size:
+        k = int(bad[0])
+        raise SolarDataError(f"frame {k}: only {int(read[k, 0])} usable pixels for a "
+                             f"{nb}-term fit")
+    resid = xp.empty(values.shape, dtype=np.float32)
+    for k in range(nt):
+        frame, basis, ok = usable(k)
+        fit = xp.tensordot(coeffs[k], basis, axes=1)
+        resid[k] = xp.where(ok, frame - fit, np.nan)
     out = ds.copy(deep=False)
     attrs = dict(var.attrs)
     attrs["long_name"] = f"{var.attrs.get('long_name', variable)} minus static model ({model})"
-    if on_gpu:
-        import cupy
-
-        resid = cupy.asarray(resid)
     out[variable] = xr.Variable(var.dims, resid, attrs)
-    out["static_coefficients"] = xr.Variable(("time", "term"), coeffs,
+    out["static_coefficients"] = xr.Variable(("time", "term"), read[:, 1:],
                                              {"long_name": f"static velocity model ({model}) "
                                                            "coefficients", "units": "m / s"})
-    return append_history(out, f"remove_static_velocity(variable={variable!r}, model={model!r})")
+    return append_history(out, f"remove_static_velocity(variable={variable!r}, model={model!r}, "
+                               f"device={device!r})")

@@ -27,8 +27,11 @@ The computation never holds all windows at once: windows are done one at a
 time (sliding with ``step``), and on the CPU each window is cut into blocks of
 pixels that stay in cache, handed to one thread per core (numba preparation
 kernel, ``scipy.fft.rfft``, numba fused band sums that never store ``|X|²``; all
-three release the GIL, so the threads never wait on each other). On the GPU a window is
-one preparation kernel, one cuFFT (plans cached by CuPy) and one band-sum kernel.
+three release the GIL, so the threads never wait on each other). On the GPU the cube
+is copied to the device once (not at all when it is there already), and a window
+is one preparation kernel that writes the samples pixel-major, ``(P, M)``, one
+cuFFT along that last, contiguous axis (a batched R2C; CuPy caches the plan) and
+one band-sum kernel writing into the result on the device: no host round trip.
 """
 import logging
 import time as _time
@@ -252,30 +255,56 @@ class _Engine:
                     f.result()
         return out
 
-    # -- GPU: one preparation kernel, one cuFFT, one band-sum kernel -------------------
+    # -- GPU: one preparation kernel, one cuFFT along the last axis, one band-sum kernel --
     def _cuda(self, cube, out):
         import cupy
 
         import kernels.cuda as kg
 
         if self._buf is None:
-            self._buf = cupy.empty((self.m, self.npix), self.dtype)
+            self._buf = cupy.empty((self.npix, self.m), self.dtype)  # pixel-major samples
         d = self._dev
-        kg.prepare_series(cube, self._buf, d["taper"], self.detrend)
-        spec = cupy.fft.rfftn(self._buf, axes=(0,))  # strided batched R2C, plan cached
-        kg.band_power(spec, d["starts"], d["stops"], d["weights"], out)
+        kg.prepare_rows(cube, self._buf, d["taper"], self.detrend)
+        spec = cupy.fft.rfft(self._buf, axis=-1)  # contiguous batched R2C, plan cached by CuPy
+        kg.band_power_rows(spec, d["starts"], d["stops"], d["weights"], out)
         return out
 
     def __call__(self, cube, out=None):
-        """Band powers ``(nb, P)`` of one window ``cube`` ``(N, P)`` on this engine's device."""
+        """Band powers ``(nb, P)`` of one window ``cube`` ``(N, P)`` on this engine's device.
+
+        On the GPU, ``cube`` must already be there (a window of a cube copied once).
+        """
         if cube.shape != (self.n, self.npix):
             raise ValueError(f"window of shape {cube.shape}, expected {(self.n, self.npix)}")
         xp = backend.array_module(self.device)
         if out is None:
             out = xp.empty((self.nb, self.npix), np.float32)
         if self.device == "cuda":
-            return self._cuda(xp.asarray(cube), out)
+            return self._cuda(cube, out)
         return self._cpu(np.asarray(cube), out)
+
+
+def _window_source(data, eng):
+    """What windows are cut from: on the GPU the whole cube, copied there once (not at all
+    when it is there already) in the engine's precision; on the CPU the data as they are."""
+    if eng.device == "cpu":
+        return data
+    import cupy
+
+    cube = cupy.asarray(data)  # host data: the one host→device copy
+    if eng.dtype == np.float32 and cube.dtype != np.float32:
+        cube = cube.astype(np.float32)
+    return cupy.ascontiguousarray(cube.reshape(cube.shape[0], eng.npix))
+
+
+def _window(source, lo, hi, eng):
+    """Frames ``lo:hi`` as an ``(N, P)`` C-contiguous array on the engine's device."""
+    if eng.device == "cuda":
+        return source[lo:hi]  # a view of the device cube: no copy
+    cube = backend.to_host(source[lo:hi]).reshape(hi - lo, eng.npix)
+    if eng.dtype == np.float32 and cube.dtype != np.float32:
+        cube = cube.astype(np.float32)
+    return np.ascontiguousarray(cube)
 
 
 def band_powers(cube, dt, *, bands=DEFAULT_BANDS, convention="physical", difference=True,
@@ -307,8 +336,7 @@ def band_powers(cube, dt, *, bands=DEFAULT_BANDS, convention="physical", differe
     eng = _Engine(shape[0], npix, float(dt), bands=bands, convention=convention,
                   difference=difference, compensate=compensate_difference, detrend=detrend,
                   apodize=apodize, precision=precision, device=device)
-    xp = backend.array_module(device)
-    flat = xp.ascontiguousarray(xp.asarray(cube).reshape(shape[0], npix))
+    flat = _window(_window_source(cube, eng), 0, shape[0], eng)
     return eng(flat).reshape((eng.nb,) + tuple(shape[1:]))
 
 
@@ -436,7 +464,7 @@ def power_maps(ds, variable=None, *, bands=DEFAULT_BANDS, window="8h", step=None
     xp = backend.array_module(device)
     out = xp.full((starts.size, eng.nb, npix), np.nan, np.float32)
     centre_frames = np.empty(starts.size, np.int64)
-    data = var.data
+    source = _window_source(var.data, eng)
     n_nan = 0
     from tqdm.auto import tqdm
 
@@ -454,11 +482,7 @@ def power_maps(ds, variable=None, *, bands=DEFAULT_BANDS, window="8h", step=None
             n_nan += 1
             continue
         lo, hi = int(idx[0]), int(idx[-1]) + 1  # contiguous frames (no gap)
-        cube = data[lo:hi]
-        cube = xp.asarray(cube).reshape(n, npix)
-        if cube.dtype != np.float32 and eng.dtype == np.float32:
-            cube = cube.astype(np.float32)
-        eng(xp.ascontiguousarray(cube), out[j])
+        eng(_window(source, lo, hi, eng), out[j])
     if n_nan:
         log.warning("power_maps: %d of %d windows contain a gap and are NaN", n_nan, starts.size)
     log.debug("power_maps: %d windows of %d frames in %.3f s on %s", starts.size, n,

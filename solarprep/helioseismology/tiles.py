@@ -60,7 +60,7 @@ def tile_means(data, *, grid=9, mode="solared"):
         ``(..., grid·grid)`` float64 tile means, row-major (``tile = grid·r + c``), on
         the input's device; NaN pixels make their tile NaN.
     """
-    data = getattr(data, "data", data)
+    data = backend.array_of(data)
     xp = backend.array_module("cuda" if backend.is_cupy(data) else "cpu")
     a = xp.asarray(data)
     ny, nx = a.shape[-2:]

@@ -104,8 +104,9 @@ def load(source, *, name=None, unit=None, observer=None, north_up=True, progress
     progress : bool, optional
         Show a progress bar (``tqdm.auto``) when more than 3 files are read.
     device : {"auto", "cpu", "cuda"}, optional
-        Where the data variables live: ``"cuda"`` (and ``"auto"`` where a GPU is
-        usable) puts them on the GPU as CuPy arrays, copied there once.
+        Where the data variables live: ``"cuda"`` puts them on the GPU as CuPy
+        arrays, copied there once (coordinates stay on the host); ``"auto"`` keeps
+        them on the host unless ``SOLARPREP_DEVICE=cuda`` (``docs/devices.md``).
 
     Returns
     -------

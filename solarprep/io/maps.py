@@ -64,7 +64,7 @@ def to_maps(ds, name=None):
     maps = []
     for t, geometry in enumerate(geometries):
         frame = data[t]
-        frame = frame.get() if backend.is_cupy(frame) else np.asarray(frame)
+        frame = backend.to_host(frame)
         header = _header(ds, var, t, geometry)
         smap = sunpy.map.Map(np.asarray(frame, dtype=np.float32), header)
         _check_reference_date(smap, ds["time"].values[t], t)

@@ -5,6 +5,7 @@ import numpy as np
 
 from kernels.params import surface_params
 from solarprep import backend
+from solarprep.backend import to_host
 from solarprep.coordinates.geometry import frame_geometries, kernel_params
 from solarprep.dataset import data_variables
 from solarprep.errors import (
@@ -48,8 +49,8 @@ def image_array(ds, variable, device):
     """The variable's data as a C-contiguous float32 ``(nt, ny, nx)`` array on ``device``."""
     xp = backend.array_module(device)
     data = ds[variable].data
-    if device == "cpu" and backend.is_cupy(data):
-        data = data.get()
+    if device == "cpu":
+        data = to_host(data)
     return xp.ascontiguousarray(xp.asarray(data, dtype=np.float32))
 
 
@@ -65,8 +66,8 @@ def mu_array(ds, device):
         ds = disk_coordinates(ds, device=device)
     xp = backend.array_module(device)
     mu = ds.coords["mu"].data
-    if device == "cpu" and backend.is_cupy(mu):
-        mu = mu.get()
+    if device == "cpu":
+        mu = to_host(mu)
     mu = xp.asarray(mu, dtype=np.float32)
     if mu.ndim == 2:
         mu = mu[None]
@@ -87,11 +88,6 @@ def geometry_params(ds, mu_min=0.0, *, shared=False):
     if shared and bool(np.all(p == p[:1])):
         p = p[:1]
     return np.ascontiguousarray(p)
-
-
-def to_host(array):
-    """NumPy view or copy of a NumPy or CuPy array."""
-    return array.get() if backend.is_cupy(array) else np.asarray(array)
 
 
 def wavelength_nm(ds):

@@ -21,7 +21,14 @@ import xarray as xr
 from solarprep import backend
 from solarprep.dataset import append_history, data_variables
 from solarprep.errors import PhotometryError
-from solarprep.photometry._common import check_mu_min, geometry_params, image_array, image_variable, to_host
+from solarprep.photometry._common import (
+    check_mu_min,
+    geometry_params,
+    image_array,
+    image_variable,
+    mu_array,
+    to_host,
+)
 
 __all__ = ["pixel_area", "foreshortening_correct", "total_unsigned_flux", "CM2_PER_MM2"]
 
@@ -195,40 +202,48 @@ def total_unsigned_flux(data, mask=None, *, variable=None, kind="radial", mu_min
             from solarprep.coordinates.geometry import disk_coordinates
 
             ds = disk_coordinates(ds, device=device)
-        b = to_host(ds[variable].data).astype(np.float64)
-        mu_arr = to_host(ds.coords["mu"].data).astype(np.float64)
-        area = to_host(_area_array(ds, mu_min, device)).astype(np.float64)
-        if mu_arr.ndim == 2:
-            mu_arr = mu_arr[None]
-        flux = _flux(b, mask, kind, mu_min, threshold, mu_arr, area)
-        return xr.DataArray(flux.astype(np.float64), dims=("time",),
+        xp = backend.array_module(device)
+        data = ds[variable].data
+        b = xp.asarray(data if device == "cuda" else to_host(data), dtype=np.float64)
+        _, mu_arr = mu_array(ds, device)
+        area = _area_array(ds, mu_min, device)
+        flux = _flux(xp, b, mask, kind, mu_min, threshold, mu_arr, area)
+        return xr.DataArray(flux, dims=("time",),
                             coords={"time": ds["time"].values}, name="total_unsigned_flux",
                             attrs={"units": "Mx", "long_name": f"total unsigned flux ({kind})",
                                    "mu_min": mu_min, "threshold_G": float(threshold)})
     if mu is None or pixel_area is None:
         raise PhotometryError("total_unsigned_flux of a bare array needs mu= and pixel_area= "
                               "(Mm²); or pass the solar Dataset")
-    b = np.asarray(to_host(data), dtype=np.float64)
+    on_gpu = backend.is_cupy(backend.array_of(data))
+    xp = backend.array_module("cuda" if on_gpu else "cpu")
+    b = xp.asarray(backend.array_of(data))
     squeeze = b.ndim == 2
     b = b[None] if squeeze else b
-    mu_arr = np.asarray(to_host(mu), dtype=np.float64)
-    area = np.broadcast_to(np.asarray(to_host(pixel_area), dtype=np.float64), mu_arr.shape)
+    mu_arr = xp.asarray(backend.array_of(mu))
+    area = xp.asarray(backend.array_of(pixel_area))
     mu_arr = mu_arr[None] if mu_arr.ndim == 2 else mu_arr
     area = area[None] if area.ndim == 2 else area
-    flux = _flux(b, mask, kind, mu_min, threshold, mu_arr, area)
+    flux = _flux(xp, b, mask, kind, mu_min, threshold, mu_arr, area)
     return float(flux[0]) if squeeze else flux
 
 
-def _flux(b, mask, kind, mu_min, threshold, mu, area):
-    keep = np.isfinite(b) & (mu >= mu_min) & np.isfinite(area) & (np.abs(b) > threshold)
+def _flux(xp, b, mask, kind, mu_min, threshold, mu, area):
+    """Φ per frame (Mx, host float64): sums on ``xp``'s device, one read of ``(2, nt)`` values."""
+    b = b.astype(np.float64)
+    mu = mu.astype(np.float64)
+    area = area.astype(np.float64)
+    keep = xp.isfinite(b) & (mu >= mu_min) & xp.isfinite(area) & (xp.abs(b) > threshold)
     if mask is not None:
-        keep &= np.asarray(to_host(mask), dtype=bool)
-    if not keep.any():
+        keep &= xp.asarray(backend.array_of(mask), dtype=bool)
+    if kind == "radial":
+        per_px = xp.abs(b) / mu * area
+    else:
+        per_px = xp.abs(b) * area * mu
+    per_px = xp.where(keep, per_px, 0.0)
+    sums = to_host(xp.stack([per_px.sum(axis=(1, 2)), keep.sum(axis=(1, 2)).astype(np.float64)]))
+    if not sums[1].any():
         raise PhotometryError(
             f"no pixel left for the flux (on disk, μ ≥ mu_min={mu_min}, |B| > {threshold} G, in "
             "the mask): is this an off-disk cutout?")
-    if kind == "radial":
-        per_px = np.abs(b) / mu * area
-    else:
-        per_px = np.abs(b) * area * mu
-    return np.where(keep, per_px, 0.0).sum(axis=(1, 2)) * CM2_PER_MM2
+    return sums[0] * CM2_PER_MM2

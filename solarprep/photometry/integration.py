@@ -261,11 +261,11 @@ def _model_flux(ds, variable, law, weight, image, flux, device):
     xp = backend.array_module(device)
     nt = image.shape[0]
     if isinstance(law, xr.Dataset):
-        poly, i0 = law["polynomial"].values, law["i0"].values
+        poly, i0 = to_host(law["polynomial"].data), to_host(law["i0"].data)
     elif isinstance(law, LimbDarkening):
         if "ld_i0" not in ds:
             raise PhotometryError("a LimbDarkening law needs the Dataset's ld_i0 (or pass a fit)")
-        poly, i0 = np.array(law.coefficients)[None], ds["ld_i0"].values
+        poly, i0 = np.array(law.coefficients)[None], to_host(ds["ld_i0"].data)
     else:
         raise PhotometryError("limb_darkening must be a fit Dataset or a LimbDarkening")
     poly = np.broadcast_to(np.atleast_2d(poly), (nt, np.shape(poly)[-1]))

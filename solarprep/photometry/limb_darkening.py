@@ -513,7 +513,7 @@ def remove_limb_darkening(ds, fit=None, *, variable=None, law="poly5", i0=None, 
         elif isinstance(fit, xr.Dataset) and "polynomial" in fit and "i0" in fit:
             if fit.sizes["time"] != nt:
                 raise PhotometryError(f"the fit has {fit.sizes['time']} frames, the Dataset {nt}")
-            poly, i0_t = fit["polynomial"].values, fit["i0"].values
+            poly, i0_t = to_host(fit["polynomial"].data), to_host(fit["i0"].data)
             label = f"given fit {fit.attrs.get('law', '')}"
         else:
             raise PhotometryError("fit must be a fit_limb_darkening Dataset, a LimbDarkening "
@@ -565,8 +565,8 @@ def add_limb_darkening(ds, law=None, *, i0=None, variable=None, units=None, devi
         if "ld_polynomial" not in ds or "ld_i0" not in ds:
             raise PhotometryError("no profile given and the Dataset has no ld_i0/ld_polynomial "
                                   "(from remove_limb_darkening): pass law= and i0=")
-        poly = ds["ld_polynomial"].values
-        i0_t = ds["ld_i0"].values if i0 is None else i0
+        poly = to_host(ds["ld_polynomial"].data)
+        i0_t = to_host(ds["ld_i0"].data) if i0 is None else i0
         units = ds["ld_i0"].attrs.get("units", "") if units is None else units
     elif isinstance(law, LimbDarkening):
         if i0 is None:
@@ -574,8 +574,8 @@ def add_limb_darkening(ds, law=None, *, i0=None, variable=None, units=None, devi
                                   "(the disk-centre intensity)")
         poly, i0_t = np.array(law.coefficients)[None], i0
     elif isinstance(law, xr.Dataset):
-        poly = law["polynomial"].values
-        i0_t = law["i0"].values if i0 is None else i0
+        poly = to_host(law["polynomial"].data)
+        i0_t = to_host(law["i0"].data) if i0 is None else i0
         units = law["i0"].attrs.get("units", "") if units is None else units
     else:
         raise PhotometryError(f"law must be a LimbDarkening or a fit Dataset, not {law!r}")

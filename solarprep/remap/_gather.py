@@ -30,7 +30,5 @@ def remap_variables(ds, names, kernel_name, params, shape, order, device):
 
 def empty_frames(valid):
     """Indices of the frames in which no output pixel has a source (host array)."""
-    covered = valid.any(axis=(1, 2))
-    if backend.is_cupy(covered):
-        covered = covered.get()
+    covered = backend.to_host(valid.any(axis=(1, 2)))  # one read of nt flags
     return np.flatnonzero(~covered)
