@@ -61,7 +61,7 @@ def _list(args):
 
 def _train(args):
     from solarmodels._runs import train_run
-    from solarmodels.config import load_config
+    from solarmodels.config import default_run_dir, load_config
 
     overrides = list(args.set or [])
     if args.steps is not None:
@@ -70,8 +70,7 @@ def _train(args):
         overrides.append(f"train.device=\"{args.device}\"")
     run_dir = args.run_dir
     if run_dir is None:
-        run = load_config(args.config, overrides)
-        run_dir = f"runs/{run.name or run.model + '_' + run.system}"
+        run_dir = default_run_dir(load_config(args.config, overrides), source=args.config)
     result = train_run(args.config, run_dir, overrides=overrides, resume=not args.no_resume)
     print(json.dumps(result, indent=2, default=str))
     return 0
