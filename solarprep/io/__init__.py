@@ -4,6 +4,8 @@
 * :func:`save`, :func:`open_dataset` (:mod:`.storage`): atomic netCDF (h5netcdf) and zarr files
 * :func:`to_maps` (:mod:`.maps`): back to sunpy Maps with the same data and WCS
 * :func:`real_data_dir`, :func:`real_images` (:mod:`.sample_data`): the shipped real samples
+* :mod:`.atomic`: the durable all-or-nothing writes every writer uses (``docs/guarantees.md``)
+* :mod:`.npz`: ``.npz`` files read without running code from them (SOLARED timestamps)
 """
 from solarprep.errors import SolarDataError
 from solarprep.io.loader import load

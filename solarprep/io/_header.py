@@ -18,7 +18,7 @@ NUMERIC_KEYS = ("crpix1", "crpix2", "cdelt1", "cdelt2", "crval1", "crval2", "cro
                 "cd2_2", "lonpole", "latpole", "dsun_obs", "rsun_ref", "rsun_obs", "hgln_obs",
                 "hglt_obs", "crln_obs", "crlt_obs", "haex_obs", "haey_obs", "haez_obs",
                 "heex_obs", "heey_obs", "heez_obs", "hcix_obs", "hciy_obs", "hciz_obs",
-                "exptime", "wavelnth")
+                "exptime")
 
 #: ``key: (test, what it must be)`` for the physically meaningful ranges.
 _RANGES = {
@@ -30,7 +30,6 @@ _RANGES = {
     "hglt_obs": (lambda v: -90 <= v <= 90, "a latitude in [-90, 90] deg"),
     "crlt_obs": (lambda v: -90 <= v <= 90, "a latitude in [-90, 90] deg"),
     "exptime": (lambda v: v >= 0, "zero or positive (the exposure time, s)"),
-    "wavelnth": (lambda v: v >= 0, "zero or positive (the wavelength)"),
 }
 
 #: Largest plate scale accepted, arcsec per pixel (1 deg; wide-field imagers are ~250").

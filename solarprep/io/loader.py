@@ -299,12 +299,12 @@ def _open_fits(path, unit=None):
     if truncated:
         raise truncated_error(path, truncated[0])
     _relay_warnings(caught, path)
-    if not isinstance(result, list) and has_checksum(result.meta):
-        verify_checksums(path)
     if isinstance(result, list):
         raise SolarDataError(
             f"{path}: holds {len(result)} images (several image HDUs); solarprep reads one image "
             "per file: split the file, or read it with sunpy.map.Map and pass the Maps you want")
+    if has_checksum(result.meta):
+        verify_checksums(path)
     return result
 
 
@@ -521,7 +521,7 @@ def _with_observer(label, smap, observer):
 def _geometry(label, smap):
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)   # NaN from a bad header: below
             geometry = FrameGeometry.from_map(smap)
     except GeometryError as exc:
         raise SolarDataError(f"{label}: {exc}") from exc
@@ -635,7 +635,8 @@ def _check_stack(frames):
         raise SolarDataError(
             f"{frames[k].label} and {frames[k + 1].label} have the same time {times[k]} "
             f"({int(duplicated.sum())} duplicated frame time(s)); a Dataset holds one frame per "
-            "time: leave the duplicate out (the same file twice?) or fix its DATE-OBS")
+            "time: leave the duplicate out (the same file twice?) or fix its time keywords "
+            "(DATE-OBS, DATE-AVG, T_OBS)")
 
 
 def _identity(frame):
