@@ -72,7 +72,7 @@ def _rank() -> int:
 def _train(args):
     from solarmodels import distributed
     from solarmodels._runs import train_run
-    from solarmodels.config import load_config
+    from solarmodels.config import default_run_dir, load_config
 
     overrides = list(args.set or [])
     if args.steps is not None:
@@ -83,8 +83,7 @@ def _train(args):
         overrides.append(f"train.device=\"{args.device}\"")
     run_dir = args.run_dir
     if run_dir is None:
-        run = load_config(args.config, overrides)
-        run_dir = f"runs/{run.name or run.model + '_' + run.system}"
+        run_dir = default_run_dir(load_config(args.config, overrides), source=args.config)
     try:
         result = train_run(args.config, run_dir, overrides=overrides, resume=not args.no_resume)
     finally:

@@ -44,8 +44,8 @@ from collections.abc import Mapping
 
 from solarmodels.errors import ConfigError  # noqa: F401 (re-exported)
 
-__all__ = [ "TrainConfig", "RunConfig", "load_config", "save_config",
-           "build_dataclass", "apply_overrides", "parse_value", "to_dict"]
+__all__ = ["TrainConfig", "RunConfig", "load_config", "save_config",
+           "build_dataclass", "apply_overrides", "parse_value", "to_dict", "default_run_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -391,3 +391,32 @@ def save_config(config, path) -> pathlib.Path:
     tmp.write_text(json.dumps(to_dict(config), indent=2, sort_keys=False) + "\n")
     tmp.replace(path)
     return path
+
+
+#: Characters a run name may hold besides letters and digits (no separators, no ``..``).
+_NAME_EXTRA = frozenset("-_.+=@,")
+
+
+def default_run_dir(run: RunConfig, root="runs", *, source=None) -> pathlib.Path:
+    """``root/<name>`` for a run without ``--run-dir``; refuses names that would leave ``root``.
+
+    The name is ``run.name``, else ``<model>_<system>``. It must be one plain folder name:
+    letters, digits and ``- _ . + = @ ,``, not starting with ``.``, at most 128 characters,
+    so that ``../x``, ``/abs``, ``a/b``, ``a\\b``, ``C:x``, ``~`` or a hidden name never take
+    the run elsewhere.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``source`` (the config file) and the offending name.
+    """
+    name = run.name or f"{run.model}_{run.system}"
+    ok = (0 < len(name) <= 128 and not name.startswith(".")
+          and all(c.isalnum() or c in _NAME_EXTRA for c in name))
+    if not ok:
+        where = f"{source}: " if source else ""
+        raise ConfigError(
+            f"{where}the run name {name!r} cannot be a folder under {root}/: use letters, "
+            "digits and '-_.+=@,' only (no '/', '\\\\', '..' or leading '.'), or give the run "
+            "folder explicitly with --run-dir")
+    return pathlib.Path(root) / name

@@ -194,15 +194,13 @@ def plot_derotation(before, after, target=None, variable=None, *, time=0, figsiz
 
 
 def save_figure(fig, path, dpi=110):
-    """Write a figure as PNG atomically (temporary name, then rename)."""
-    import os
+    """Write a figure as PNG atomically (:func:`solarprep.io.atomic.atomic_path`): temporary
+    name, flushed, renamed into place; nothing is left behind when it fails."""
     import pathlib
 
+    from solarprep.io.atomic import atomic_path
+
     path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
-    try:
-        fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
     return path

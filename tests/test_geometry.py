@@ -81,6 +81,7 @@ def test_varying_geometry_gives_3d_coordinates(real_fits):
     smap = sunpy.map.Map(real_fits["aia171_full"])
     later = smap.meta.copy()
     later["date-obs"] = "2011-02-15T06:00:00.34"
+    later["t_obs"] = "2011-02-15T06:00:01.34Z"      # AIA: the frame time is T_OBS
     later["crpix1"] = smap.meta["crpix1"] + 1.5
     stack = solarprep.load([smap, sunpy.map.Map(smap.data, later)])
     ds = solarprep.disk_coordinates(stack, device="cpu")

@@ -10,7 +10,7 @@ from sunpy.time import parse_time
 
 from solarprep import backend
 from solarprep.dataset import DatasetConventionError
-from solarprep.io import storage
+from solarprep.io import atomic
 from solarprep.io.loader import load
 from solarprep.io.storage import open_dataset, save
 
@@ -159,7 +159,9 @@ def test_failed_first_write_leaves_nothing(tmp_path, stack, monkeypatch, suffix,
 
 
 def test_failed_rename_restores_old_zarr(tmp_path, stack, monkeypatch):
+    """The fallback (no atomic exchange): old store aside, new one in; a failed rename undoes it."""
     path = save(stack, tmp_path / "s.zarr")
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
     real_replace = os.replace
     calls = []
 
@@ -169,7 +171,7 @@ def test_failed_rename_restores_old_zarr(tmp_path, stack, monkeypatch):
             raise OSError("rename failed (simulated)")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(storage.os, "replace", replace)
+    monkeypatch.setattr(atomic.os, "replace", replace)
     with pytest.raises(OSError, match="rename failed"):
         save(stack.isel(time=[0]), path)
     monkeypatch.undo()

@@ -61,6 +61,9 @@ def open_pairs(path) -> xr.Dataset:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such pair file; build one with `solarprep build-pairs`")
     if path.suffix == ".zarr" or path.is_dir():
+        from solarprep.io.storage import check_zarr_codecs
+
+        check_zarr_codecs(path)          # no pickle codec: it would run code from the store
         return xr.open_dataset(path, engine="zarr", chunks=None, consolidated=False)
     return xr.open_dataset(path, engine="h5netcdf")
 

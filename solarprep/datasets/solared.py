@@ -37,10 +37,12 @@ from solarprep.dataset import CONVENTIONS, append_history
 from solarprep.errors import SolarDataError
 from solarprep.helioseismology.power import DEFAULT_BANDS, band_name, band_powers
 from solarprep.helioseismology.tiles import solared_flatten, tile_coords, tile_means
+from solarprep.io.npz import load_npz, save_npz
 
 __all__ = ["POWER_VARIABLES", "CHANNELS", "GRID", "read_timelines", "write_timelines",
            "keep_tiles", "flatten_timelines", "timelines_dataset", "read_tracked_cube",
-           "FitsRegion", "SyntheticRegion", "region_samples", "assign_splits", "build"]
+           "FitsRegion", "SyntheticRegion", "region_samples", "no_window_reason", "assign_splits",
+           "build"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ GRID = 9
 POWER_VARIABLES = tuple(band_name(b) for b in DEFAULT_BANDS)
 #: Input channels of the model-ready dataset, in order.
 CHANNELS = POWER_VARIABLES + ("flux",)
+#: Active-region names that may be put in file names (no separators, no leading dot).
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$")
 _UNITS = {"power": "m2 / s", "flux": "G", "intensity": ""}
 _LONG = {"flux": "mean unsigned line-of-sight magnetic flux density per tile",
          "intensity": "mean continuum intensity per tile (SOLARED units)"}
@@ -101,6 +105,16 @@ def timelines_dataset(times, power, flux, intensity, *, active_region, flattened
     return ds
 
 
+def _safe_name(name, what):
+    """An active-region name that can be put in a file name without leaving the folder."""
+    name = str(name)
+    if not _NAME_RE.match(name):
+        raise SolarDataError(f"{what} {name!r} cannot be used in a file name: an active region "
+                             "name is letters, digits, '-', '_' and '.' (not first), at most "
+                             "64 characters (e.g. '11158')")
+    return name
+
+
 def _find(folder, kind, flat):
     names = sorted(folder.glob(f"mean_{kind}*.npz"))
     flat_names = [p for p in names if p.stem.endswith("_flat")]
@@ -114,12 +128,74 @@ def _find(folder, kind, flat):
     return chosen[0]
 
 
-def _times(values, path):
+def _times(values, path, key):
+    """The timestamps of one file as datetime64[ns] (UTC): datetime objects or datetime64."""
+    values = np.asarray(values)
+    if values.ndim != 1 or values.size == 0:
+        raise SolarDataError(f"{path}: the timestamps {key} have shape {values.shape}; expected "
+                             "one timestamp per step, shape (T,) with T >= 1")
+    if np.issubdtype(values.dtype, np.datetime64):
+        t = values.astype("datetime64[ns]")
+    elif values.dtype == object:
+        t = np.array([np.datetime64(_naive_utc(v), "ns") for v in values])
+    else:
+        raise SolarDataError(f"{path}: the timestamps {key} are {values.dtype}, not datetimes; "
+                             "the last array of a SOLARED file holds the step times")
+    if np.isnat(t).any():
+        raise SolarDataError(f"{path}: timestamp {int(np.argmax(np.isnat(t)))} of {key} is NaT")
+    return t
+
+
+def _naive_utc(value):
+    if value.tzinfo is not None:
+        value = value.astimezone(datetime.UTC).replace(tzinfo=None)
+    return value
+
+
+def _check_order(times, path):
+    """Timestamps must increase strictly: the message names the first bad position."""
+    steps = np.diff(times)
+    bad = np.flatnonzero(steps <= np.timedelta64(0, "ns"))
+    if bad.size:
+        i = int(bad[0])
+        what = ("duplicates the previous one" if times[i + 1] == times[i]
+                else f"is before the previous one ({times[i]})")
+        raise SolarDataError(f"{path}: timestamp {i + 1} ({times[i + 1]}) {what}; {bad.size} "
+                             "step(s) do not increase. The timelines must be in time order "
+                             "without duplicates: fix the file (or rewrite it with "
+                             "write_timelines from a sorted Dataset)")
+
+
+def _read_file(path, n_arrays):
+    """``(arrays, times)`` of one SOLARED ``.npz``: ``n_arrays`` (81, T) arrays then the times."""
+    members = load_npz(path)
     try:
-        return np.array([np.datetime64(v, "ns") if not isinstance(v, datetime.datetime)
-                         else np.datetime64(v.replace(tzinfo=None), "ns") for v in values])
-    except (TypeError, ValueError) as exc:
-        raise SolarDataError(f"{path}: cannot read the timestamps ({exc})") from None
+        keys = sorted(members, key=lambda s: int(s.removeprefix("arr_")))
+    except ValueError:
+        raise SolarDataError(f"{path}: holds arrays {list(members)}, not arr_0, arr_1, ... as "
+                             "SOLARED writes them") from None
+    if len(keys) != n_arrays + 1:
+        raise SolarDataError(f"{path}: holds {len(keys)} array(s); expected {n_arrays} timeline "
+                             f"array(s) and the timestamps (arr_0 .. arr_{n_arrays})")
+    times = _times(members[keys[-1]], path, keys[-1])
+    arrays = []
+    for key in keys[:-1]:
+        a = members[key]
+        if a.dtype.kind not in "fiu":
+            raise SolarDataError(f"{path}: {key} holds {a.dtype} values, not numbers")
+        if a.shape != (GRID * GRID, times.size):
+            raise SolarDataError(f"{path}: {key} has shape {a.shape}; expected ({GRID * GRID}, "
+                                 f"{times.size}): {GRID}x{GRID} tiles by the {times.size} "
+                                 "timestamps")
+        a = a.astype(np.float64)
+        n_inf = int(np.isinf(a).sum())
+        if n_inf:
+            raise SolarDataError(f"{path}: {key} holds {n_inf} infinite value(s) (first at tile, "
+                                 f"step {tuple(int(i) for i in np.argwhere(np.isinf(a))[0])}); "
+                                 "missing values must be NaN")
+        arrays.append(a)
+    _check_order(times, path)
+    return arrays, times
 
 
 def read_timelines(folder, *, flat=True):
@@ -142,35 +218,34 @@ def read_timelines(folder, *, flat=True):
     Raises
     ------
     solarprep.SolarDataError
-        Missing files, wrong shapes or timestamps that differ between the files.
+        Missing, truncated or corrupt files; wrong array counts, shapes or types;
+        infinite values; timestamps that are not increasing, are duplicated or differ
+        between the files; a pickle that names anything but datetime types.
 
     Notes
     -----
-    The timestamps are pickled ``datetime`` objects, so the files are opened with
-    ``allow_pickle=True``: read only files you trust.
+    The timestamps are pickled ``datetime`` objects. They are read with
+    :func:`solarprep.io.npz.load_npz`, which unpickles nothing but numpy arrays of
+    ``datetime`` objects, so a crafted file cannot run code. NaN values are kept
+    (the dataset has NaN stretches; :func:`region_samples` skips windows with them).
     """
     folder = pathlib.Path(folder)
     if not folder.is_dir():
         raise SolarDataError(f"{folder}: not a folder of SOLARED timelines")
-    arrays, stamps = {}, {}
+    arrays, stamps, paths = {}, {}, {}
     for kind in ("pmdop", "mag", "int"):
-        path = _find(folder, kind, flat)
-        with np.load(path, allow_pickle=True) as z:
-            files = sorted(z.files, key=lambda s: int(s.split("_")[1]))
-            arrays[kind] = [np.asarray(z[f], np.float64) for f in files[:-1]]
-            stamps[kind] = _times(z[files[-1]], path)
-        want = 4 if kind == "pmdop" else 1
-        if len(arrays[kind]) != want or any(a.ndim != 2 or a.shape[0] != GRID * GRID
-                                            or a.shape[1] != stamps[kind].size
-                                            for a in arrays[kind]):
-            raise SolarDataError(f"{path}: expected {want} array(s) of shape (81, T) and T "
-                                 f"timestamps, got {[a.shape for a in arrays[kind]]} and "
-                                 f"{stamps[kind].size}")
-    if not (np.array_equal(stamps["pmdop"], stamps["mag"])
-            and np.array_equal(stamps["pmdop"], stamps["int"])):
-        raise SolarDataError(f"{folder}: the power, flux and intensity files have different "
-                             "timestamps")
-    m = re.search(r"(\d+)", _find(folder, "pmdop", flat).stem)
+        paths[kind] = _find(folder, kind, flat)
+        arrays[kind], stamps[kind] = _read_file(paths[kind], 4 if kind == "pmdop" else 1)
+    for kind in ("mag", "int"):
+        if not np.array_equal(stamps["pmdop"], stamps[kind]):
+            a, b = stamps["pmdop"], stamps[kind]
+            n = min(a.size, b.size)
+            first = int(np.argmax(a[:n] != b[:n])) if np.any(a[:n] != b[:n]) else n
+            raise SolarDataError(
+                f"{folder}: the timestamps of {paths[kind].name} ({b.size} steps) differ from "
+                f"those of {paths['pmdop'].name} ({a.size} steps) from step {first} on; the "
+                "three files of a region must share their timestamps")
+    m = re.search(r"(\d+)", paths["pmdop"].stem)
     name = m.group(1) if m else folder.name
     power = np.stack([a.T for a in arrays["pmdop"]])
     ds = timelines_dataset(stamps["pmdop"], power, arrays["mag"][0].T, arrays["int"][0].T,
@@ -204,11 +279,13 @@ def write_timelines(ds, folder, *, suffix=None):
 
     63-tile Datasets are padded back to 81 tiles with zeros in the top and bottom
     rows, as in the dataset. ``suffix`` defaults to ``"_flat"`` for a flattened
-    Dataset and ``""`` otherwise. Returns the three paths.
+    Dataset and ``""`` otherwise. Returns the three paths. Each file is written
+    atomically (:func:`solarprep.io.npz.save_npz`); an ``active_region`` that is not
+    a plain name (letters, digits, ``-_.``) raises :class:`SolarDataError`.
     """
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    name = str(ds.attrs.get("active_region", "0"))
+    name = _safe_name(ds.attrs.get("active_region", "0"), "the Dataset's active_region")
     if suffix is None:
         suffix = "_flat" if int(ds.attrs.get("flattened", 0)) else ""
     rows, cols = ds["tile_row"].values, ds["tile_col"].values
@@ -227,11 +304,7 @@ def write_timelines(ds, folder, *, suffix=None):
         path = folder / f"mean_{kind}{name}{suffix}.npz"
         arrays = {f"arr_{i}": full(v) for i, v in enumerate(variables)}
         arrays[f"arr_{len(variables)}"] = times
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        tmp.replace(path)
-        paths.append(path)
+        paths.append(save_npz(path, arrays))
     return paths
 
 
@@ -528,6 +601,44 @@ def region_samples(ds, *, window=120, lead=12, stride=1):
     return np.stack(ins), np.stack(outs), np.array(ends), np.array(targ)
 
 
+def no_window_reason(ds, *, window=120, lead=12):
+    """Why :func:`region_samples` finds no window in one AR's timelines, in words.
+
+    Names the number of steps, the gaps in the regular cadence (missing steps) and the
+    steps with NaN values, and the longest stretch of consecutive usable steps, against
+    the ``window + lead`` steps a sample needs.
+    """
+    from solarprep.helioseismology.cadence import regular_grid
+
+    times = ds["time"].values
+    need = window + lead
+    if times.size < need:
+        return f"{times.size} step(s), fewer than window {window} + lead {lead} = {need}"
+    cadence, _, frame_at = regular_grid(times)
+    values = np.stack([ds[c].values for c in CHANNELS + ("intensity",)], axis=1)
+    finite = np.all(np.isfinite(values), axis=(1, 2))
+    usable = np.zeros(frame_at.size, bool)
+    usable[frame_at >= 0] = finite[frame_at[frame_at >= 0]]
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], usable.astype(np.int8), [0]])))
+    runs = edges.reshape(-1, 2)
+    longest = runs[np.argmax(runs[:, 1] - runs[:, 0])] if runs.size else np.array([0, 0])
+    parts = [f"{times.size} steps at {cadence / 3600:g} h"]
+    missing = np.flatnonzero(frame_at < 0)
+    if missing.size:
+        after = times[frame_at[missing[0] - 1]]
+        parts.append(f"{missing.size} missing step(s) in the cadence (first gap after {after})")
+    if not finite.all():
+        parts.append(f"{int((~finite).sum())} step(s) with NaN values (first at "
+                     f"{times[int(np.argmax(~finite))]})")
+    length = int(longest[1] - longest[0])
+    if length:
+        start = times[frame_at[longest[0]]]
+        parts.append(f"longest usable stretch {length} steps from {start}")
+    else:
+        parts.append("no usable step")
+    return ", ".join(parts) + f"; a sample needs window {window} + lead {lead} = {need}"
+
+
 def assign_splits(names, splits=None, *, seed=0):
     """Map AR names to "train" / "val" / "test".
 
@@ -654,7 +765,8 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
         name = name.removeprefix("AR")
         if name in regions:
             raise ValueError(f"active region {name} given twice")
-        cached = out / "regions" / f"AR{name}.nc" if out is not None else None
+        cached = (out / "regions" / f"AR{_safe_name(name, 'active region')}.nc"
+                  if out is not None else None)
         if cached is not None and resume and cached.exists():
             log.info("AR %s: reusing %s", name, cached)
             ds = open_dataset(cached)
@@ -674,17 +786,17 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
         a_in, b_in, a_out, b_out = _stats(regions, train, normalize)
     else:
         a_in, b_in, a_out, b_out = np.zeros(len(CHANNELS)), np.ones(len(CHANNELS)), 0.0, 1.0
-    parts = []
+    parts, reasons = [], []
     for n in names:
         s = region_samples(regions[n], window=window, lead=lead, stride=stride)
         if s is None:
-            log.warning("AR %s: no complete window of %d steps + lead %d; no samples", n,
-                        window, lead)
+            reasons.append(f"AR {n}: {no_window_reason(regions[n], window=window, lead=lead)}")
+            log.warning("no samples from %s", reasons[-1])
             continue
         parts.append((n, s))
     if not parts:
-        raise ValueError(f"no AR has {window} consecutive steps plus a target {lead} steps "
-                         "later: lower window or lead")
+        raise SolarDataError(f"no AR has {window} usable consecutive steps plus a target {lead} "
+                             f"steps later ({'; '.join(reasons)}): lower window or lead")
     x = np.concatenate([s[0] for _, s in parts])
     y = np.concatenate([s[1] for _, s in parts])
     x = ((x - a_in[None, None, :, None]) / b_in[None, None, :, None]).astype(np.float32)

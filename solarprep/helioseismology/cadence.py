@@ -28,7 +28,9 @@ def frame_cadence(times, cadence=None):
         datetime64 or seconds, one per frame.
     cadence : float, optional
         Known cadence in seconds; by default the median of the time steps no longer
-        than 1.5 × the shortest one (so that gaps do not bias it).
+        than 1.5 × the shortest one (so that gaps do not bias it) when most steps are
+        multiples of it; otherwise (a jittered series, whose shortest step says nothing)
+        the mean of the steps between 0.5 and 1.5 × the median step.
 
     Returns
     -------
@@ -50,12 +52,21 @@ def frame_cadence(times, cadence=None):
         bad = int(np.argmax(steps <= 0))
         raise CadenceError(f"times must increase strictly: frame {bad + 1} is not after frame "
                            f"{bad} (step {steps[bad]:g} s); sort the frames and drop duplicates")
-    if cadence is None:  # median of the steps that are not gaps (≤ 1.5 × the shortest)
-        cadence = float(np.median(steps[steps <= 1.5 * steps.min()]))
+    if cadence is None:
+        cadence = _detect_cadence(steps)
     cadence = float(cadence)
     if not cadence > 0:
         raise CadenceError(f"cadence must be positive, not {cadence!r}")
     return cadence, steps
+
+
+def _detect_cadence(steps):
+    cadence = float(np.median(steps[steps <= 1.5 * steps.min()]))
+    ratio = steps / cadence
+    if np.mean(np.abs(ratio - np.rint(ratio)) <= 0.1) >= 0.5:  # gaps are multiples of it
+        return cadence
+    typical = float(np.median(steps))      # jitter: the mean of the steps near the median
+    return float(np.mean(steps[(steps >= 0.5 * typical) & (steps <= 1.5 * typical)]))
 
 
 def regular_grid(times, cadence=None, *, tolerance=0.05):
@@ -92,9 +103,11 @@ def regular_grid(times, cadence=None, *, tolerance=0.05):
     if np.any(off > tolerance):
         bad = int(np.argmax(off > tolerance))
         raise CadenceError(
-            f"irregular cadence: frame {bad} lies {off[bad]:.2f} cadences off the regular "
-            f"{cadence:g} s grid (tolerance {tolerance}); resample the series to a regular "
-            "cadence first, or pass cadence= if the detected one is wrong")
+            f"irregular cadence: frame {bad} lies {off[bad]:.2f} cadences "
+            f"({off[bad] * cadence:.3g} s) off the regular {cadence:g} s grid, and "
+            f"{int((off > tolerance).sum())} frame(s) are off by more than the tolerance of "
+            f"{tolerance} cadences ({tolerance * cadence:.3g} s); resample the series to a "
+            "regular cadence first, or pass cadence= if the detected one is wrong")
     if np.any(np.diff(slots) < 1):
         raise CadenceError(f"two frames fall in the same {cadence:g} s slot; drop duplicates")
     frame_at = np.full(int(slots[-1]) + 1, -1, np.int64)

@@ -29,7 +29,8 @@ __all__ = ["doppler_difference", "remove_static_velocity", "static_velocity_basi
 log = logging.getLogger(__name__)
 
 
-def doppler_difference(ds, variable=None, *, gap_factor=1.5, cadence=None, name=None):
+def doppler_difference(ds, variable=None, *, gap_factor=1.5, cadence=None, name=None,
+                       tolerance=0.05):
     """Time differences ``ΔV[i] = V[i+1] − V[i]`` of a Dopplergram series, never across a gap.
 
     Parameters
@@ -45,6 +46,10 @@ def doppler_difference(ds, variable=None, *, gap_factor=1.5, cadence=None, name=
         Seconds; the median time step by default.
     name : str, optional
         Name of the output variable (default ``"d" + variable``).
+    tolerance : float
+        Largest distance of a frame from the regular grid ``t₀ + n·cadence``, in
+        cadences (default 0.05, as :func:`solarprep.power_maps`): a series with more
+        timing jitter is refused rather than differenced over uneven steps.
 
     Returns
     -------
@@ -59,7 +64,8 @@ def doppler_difference(ds, variable=None, *, gap_factor=1.5, cadence=None, name=
     Raises
     ------
     CadenceError
-        With fewer than two frames or times that do not increase.
+        With fewer than two frames, times that do not increase, or frames off the
+        regular grid by more than ``tolerance`` cadences.
     SolarDataError
         When no pair of frames is closer than ``gap_factor`` cadences.
 
@@ -73,6 +79,7 @@ def doppler_difference(ds, variable=None, *, gap_factor=1.5, cadence=None, name=
     """
     variable = _pick_variable(ds, variable)
     cadence, steps = frame_cadence(ds["time"].values, cadence)
+    regular_grid(ds["time"].values, cadence, tolerance=tolerance)  # same check as power_maps
     keep = np.flatnonzero(steps <= gap_factor * cadence)
     if keep.size == 0:
         raise SolarDataError(f"no two consecutive frames are within {gap_factor} × {cadence:g} s; "

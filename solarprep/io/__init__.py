@@ -6,6 +6,8 @@
 * :func:`real_data_dir`, :func:`real_images` (:mod:`.sample_data`): the shipped real samples
 * :func:`fetch` (:mod:`.archive`): archive queries and the resumable download cache
 * :func:`open_sdoml` (:mod:`.sdoml`): the SDOML v2 zarr stores as a lazy solar Dataset
+* :mod:`.atomic`: the durable all-or-nothing writes every writer uses (``docs/guarantees.md``)
+* :mod:`.npz`: ``.npz`` files read without running code from them (SOLARED timestamps)
 """
 from solarprep.errors import SolarDataError
 from solarprep.io.archive import fetch

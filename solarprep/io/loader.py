@@ -25,6 +25,18 @@ from solarprep.errors import (
     GeometryError,
     SolarDataError,  # noqa: F401 (re-exported)
 )
+from solarprep.io._header import (
+    TRUNCATED,
+    check_date_obs,
+    check_geometry,
+    check_header_values,
+    date_problem,
+    has_checksum,
+    image_header,
+    truncated_error,
+    unreadable,
+    verify_checksums,
+)
 
 __all__ = ["load"]
 
@@ -118,10 +130,15 @@ def load(source, *, name=None, unit=None, observer=None, north_up=True, progress
     ------
     SolarDataError
         If a path does not exist or a pattern matches nothing; a file is not a
-        readable FITS image; an image is not 2-D, not helioprojective TAN, all
-        NaN, lacks DATE-OBS, CTYPE, CDELT or CRPIX, or has a BUNIT that cannot
-        be parsed; the frames differ in shape, instrument, wavelength, units,
-        RSUN_REF or LONPOLE.
+        readable FITS image, is truncated, or fails its CHECKSUM/DATASUM; an image
+        is not 2-D, not helioprojective TAN, all NaN or infinite, lacks DATE-OBS,
+        CTYPE, CDELT or CRPIX, has a DATE-OBS or BUNIT that cannot be parsed, a
+        coordinate keyword that is not a finite number (CRPIX, CDELT, CRVAL,
+        CROTA2, PC, DSUN_OBS, RSUN_REF, HGLN/HGLT_OBS, EXPTIME, ...) or a
+        physically impossible one (CDELT = 0 or beyond 1 deg/pixel, RSUN_REF <= 0,
+        DSUN_OBS <= RSUN_REF, negative EXPTIME, latitude beyond 90 deg); two frames
+        share one time; the frames differ in shape, instrument, wavelength, units,
+        RSUN_REF or LONPOLE. ``docs/guarantees.md`` lists the checks.
     TypeError
         If ``source`` is of an unsupported type.
 
@@ -136,7 +153,9 @@ def load(source, *, name=None, unit=None, observer=None, north_up=True, progress
     * no RSUN_REF: sunpy's default (from RSUN_OBS and DSUN_OBS when present,
       else the IAU 2015 nominal photospheric radius, 695 700 km);
     * no EXPTIME: ``exptime`` is NaN; no RSUN_OBS: ``rsun_obs`` is computed
-      from RSUN_REF and DSUN_OBS by sunpy; no WAVELNTH: ``wavelength`` is NaN.
+      from RSUN_REF and DSUN_OBS by sunpy; no WAVELNTH: ``wavelength`` is NaN
+      (for the instruments whose sunpy class does not need it);
+    * infinite pixels are missing data: set to NaN, with a warning.
 
     A stack mixing frames in ``DN`` and ``DN / s`` is converted to ``DN / s``
     by dividing the ``DN`` frames by their EXPTIME (recorded in ``history``).
@@ -272,21 +291,37 @@ def _open_fits(path, unit=None):
             warnings.simplefilter("always")
             result = sunpy.map.Map(str(path))
     except Exception as exc:  # sunpy/astropy raise OSError, ValueError, TypeError, ...
-        if isinstance(exc, ValueError) and "did not parse as unit" in str(exc):
+        if isinstance(exc, ValueError) and "did not parse as unit" in str(exc) \
+                and _bunit_refused(path):
             # Some Map classes (HMIMap) parse BUNIT strictly while being built.
             return _open_with_unit(path, unit, exc)
-        reason = " ".join(line.strip() for line in str(exc).splitlines()
-                          if line.strip() and "allow_errors" not in line)
-        raise SolarDataError(
-            f"{path}: cannot be read as a FITS image ({type(exc).__name__}: {reason}); the file "
-            "may be truncated, corrupt or not FITS: check its size and checksum, or download it "
-            "again") from exc
+        raise unreadable(path, exc) from exc
+    truncated = [str(w.message) for w in caught if TRUNCATED in str(w.message)]
+    if truncated:
+        raise truncated_error(path, truncated[0])
     _relay_warnings(caught, path)
     if isinstance(result, list):
         raise SolarDataError(
             f"{path}: holds {len(result)} images (several image HDUs); solarprep reads one image "
             "per file: split the file, or read it with sunpy.map.Map and pass the Maps you want")
+    if has_checksum(result.meta):
+        verify_checksums(path)
     return result
+
+
+def _bunit_refused(path):
+    """Whether the BUNIT of the file (not another keyword) is what astropy cannot parse."""
+    import astropy.units as u
+
+    header, _ = image_header(path)
+    bunit = None if header is None else header.get("BUNIT")
+    if not isinstance(bunit, str):
+        return False
+    try:
+        u.Unit(bunit, parse_strict="raise")
+    except ValueError:
+        return True
+    return False
 
 
 def _open_with_unit(path, unit, exc):
@@ -324,6 +359,7 @@ def _read_frame(label, get_map, *, unit, observer, north_up):
     smap = get_map(unit)
     _check_2d(label, smap)
     _check_required_keys(label, smap)
+    check_header_values(label, smap.meta)
     _check_helioprojective(label, smap)
     time, date_obs = _frame_times(label, smap)
     frame_unit = _frame_unit(label, smap, unit)
@@ -389,10 +425,8 @@ def _frame_times(label, smap):
             "DATE-OBS (ISO 8601, e.g. '2011-02-15T00:00:00.34')") from exc
     defaulted = any("Missing metadata for observation time" in str(w.message) for w in caught)
     if defaulted or getattr(smap, "_default_time", None) is not None:
-        raise SolarDataError(
-            f"{label}: the header has no DATE-OBS (nor DATE_OBS, DATE-BEG, DATE-AVG or "
-            "DATE-END), so the observation time is unknown; add DATE-OBS to the header "
-            "(for a Map: smap.meta['DATE-OBS'] = '2011-02-15T00:00:00.34')")
+        raise date_problem(label, smap.meta)
+    check_date_obs(label, smap.meta)
     return _datetime64(reference), _datetime64(date)
 
 
@@ -487,9 +521,16 @@ def _with_observer(label, smap, observer):
 
 def _geometry(label, smap):
     try:
-        return FrameGeometry.from_map(smap)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # NaN from a bad header: below
+            geometry = FrameGeometry.from_map(smap)
     except GeometryError as exc:
         raise SolarDataError(f"{label}: {exc}") from exc
+    except (ValueError, TypeError, ArithmeticError) as exc:  # e.g. astropy SingularMatrixError
+        raise SolarDataError(f"{label}: the header's WCS cannot be used ({type(exc).__name__}: "
+                             f"{exc}); check CDELT, CROTA2/PC and CRPIX") from exc
+    check_geometry(label, geometry)
+    return geometry
 
 
 def _frame_data(label, smap):
@@ -502,10 +543,15 @@ def _frame_data(label, smap):
     mask = getattr(smap, "mask", None)
     if mask is not None and np.any(mask):
         data[np.broadcast_to(np.asarray(mask, dtype=bool), data.shape)] = np.nan
+    infinite = np.isinf(data)
+    if infinite.any():
+        log.warning("%s: %d pixel(s) are infinite; they are set to NaN (missing data)", label,
+                    int(infinite.sum()))
+        data[infinite] = np.nan
     if np.isnan(data).all():
         raise SolarDataError(
-            f"{label}: every pixel is NaN (no data); check that this is the right file, or "
-            "leave it out of the list")
+            f"{label}: every pixel is NaN or infinite (no data); check that this is the right "
+            "file, or leave it out of the list")
     return data
 
 
@@ -586,9 +632,12 @@ def _check_stack(frames):
     times = np.array([f.time for f in frames])
     duplicated = times[1:] == times[:-1]
     if duplicated.any():
-        log.warning("%d frame(s) share their time with another frame (first: %s at %s); "
-                    "selecting by time will be ambiguous", int(duplicated.sum()),
-                    frames[int(np.argmax(duplicated)) + 1].label, times[1:][duplicated][0])
+        k = int(np.argmax(duplicated))
+        raise SolarDataError(
+            f"{frames[k].label} and {frames[k + 1].label} have the same time {times[k]} "
+            f"({int(duplicated.sum())} duplicated frame time(s)); a Dataset holds one frame per "
+            "time: leave the duplicate out (the same file twice?) or fix its time keywords "
+            "(DATE-OBS, DATE-AVG, T_OBS)")
 
 
 def _identity(frame):

@@ -1,23 +1,23 @@
 """Write and read solar Datasets: netCDF-4 (through h5netcdf) or zarr, atomically.
 
 :func:`save` validates the Dataset, writes it under a temporary name in the
-target's folder and renames it into place, so that the target never holds a
-half-written file; :func:`open_dataset` reads it back, unchanged, into memory.
+target's folder and renames it into place (:mod:`solarprep.io.atomic`), so that
+the target never holds a half-written file; :func:`open_dataset` reads it back,
+unchanged, into memory. ``docs/guarantees.md`` lists what is guaranteed.
 """
 import json
 import logging
-import os
 import pathlib
-import secrets
-import shutil
 
 import numpy as np
 import xarray as xr
 
 from solarprep import backend
 from solarprep.dataset import validate
+from solarprep.errors import SolarDataError
+from solarprep.io.atomic import atomic_path, clean_stale
 
-__all__ = ["save", "open_dataset", "NETCDF_SUFFIXES", "ZARR_SUFFIXES"]
+__all__ = ["save", "open_dataset", "check_zarr_codecs", "NETCDF_SUFFIXES", "ZARR_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,15 @@ def save(ds, path, *, overwrite=True, check=True, encoding=None):
 
     Notes
     -----
-    The data are written under ``.{name}.tmp-<pid>-<random>`` in the target's
-    folder and renamed into place (``os.replace`` for a file; for a zarr folder
-    the old store is moved aside, the new one renamed in, and the old one
-    deleted). On any error the temporary is removed and the target is left as
-    it was. Attributes that netCDF cannot hold are converted: ``None`` becomes
+    The data are written under ``.{name}.tmp-<host>-<pid>-<random>`` in the
+    target's folder, flushed to disk (``fsync``) and renamed into place
+    (``os.replace`` for a file; an existing zarr store is exchanged atomically
+    with the new one, then deleted), and the folder is flushed, so that a crash
+    or power loss leaves the old or the new content, never a partial or empty
+    one. On any error (``KeyboardInterrupt`` too) the temporary is removed and
+    the target is left as it was; temporaries left by killed writers are removed
+    by the next write of the same target (:func:`solarprep.io.atomic.clean_stale`).
+    Attributes that netCDF cannot hold are converted: ``None`` becomes
     ``""``, booleans become 0/1, dicts become JSON strings. Datetime
     coordinates are stored as int64 nanoseconds (exact); data variables are
     compressed losslessly (netCDF: zlib level 4 with shuffle).
@@ -91,17 +95,11 @@ def save(ds, path, *, overwrite=True, check=True, encoding=None):
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path}: the folder {path.parent} does not exist; create it first")
     prepared = _prepare(_to_host(ds))
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
+    with atomic_path(path) as tmp:
         if fmt == "netcdf":
             _write_netcdf(prepared, tmp, encoding)
-            os.replace(tmp, path)
         else:
             _write_zarr(prepared, tmp, encoding)
-            _replace_folder(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
     log.info("saved %s (%s, %d frame(s))", path, fmt, ds.sizes.get("time", 0))
     return path
 
@@ -125,21 +123,38 @@ def open_dataset(path):
         For an unknown suffix.
     FileNotFoundError
         If ``path`` does not exist.
+    solarprep.SolarDataError
+        If the file cannot be read (truncated, corrupt, not netCDF-4 or zarr), or a
+        zarr store asks for the ``pickle`` codec (which would run code from the file).
 
     Notes
     -----
     The Dataset is not validated here; :func:`solarprep.dataset.validate` does that.
+    A zarr store that an interrupted replacement left under its old-store name
+    (see :mod:`solarprep.io.atomic`) is renamed back first.
     """
     path = pathlib.Path(path)
     fmt = _format(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or folder")
-    if fmt == "netcdf":
-        opened = xr.open_dataset(path, engine="h5netcdf")
-    else:
-        opened = xr.open_dataset(path, engine="zarr", chunks=None, consolidated=False)
-    with opened:
-        return opened.load()
+        clean_stale(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    if fmt == "zarr":
+        check_zarr_codecs(path)
+    try:
+        if fmt == "netcdf":
+            opened = xr.open_dataset(path, engine="h5netcdf")
+        else:
+            opened = xr.open_dataset(path, engine="zarr", chunks=None, consolidated=False)
+        with opened:
+            return opened.load()
+    except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
+        if isinstance(exc, SolarDataError):
+            raise
+        raise SolarDataError(
+            f"{path}: cannot be read as {'netCDF-4' if fmt == 'netcdf' else 'a zarr store'} "
+            f"({type(exc).__name__}: {exc}); the file may be truncated or corrupt: write it "
+            "again") from exc
 
 
 # --------------------------------------------------------------------------- helpers
@@ -222,26 +237,34 @@ def _write_zarr(ds, tmp, extra=None):
     ds.to_zarr(tmp, mode="w-", encoding=_merged(ds, "zarr", extra), consolidated=False)
 
 
-def _replace_folder(tmp, path):
-    """Rename the store ``tmp`` to ``path``, moving an existing ``path`` aside and deleting it."""
-    if not path.exists():
-        os.replace(tmp, path)
-        return
-    aside = path.with_name(f".{path.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
-    os.replace(path, aside)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        os.replace(aside, path)
-        raise
-    _remove(aside)
+#: Codec ids that unpickle stored bytes: reading them would run code from the file.
+_UNSAFE_CODECS = frozenset(("pickle", "numcodecs.pickle"))
 
 
-def _remove(path):
-    try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-    except OSError as exc:
-        log.warning("could not remove %s: %s", path, exc)
+def _codec_ids(node):
+    """Every ``id`` / ``name`` string in a zarr metadata document (codecs, filters)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("id", "name") and isinstance(value, str):
+                yield value
+            else:
+                yield from _codec_ids(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _codec_ids(value)
+
+
+def check_zarr_codecs(path):
+    """Refuse a zarr store whose array metadata name a codec that unpickles data."""
+    for meta in sorted(path.glob("*/.zarray")) + sorted(path.glob("*/zarr.json")):
+        try:
+            spec = json.loads(meta.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise SolarDataError(f"{path}: cannot read the zarr metadata {meta.relative_to(path)} "
+                                 f"({type(exc).__name__}: {exc}); the store is corrupt") from exc
+        unsafe = sorted(set(_codec_ids(spec)) & _UNSAFE_CODECS)
+        if unsafe:
+            raise SolarDataError(
+                f"{path}: the array {meta.parent.name!r} is stored with the {unsafe[0]!r} codec, "
+                "which would run code from the file when read; solarprep refuses it: rewrite "
+                "the store without object (pickled) arrays")

@@ -34,14 +34,16 @@ import math
 import os
 import pathlib
 import re
+import warnings
+import zlib
 
 import numpy as np
 
 from solarprep.errors import GoesDataError  # noqa: F401 (re-exported)
 
-__all__ = ["GOES_CLASSES", "SWPC_FACTORS", "read_xrs", "to_scale",
-           "flare_class", "class_to_flux", "class_index", "class_letter", "detect_flares",
-           "label_times", "one_minute"]
+__all__ = ["GOES_CLASSES", "SWPC_FACTORS", "MAX_PLAUSIBLE_FLUX", "read_xrs",
+           "to_scale", "flare_class", "class_to_flux", "class_index", "class_letter",
+           "detect_flares", "label_times", "one_minute"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,16 @@ _CLASS_RE = re.compile(r"^\s*([ABCMX])\s*(\d+(?:\.\d*)?|\.\d+)\s*$", re.IGNORECA
 SWPC_FACTORS = {"xrsb": 0.7, "xrsa": 0.85}
 
 _SCALES = ("swpc", "true")
+
+#: The span of GOES/XRS data (GOES-1 was launched in 1975); times outside are corrupt.
+_FIRST_TIME, _LAST_TIME = np.datetime64("1975-01-01", "ns"), np.datetime64("2100-01-01", "ns")
+
+#: Largest plausible 1-8 Å or 0.5-4 Å flux, W m⁻² (X1000; the largest flares recorded are ~X30).
+MAX_PLAUSIBLE_FLUX = 1e-2
+
+#: What a damaged file raises from astropy, h5py, gzip, numpy or xarray while being read.
+_READ_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+                RuntimeError, zlib.error)
 
 
 # --------------------------------------------------------------------------- classes
@@ -173,15 +185,31 @@ def _satellite_from_name(name):
 
 
 def _read_sdac(path):
+    import gzip
+    import io
+
     from astropy.io import fits
 
-    with fits.open(path) as hdul:
+    source = path
+    if str(path).lower().endswith(".gz"):   # decompressed whole: a truncated stream raises
+        with gzip.open(path) as fh:
+            source = io.BytesIO(fh.read())
+    with warnings.catch_warnings(record=True) as caught, fits.open(source) as hdul:
+        warnings.simplefilter("always")
+        hdul.readall()               # every HDU: a truncated file is found here
+        truncated = [w for w in caught if "may have been truncated" in str(w.message)]
+        if truncated:
+            raise GoesDataError(f"{path}: the FITS file is truncated ({truncated[0].message}); "
+                                "download it again")
         head = hdul[0].header
-        try:
-            table = hdul["FLUXES"].data
-        except KeyError as exc:
-            raise GoesDataError(f"{path}: no FLUXES extension; not an SDAC GOES/XRS FITS file") \
-                from exc
+        if "FLUXES" not in hdul:
+            raise GoesDataError(f"{path}: no FLUXES extension (HDUs: "
+                                f"{[h.name for h in hdul]}); not an SDAC GOES/XRS FITS file")
+        table = hdul["FLUXES"].data
+        columns = [] if table is None else [c.upper() for c in table.columns.names]
+        if "TIME" not in columns or "FLUX" not in columns:
+            raise GoesDataError(f"{path}: the FLUXES table has columns {columns}, not TIME and "
+                                "FLUX; not an SDAC GOES/XRS FITS file")
         seconds = np.asarray(table["TIME"][0], dtype=np.float64)
         flux = np.asarray(table["FLUX"][0], dtype=np.float64)
         edges = None
@@ -189,13 +217,27 @@ def _read_sdac(path):
             edges = np.asarray(hdul["EDGES"].data["EDGES"][0], dtype=float).reshape(2, 2)
         date = str(head.get("DATE-OBS", "")).strip()
         telescope = str(head.get("TELESCOP", "GOES")).strip()
-    m = re.match(r"(\d{2})/(\d{2})/(\d{2,4})", date)
+    if seconds.ndim != 1 or flux.shape != (seconds.size, 2):
+        raise GoesDataError(f"{path}: TIME has shape {seconds.shape} and FLUX {flux.shape}; "
+                            "expected (N,) and (N, 2) (two channels per time)")
+    if not np.all(np.isfinite(seconds)):
+        raise GoesDataError(f"{path}: {int((~np.isfinite(seconds)).sum())} TIME value(s) are not "
+                            "finite numbers; the file is corrupt")
+    outside = (seconds < -3600) | (seconds > 90000)
+    if outside.any():
+        raise GoesDataError(f"{path}: {int(outside.sum())} TIME value(s) (first "
+                            f"{seconds[outside][0]:g} s) are outside the file's day "
+                            "(0-86400 s after DATE-OBS); the file is corrupt")
+    m = re.match(r"(\d{2})/(\d{2})/(\d{2,4})$", date)
     if not m:
         raise GoesDataError(f"{path}: DATE-OBS {date!r} is not DD/MM/YYYY; cannot place the times")
     day, month, year = m.groups()
     if len(year) == 2:
         year = ("19" if int(year) > 50 else "20") + year
-    t0 = np.datetime64(f"{year}-{month}-{day}T00:00:00", "ns")
+    try:
+        t0 = np.datetime64(f"{year}-{month}-{day}T00:00:00", "ns")
+    except ValueError:
+        raise GoesDataError(f"{path}: DATE-OBS {date!r} is not a date") from None
     times = t0 + np.round(seconds * 1e9).astype("timedelta64[ns]")
     flux[flux <= -9999] = np.nan
     long_col, short_col = 0, 1
@@ -219,6 +261,13 @@ def _read_netcdf(path, kind):
 
     with xr.open_dataset(path, engine="h5netcdf") as raw:
         raw = raw.load()
+    if "time" not in raw.variables or raw["time"].ndim != 1 \
+            or not np.issubdtype(raw["time"].dtype, np.datetime64):
+        what = "no time variable" if "time" not in raw.variables else \
+            f"a time variable of dtype {raw['time'].dtype} and units " \
+            f"{raw['time'].encoding.get('units', raw['time'].attrs.get('units'))!r}"
+        raise GoesDataError(f"{path}: {what}, not times xarray can decode (CF 'seconds since "
+                            "...'); cannot place the fluxes in time")
     sat = _satellite_from_name(path)
     if "xrsb_flux" in raw:                                   # GOES-R L2 (flx1s or avg1m)
         a, b = raw["xrsa_flux"].values, raw["xrsb_flux"].values
@@ -243,6 +292,9 @@ def _read_netcdf(path, kind):
         raise GoesDataError(f"{path}: neither xrsa_flux/xrsb_flux (GOES-R L2) nor a_flux/b_flux "
                             "(reprocessed GOES 13-15) found; not a GOES/XRS netCDF file")
     times = raw["time"].values.astype("datetime64[ns]")
+    if np.asarray(a).shape != times.shape or np.asarray(b).shape != times.shape:
+        raise GoesDataError(f"{path}: the fluxes have shapes {np.shape(a)} and {np.shape(b)} but "
+                            f"time has {times.shape}; expected one value per time")
     return times, np.asarray(a, np.float64), np.asarray(b, np.float64), {
         "platform": f"GOES-{sat}" if sat else "GOES", "satellite": sat or -1,
         "product": product, "native_scale": "true"}
@@ -267,13 +319,18 @@ def read_xrs(source, *, scale="native", progress=False):
     xarray.Dataset
         Light curve along ``time`` (datetime64[ns], UTC, sorted, duplicates dropped):
         ``xrsa`` (0.5–4 Å) and ``xrsb`` (1–8 Å), float32, ``units = "W / m2"``; NaN where the
-        file has no or flagged data. Global attributes ``flux_scale`` ("swpc" or "true"),
-        ``platform``, ``product``, ``source``.
+        file has no or flagged data, and where a value is impossible: negative, infinite or
+        above :data:`MAX_PLAUSIBLE_FLUX` (logged; their number is the global attribute
+        ``masked_samples``). Global attributes ``flux_scale`` ("swpc" or "true"),
+        ``platform``, ``product``, ``source``, ``masked_samples``.
 
     Raises
     ------
     GoesDataError
-        A missing file, an unknown format or files on different scales with ``scale="native"``.
+        A missing, empty, truncated or corrupt file; an unknown format; a file without a
+        decodable time variable (or SDAC ``TIME``/``DATE-OBS``), with times outside 1975-2100
+        or with fluxes that do not match the times; files on different scales with
+        ``scale="native"``. The message names the file.
     """
     import xarray as xr
     from tqdm.auto import tqdm
@@ -284,14 +341,9 @@ def read_xrs(source, *, scale="native", progress=False):
         raise GoesDataError(f"scale must be 'native', 'swpc' or 'true', not {scale!r}")
     parts = []
     for path in tqdm(_expand(source), desc="GOES/XRS", disable=not progress):
-        kind = _kind(path)
-        if kind == "sdac":
-            times, a, b, meta = _read_sdac(path)
-        elif kind in ("reprocessed", "goesr", "netcdf"):
-            times, a, b, meta = _read_netcdf(path, kind)
-        else:
-            raise GoesDataError(f"{path}: not a GOES/XRS file kind this reader knows (SDAC FITS "
-                                "go*.fits, sci_gxrs-l2-*.nc, sci_xrsf-l2-*.nc)")
+        times, a, b, meta = _read_file(path)
+        a, b, masked = _mask_impossible(path, a, b)
+        meta["masked"] = masked
         target = meta["native_scale"] if scale == "native" else scale
         a = a * _factor("xrsa", meta["native_scale"], target)
         b = b * _factor("xrsb", meta["native_scale"], target)
@@ -309,6 +361,7 @@ def read_xrs(source, *, scale="native", progress=False):
     times, a, b = times[order], a[order], b[order]
     keep = np.concatenate([[True], np.diff(times) > np.timedelta64(0, "ns")])
     times, a, b = times[keep], a[keep], b[keep]
+    masked = sum(p[3]["masked"] for p in parts)
     platforms = sorted({p[3]["platform"] for p in parts})
     products = sorted({p[3]["product"] for p in parts})
     ds = xr.Dataset(
@@ -319,8 +372,58 @@ def read_xrs(source, *, scale="native", progress=False):
                "instrument": "XRS", "platform": ", ".join(platforms),
                "product": "; ".join(products), "flux_scale": flux_scale,
                "source": ", ".join(os.path.basename(p[5]) for p in parts)})
+    ds.attrs["masked_samples"] = int(masked)
     log.debug("read_xrs: %d files, %d samples, scale %s", len(parts), times.size, flux_scale)
-    return append_history(ds, f"goes.read_xrs({len(parts)} files, scale={scale!r})")
+    note = f", {masked} impossible value(s) set to NaN" if masked else ""
+    return append_history(ds, f"goes.read_xrs({len(parts)} files, scale={scale!r}){note}")
+
+
+def _read_file(path):
+    """``(times, xrsa, xrsb, meta)`` of one file; any failure is a GoesDataError naming it."""
+    kind = _kind(path)
+    if kind not in ("sdac", "reprocessed", "goesr", "netcdf"):
+        raise GoesDataError(f"{path}: not a GOES/XRS file kind this reader knows (SDAC FITS "
+                            "go*.fits, sci_gxrs-l2-*.nc, sci_xrsf-l2-*.nc)")
+    if os.path.getsize(path) == 0:
+        raise GoesDataError(f"{path}: the file is empty (0 bytes); download it again")
+    try:
+        times, a, b, meta = _read_sdac(path) if kind == "sdac" else _read_netcdf(path, kind)
+    except GoesDataError:
+        raise
+    except _READ_ERRORS as exc:
+        what = "SDAC GOES/XRS FITS" if kind == "sdac" else "GOES/XRS netCDF"
+        raise GoesDataError(f"{path}: cannot be read as {what} ({type(exc).__name__}: {exc}); "
+                            "the file may be truncated or corrupt: download it again") from exc
+    if np.isnat(times).any():
+        raise GoesDataError(f"{path}: {int(np.isnat(times).sum())} time(s) are missing (NaT)")
+    outside = (times < _FIRST_TIME) | (times > _LAST_TIME)
+    if outside.any():
+        raise GoesDataError(f"{path}: {int(outside.sum())} time(s) (first {times[outside][0]}) "
+                            f"are outside {_FIRST_TIME.astype('datetime64[Y]')}-"
+                            f"{_LAST_TIME.astype('datetime64[Y]')}; the time variable or its "
+                            "units are corrupt")
+    backwards = int((np.diff(times) <= np.timedelta64(0, "ns")).sum())
+    if backwards:
+        log.warning("%s: the times go backwards or repeat at %d place(s); the samples are "
+                    "sorted and repeated times dropped (check the file)", path, backwards)
+    return times, a, b, meta
+
+
+def _mask_impossible(path, a, b):
+    """NaN for fluxes no detector can give (negative, infinite, above MAX_PLAUSIBLE_FLUX)."""
+    masked = 0
+    out = []
+    for name, flux in (("xrsa", a), ("xrsb", b)):
+        with np.errstate(invalid="ignore"):
+            bad = np.isinf(flux) | (flux < 0) | (flux > MAX_PLAUSIBLE_FLUX)
+        if bad.any():
+            log.warning("%s: %d %s value(s) are negative, infinite or above %g W/m2 (first %r); "
+                        "set to NaN", path, int(bad.sum()), name, MAX_PLAUSIBLE_FLUX,
+                        float(flux[bad][0]))
+            flux = np.where(bad, np.nan, flux)
+            masked += int(bad.sum())
+        out.append(flux)
+    return out[0], out[1], masked
 
 
 def _var_attrs(band, scale):

@@ -225,6 +225,7 @@ def disk_integrate(ds, *, quantity="flux", variable=None, normalize_distance=Tru
         main_units = units
         long_name = f"disk-averaged {ds[variable].attrs.get('long_name', variable)}"
     main = np.where(covered >= min_covered, main, np.nan)
+    _report_coverage(ds, covered, min_covered)
     rel, ref = relative_variation(main, reference)
     data = {
         quantity: float32_var(("time",), main, main_units, long_name,
@@ -249,6 +250,24 @@ def disk_integrate(ds, *, quantity="flux", variable=None, normalize_distance=Tru
                             "history": ds.attrs.get("history", "")})
     return append_history(out, f"disk_integrate({variable!r}, quantity={quantity!r}, "
                                f"normalize_distance={normalize_distance}, device={device!r})")
+
+
+def _report_coverage(ds, covered, min_covered):
+    """Say which frames are NaN for lack of data; raise when no frame is left."""
+    low = np.flatnonzero(~(covered >= min_covered))
+    if not low.size:
+        return
+    times = np.datetime_as_string(ds["time"].values[low[:3]], unit="s")
+    shown = ", ".join(f"frame {k} ({t}) {covered[k]:.1%}" for k, t in zip(low, times))
+    shown += ", ..." if low.size > 3 else ""
+    if low.size == covered.size:
+        raise PhotometryError(
+            f"every frame covers less than min_covered={min_covered:g} of the disk with finite "
+            f"data ({shown}): NaN pixels on the disk leave nothing to integrate without bias; "
+            "fill or crop the missing pixels, or lower min_covered (the flux then misses the "
+            "NaN part of the disk)")
+    log.warning("disk_integrate: %d frame(s) cover less than min_covered=%g of the disk with "
+                "finite data and are NaN: %s", low.size, min_covered, shown)
 
 
 def _model_flux(ds, variable, law, weight, image, flux, device):

@@ -11,10 +11,11 @@ DATE-OBS the start of the observation (T_OBS minus half the exposure/cadence).
 """
 import logging
 import math
-import os
 import pathlib
 
 import numpy as np
+
+from solarprep.io.atomic import atomic_path
 
 __all__ = ["hmi_header", "aia_header", "write_fits", "make_map", "HMI_CONTENT"]
 
@@ -116,8 +117,9 @@ _SKIP = ("KEYCOMMENTS", "COMMENT", "HISTORY", "SIMPLE", "BITPIX", "EXTEND")
 def write_fits(obj, path, header=None, *, overwrite=True):
     """Write a Map (or an array with a header) as a FITS file, atomically.
 
-    The file is written under a temporary name in the same folder and renamed
-    into place (``os.replace``), so a reader never sees a partial file.
+    The file is written under a temporary name in the same folder, flushed and
+    renamed into place (:func:`solarprep.io.atomic.atomic_path`), so a reader never
+    sees a partial file and a failed write leaves no temporary behind.
 
     Parameters
     ----------
@@ -155,12 +157,7 @@ def write_fits(obj, path, header=None, *, overwrite=True):
         hdr[key] = value
     hdu = fits.PrimaryHDU(np.asarray(data, dtype=np.float32), header=hdr)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        hdu.writeto(tmp, overwrite=True, output_verify="silentfix")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp:
+        hdu.writeto(tmp, output_verify="silentfix")
     log.debug("wrote %s", path)
     return path
