@@ -43,6 +43,7 @@ import math
 import os
 import pathlib
 import random
+import re
 import shutil
 import time
 
@@ -109,15 +110,28 @@ def move_batch(batch: dict, device, *, channels_last=False) -> dict:
     return out
 
 
+_STEP_DIR = re.compile(r"step_\d{8,}")
+
+
 def latest_checkpoint(run_dir) -> pathlib.Path | None:
-    """The newest checkpoint folder of a run (``checkpoints/latest``), or None."""
+    """The newest checkpoint folder of a run (``checkpoints/latest``), or None.
+
+    The pointer file may only name a ``step_<n>`` folder inside ``checkpoints/``: anything
+    else (a path, ``..``) is ignored with a warning, so a crafted pointer cannot make a
+    resume read a checkpoint from outside the run.
+    """
     ckdir = pathlib.Path(run_dir) / "checkpoints"
     pointer = ckdir / "latest"
     if pointer.is_file():
-        path = ckdir / pointer.read_text().strip()
-        if path.is_dir():
-            return path
-    found = sorted(ckdir.glob("step_*")) if ckdir.is_dir() else []
+        name = pointer.read_text().strip()
+        if _STEP_DIR.fullmatch(name):
+            if (ckdir / name).is_dir():
+                return ckdir / name
+        else:
+            logger.warning("%s names %r, not a step_<n> folder of this run: ignored", pointer,
+                           name)
+    found = sorted(p for p in ckdir.glob("step_*") if _STEP_DIR.fullmatch(p.name)) \
+        if ckdir.is_dir() else []
     return found[-1] if found else None
 
 

@@ -254,3 +254,18 @@ def test_no_unsafe_deserialisation_in_the_packages():
                     if not (isinstance(wo, ast.Constant) and wo.value is True):
                         problems.append(f"{where}: torch.load without weights_only=True")
     assert not problems, "unsafe deserialisation:\n" + "\n".join(problems)
+
+
+def test_a_crafted_latest_pointer_cannot_leave_the_run(tmp_path):
+    from solarmodels.trainer import latest_checkpoint
+
+    run = tmp_path / "run"
+    (run / "checkpoints" / "step_00000002").mkdir(parents=True)
+    outside = tmp_path / "elsewhere" / "step_00000009"
+    outside.mkdir(parents=True)
+    (run / "checkpoints" / "latest").write_text("../../elsewhere/step_00000009")
+    assert latest_checkpoint(run) == run / "checkpoints" / "step_00000002"
+    (run / "checkpoints" / "latest").write_text(str(outside))
+    assert latest_checkpoint(run) == run / "checkpoints" / "step_00000002"
+    (run / "checkpoints" / "latest").write_text("step_00000002")
+    assert latest_checkpoint(run) == run / "checkpoints" / "step_00000002"
