@@ -14,14 +14,14 @@ import dataclasses
 import torch
 
 from solarmodels.diffusion import DDPMScheduler, drop_condition
-from solarmodels.registry import create_model, register_system
-from solarmodels.systems.base import System, SystemConfig
+from solarmodels.registry import register_system
+from solarmodels.systems.diffusion import DiffusionConfig, DiffusionSystem
 
 __all__ = ["DDPMSystem", "DDPMSystemConfig"]
 
 
 @dataclasses.dataclass
-class DDPMSystemConfig(SystemConfig):
+class DDPMSystemConfig(DiffusionConfig):
     """Settings of :class:`DDPMSystem` (seed values as defaults)."""
 
     num_train_timesteps: int = 1000
@@ -39,12 +39,10 @@ class DDPMSystemConfig(SystemConfig):
 
 
 @register_system("ddpm")
-class DDPMSystem(System):
+class DDPMSystem(DiffusionSystem):
     """Class-conditional DDPM (ε-prediction, CFG dropout); ``predict`` draws guided samples."""
 
     config_cls = DDPMSystemConfig
-    primary = "model"
-    ema_networks = ("model",)
     default_lr = 3e-4
 
     def __init__(self, config=None, networks=None):
@@ -53,48 +51,26 @@ class DDPMSystem(System):
         self.scheduler = DDPMScheduler(c.num_train_timesteps, c.beta_start, c.beta_end,
                                        variance=c.variance)
 
-    def build_networks(self, given):
-        if "model" in given:
-            return {}
-        return {"model": create_model(self.config.model)}
-
-    def configure_optimizers(self):
-        return {"g": torch.optim.AdamW(self.networks["model"].parameters(), lr=self.lr,
-                                       weight_decay=self.config.weight_decay)}
-
-    def _loss(self, batch, p_uncond, generator=None):
+    def diffusion_loss(self, batch, p_uncond, net, generator=None):
         x0 = batch["input"]
-        labels = batch.get("label")
         null = drop_condition(x0.shape[0], p_uncond, device=x0.device, generator=generator)
-        return self.scheduler.loss(self.networks["model"] if generator is None
-                                   else self.inference_network(), x0, labels, null=null,
-                                   generator=generator)
+        return self.scheduler.loss(net, x0, batch.get("label"), null=null,
+                                   generator=generator), {}
 
-    def training_step(self, batch, step):
-        loss = self._loss(batch, self.config.p_uncond)
-        step.backward(loss, "g")
-        step.optimizer_step("g")
-        return {"loss": float(loss.detach())}
+    def condition(self, batch):
+        return batch.get("label")
 
-    def validation_step(self, batch):
-        gen = torch.Generator(device=batch["input"].device).manual_seed(1234)
-        return {"val_loss": float(self._loss(batch, 0.0, generator=gen))}
+    def draw(self, net, shape, cond, *, steps, guidance_scale, generator, progress,
+             method=None, eta=None):
+        c = self.config
+        return self.scheduler.sample(net, shape, cond, method=method or c.sample_method,
+                                     num_inference_steps=steps, guidance_scale=guidance_scale,
+                                     eta=c.eta if eta is None else eta, generator=generator,
+                                     device=self.device, progress=progress)
 
     @torch.no_grad()
     def sample(self, labels, shape=None, *, method=None, steps=None, guidance_scale=None,
                eta=None, generator=None, progress=False):
         """Guided samples (B, C, H, W) in [−1, 1] for ``labels`` (B,) (``None``: unconditional)."""
-        c = self.config
-        net = self.inference_network()
-        with self._eval_mode():
-            return self.scheduler.sample(
-                net, shape, labels, method=method or c.sample_method,
-                num_inference_steps=steps or c.sample_steps,
-                guidance_scale=c.guidance_scale if guidance_scale is None else guidance_scale,
-                eta=c.eta if eta is None else eta, generator=generator, device=self.device,
-                progress=progress)
-
-    def predict(self, batch):
-        x = batch["input"]
-        return self.sample(batch.get("label"), tuple(x.shape),
-                           generator=torch.Generator(device=x.device).manual_seed(0))
+        return super().sample(labels, shape, steps=steps, guidance_scale=guidance_scale,
+                              generator=generator, progress=progress, method=method, eta=eta)
