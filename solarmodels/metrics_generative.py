@@ -4,10 +4,11 @@ Distribution metrics compare *features* of real and generated sets. The feature 
 pluggable — any callable ``images (N, C, H, W) → features (N, D)``. Pretrained Inception-v3 or
 CLIP weights cannot be downloaded in this project's environment (no network), so the default is
 :class:`SmallEncoder`, a small CNN trained here as a GOES-class classifier
-(:func:`train_feature_encoder`); its FID values are **not** comparable with published FIDs. To
-use real Inception features, pass e.g. ``torchvision.models.inception_v3(weights=...)`` with its
-``fc`` replaced by ``nn.Identity()`` wrapped in :class:`TorchFeatureExtractor` (resize to 299²,
-repeat grey to 3 channels).
+(:func:`train_feature_encoder`); its FID values are **not** comparable with published FIDs. Real
+Inception-v3 or CLIP features come from a local TorchScript file the user exported where the
+weights are (:func:`load_feature_extractor`, resize to 299², grey repeated to 3 channels).
+:func:`frechet_distance` agrees with torchmetrics' FID on the same features
+(``tests/test_metrics_generative.py``).
 
 * Fréchet distance (Heusel et al. 2017, FID): ``‖μ_r − μ_g‖² + Tr(Σ_r + Σ_g − 2(Σ_r Σ_g)^{1/2})``.
 * Kernel distance (Bińkowski et al. 2018, KID): unbiased MMD² with the cubic polynomial kernel
@@ -32,6 +33,7 @@ from torch import nn
 
 __all__ = ["frechet_distance", "kernel_distance", "feature_statistics", "SmallEncoder",
            "TorchFeatureExtractor", "train_feature_encoder", "extract_features", "kmeans",
+           "load_feature_extractor",
            "cluster_metrics", "precision_recall", "disk_integrated_brightness",
            "physics_consistency", "physics_loss", "macro_f1", "train_classifier",
            "f1_with_generated", "video_metrics"]
@@ -154,6 +156,43 @@ class TorchFeatureExtractor:
             f = self.module.features(x) if hasattr(self.module, "features") else self.module(x)
             out.append(f.flatten(1).cpu())
         return torch.cat(out)
+
+
+def load_feature_extractor(path, *, size=None, rgb=False, batch_size=64,
+                           device="cpu") -> TorchFeatureExtractor:
+    """A feature extractor from a local TorchScript file (no network access, no torchvision).
+
+    Export the network once where its weights are, e.g. Inception-v3 without its classifier
+    (the FID convention, 2048 pool features at 299²) or a CLIP image encoder (the DDPM seed's
+    paper used both)::
+
+        net = torchvision.models.inception_v3(weights=...); net.fc = torch.nn.Identity()
+        torch.jit.save(torch.jit.trace(net.eval(), torch.zeros(1, 3, 299, 299)), "inception.pt")
+
+    then ``load_feature_extractor("inception.pt", size=299, rgb=True)``. The module's
+    ``forward`` must map images ``(N, C, H, W)`` to features ``(N, D)`` (flattened if more
+    dims). Grey images are repeated to 3 channels with ``rgb=True`` and resized to ``size``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    solarmodels.errors.ConfigError
+        The file is not a TorchScript module.
+    """
+    import pathlib
+
+    from solarmodels.errors import ConfigError
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no feature-extractor file")
+    try:
+        module = torch.jit.load(str(path), map_location=device)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"{path} is not a TorchScript module ({exc}); export the extractor "
+                          "with torch.jit.save(torch.jit.trace(net, example), path)") from None
+    return TorchFeatureExtractor(module, size=size, rgb=rgb, batch_size=batch_size, device=device)
 
 
 def train_classifier(images, labels, *, num_classes=5, steps=200, batch_size=32, lr=2e-3, seed=0,

@@ -192,11 +192,23 @@ def video_windows(ds, lc, *, window=16, stride=8, fractions=(0.6, 0.2, 0.2), var
             for k, r in ranges.items()}
 
 
+_SERIES: dict = {}
+
+
 @register_dataset("synthetic_continuum_video")
 def _build_synthetic_video(split="train", n_frames=64, size=32, window=16, stride=8, seed=0,
                            **kwargs):
-    """Registry builder of :func:`synthetic_continuum_series` windows (``split`` of train/val/test)."""
-    ds, lc = synthetic_continuum_series(n_frames, size, seed=seed, **kwargs)
+    """Registry builder of :func:`synthetic_continuum_series` windows (``split`` of train/val/test).
+
+    The series is rendered once per set of arguments (kept for the other splits); a split
+    shorter than one window is absent (``None``): ``n_frames`` ≥ 5 windows gives every split
+    at least one window with the 60/20/20 % blocks.
+    """
+    key = (n_frames, size, seed, repr(sorted(kwargs.items())))
+    if key not in _SERIES:
+        _SERIES.clear()
+        _SERIES[key] = synthetic_continuum_series(n_frames, size, seed=seed, **kwargs)
+    ds, lc = _SERIES[key]
     parts = video_windows(ds, lc, window=window, stride=stride)
     part = parts.get(split)
     return part if part is not None and len(part) else None

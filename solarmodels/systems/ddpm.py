@@ -15,6 +15,7 @@ import torch
 
 from solarmodels.diffusion import DDPMScheduler, drop_condition
 from solarmodels.registry import register_system
+from solarmodels.systems.base import value_range_problems
 from solarmodels.systems.diffusion import DiffusionConfig, DiffusionSystem
 
 __all__ = ["DDPMSystem", "DDPMSystemConfig"]
@@ -74,3 +75,29 @@ class DDPMSystem(DiffusionSystem):
         """Guided samples (B, C, H, W) in [−1, 1] for ``labels`` (B,) (``None``: unconditional)."""
         return super().sample(labels, shape, steps=steps, guidance_scale=guidance_scale,
                               generator=generator, progress=progress, method=method, eta=eta)
+
+    # ----------------------------------------------------------------- run contract
+    def check_data(self, dataset):
+        """Images must be scaled to [−1, 1] (:mod:`solarmodels.datasets.flares`)."""
+        return value_range_problems(dataset, ("input",), limit=1.0 + 1e-6)
+
+    def evaluate(self, ctx, dataset, out_dir, options):
+        """FID / KID, cluster metrics, the F1 study and baselines
+        (:func:`solarmodels.evaluate_generative.evaluate_ddpm`)."""
+        from solarmodels.evaluate_generative import evaluate_ddpm
+
+        return evaluate_ddpm(self, ctx, dataset, out_dir, options)
+
+    def sample_file(self, ctx, out_path, *, goes_class="M", n=16, seed=0, steps=None,
+                    guidance_scale=None, **options):
+        """``n`` images of one GOES class (:func:`solarmodels.inference.sample_ddpm`)."""
+        from solarmodels.inference import sample_ddpm
+
+        return sample_ddpm(self, ctx, out_path, goes_class=goes_class, n=n, seed=seed,
+                           steps=steps, guidance_scale=guidance_scale)
+
+    def predict_file(self, ctx, source, out_path, *, n=16, seed=0, **options):
+        """One image per time of a GOES light curve (:func:`solarmodels.inference.predict_ddpm`)."""
+        from solarmodels.inference import predict_ddpm
+
+        return predict_ddpm(self, ctx, source, out_path, n=n, seed=seed)

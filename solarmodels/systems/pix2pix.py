@@ -25,7 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from solarmodels.registry import create_model, register_system
-from solarmodels.systems.base import System, linear_decay, network_channels, set_requires_grad
+from solarmodels.systems.base import (
+    System,
+    linear_decay,
+    network_channels,
+    set_requires_grad,
+    value_range_problems,
+)
 
 __all__ = ["Pix2PixAConfig", "Pix2PixBConfig", "Pix2PixA", "Pix2PixB", "masked_l1"]
 
@@ -138,6 +144,26 @@ class Pix2PixA(System):
         return {"val_loss": l1, "val_l1": l1,
                 "val_mse": float(_masked_mse(out, batch["target"], mask)),
                 "val_cc": float(_pearson(out, batch["target"], mask))}
+
+    # ----------------------------------------------------------------- run contract
+    def check_data(self, dataset):
+        """Inputs and targets must be scaled to about [−1, 1] (``solarprep.datasets.scalings``):
+        values beyond ±5 (gauss, DN) are refused."""
+        return value_range_problems(dataset, ("input", "target"), limit=5.0)
+
+    def evaluate(self, ctx, dataset, out_dir, options):
+        """Image-translation metrics and baselines (:func:`solarmodels.evaluate.
+        evaluate_translation`)."""
+        from solarmodels.evaluate import evaluate_translation
+
+        return evaluate_translation(self, ctx, dataset, out_dir, options)
+
+    def predict_file(self, ctx, source, out_path, *, physical=False, **options):
+        """The generator over every frame of a pair-like file (:func:`solarmodels.inference.
+        predict_translation`)."""
+        from solarmodels.inference import predict_translation
+
+        return predict_translation(self, ctx, source, out_path, physical=physical)
 
     def forward(self, batch):
         net = self.inference_network("g")

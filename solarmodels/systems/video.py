@@ -19,6 +19,7 @@ import dataclasses
 from solarmodels.diffusion import RectifiedFlow, drop_condition
 from solarmodels.metrics_generative import physics_consistency, physics_loss, video_metrics
 from solarmodels.registry import register_system
+from solarmodels.systems.base import value_range_problems
 from solarmodels.systems.diffusion import DiffusionConfig, DiffusionSystem
 
 __all__ = ["VideoFlowSystem", "VideoFlowConfig"]
@@ -97,3 +98,30 @@ class VideoFlowSystem(DiffusionSystem):
         out.update({f"physics_{k}": v for k, v in phys.items()})
         out.update({f"physics_real_{k}": v for k, v in real.items()})
         return out
+
+    # ----------------------------------------------------------------- run contract
+    def check_data(self, dataset):
+        """Frames must be scaled to [−1, 1] (:mod:`solarmodels.datasets.video`)."""
+        return value_range_problems(dataset, ("input",), limit=1.0 + 1e-6)
+
+    def evaluate(self, ctx, dataset, out_dir, options):
+        """MAE / PSNR / SSIM / physics consistency against the mean and last training frames
+        (:func:`solarmodels.evaluate_generative.evaluate_video`)."""
+        from solarmodels.evaluate_generative import evaluate_video
+
+        return evaluate_video(self, ctx, dataset, out_dir, options)
+
+    def sample_file(self, ctx, out_path, *, lightcurve=None, variable=None, seed=0, steps=None,
+                    guidance_scale=None, **options):
+        """Videos for a light-curve file (:func:`solarmodels.inference.sample_video`)."""
+        from solarmodels.config import ConfigError
+        from solarmodels.inference import sample_video
+
+        if lightcurve is None:
+            raise ConfigError("the video model samples from a light curve: --lightcurve FILE")
+        return sample_video(self, ctx, out_path, lightcurve=lightcurve, variable=variable,
+                            seed=seed, steps=steps, guidance_scale=guidance_scale)
+
+    def predict_file(self, ctx, source, out_path, *, variable=None, seed=0, **options):
+        """The video for the light curve in ``source`` (same as ``sample --lightcurve``)."""
+        return self.sample_file(ctx, out_path, lightcurve=source, variable=variable, seed=seed)
