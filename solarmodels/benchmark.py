@@ -15,6 +15,7 @@ configuration).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ CPU_MODEL = {"model": "solared_attention_grid",
                               "dim_feedforward": 64, "dropout": 0.0},
              "system": "solared", "system_config": {"lr": 1e-3},
              "data": {"window": 24, "lead": 12, "stride": 1},
-             "train": {"batch_size": 32, "steps": 100000, "eval_every": 0, "log_every": 50,
+             "train": {"batch_size": 8, "steps": 100000, "eval_every": 0, "log_every": 50,
                        "checkpoint_every": 0, "device": "cpu"}}
 
 
@@ -116,6 +117,7 @@ def solared_benchmark(train_dirs, test_dirs, *, out, minutes=5.0, config=None, v
     dict
         The summary written to ``out/summary.json``.
     """
+    from solarmodels import registry
     from solarmodels.config import apply_overrides, load_config, to_dict
     from solarmodels.evaluate import evaluate_run
     from solarprep.datasets.solared import build
@@ -144,7 +146,9 @@ def solared_benchmark(train_dirs, test_dirs, *, out, minutes=5.0, config=None, v
                seed=seed, progress=progress)
     build_seconds = time.perf_counter() - tic
     raw["data"] = {"dataset": "solared", "path": str(out / "data" / "solared.nc")}
-    raw.setdefault("model_config", {})["time_steps"] = window
+    fields = {f.name for f in dataclasses.fields(registry.model_entry(raw["model"]).config_cls)}
+    if "time_steps" in fields:
+        raw.setdefault("model_config", {})["time_steps"] = window
     raw.setdefault("train", {})["device"] = device
     run_dir = out / "run"
     trained = train_for(raw, run_dir, minutes, progress=progress)

@@ -186,8 +186,9 @@ def main(argv=None):
                    help="with an EMA in the checkpoint: score both (default) or one")
     p.add_argument("--n-samples", type=int, help="generative runs: samples drawn")
     p.add_argument("--feature-extractor", metavar="FILE",
-                   help="DDPM: TorchScript feature extractor for FID/KID (e.g. Inception-v3 "
-                        "without its classifier); default the small in-project encoder")
+                   help="DDPM: torch.export (.pt2) or TorchScript feature extractor for FID/KID "
+                        "(e.g. Inception-v3 without its classifier); default the small "
+                        "in-project encoder")
     p.add_argument("--feature-size", type=int, help="resize for the extractor (299 Inception)")
     p.add_argument("--feature-rgb", action="store_true", help="repeat grey images to RGB")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",

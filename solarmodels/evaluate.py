@@ -70,8 +70,9 @@ class EvalOptions:
     n_samples : int
         Generative runs: samples drawn for the distribution metrics.
     feature_extractor : str, optional
-        DDPM: a TorchScript file (``torch.jit.save`` of Inception-v3 without its classifier, a
-        CLIP image encoder, ...) giving features ``(N, D)`` for FID / KID; default the small
+        DDPM: a local ``torch.export`` (``.pt2``) or TorchScript file of Inception-v3 without its
+        classifier, a CLIP image encoder, ... giving features ``(N, D)`` for FID / KID
+        (:func:`solarmodels.metrics_generative.load_feature_extractor`); default the small
         in-project encoder trained on the training images.
     feature_size : int, optional
         Resize images to this size for the extractor (299 for Inception-v3, 224 for CLIP).

@@ -4,16 +4,17 @@ Both are called by :func:`solarmodels.evaluate.evaluate_run` through their syste
 and return ``{"metrics", "baselines", "table", "files", "n", "notes"}``.
 
 * :func:`evaluate_ddpm` — samples with the labels of the evaluated split, then, on the features
-  of :func:`solarmodels.metrics_generative.load_feature_extractor` (a TorchScript file of
-  Inception-v3 or CLIP, as the seed's paper used) or, offline by default, of the small encoder
-  trained on the training images: FID and KID against the real images of the split, cluster
-  metrics (JS divergence of k-means occupancies, coverage, k-NN precision / recall) and the
-  seed's application, the macro F1 of a flare-class classifier trained with and without the
-  generated images. The class-conditional mean intensity (in the data's physical units, through
-  the inverse of the flare images' scaling) is reported per class for generated and real images.
-  Baselines: the training-mean image of each class (a generator that ignores the noise), the
-  real training images (the floor the metrics reach for a perfect generator of the training
-  distribution) and, for F1, the classifier trained on real images only.
+  of :func:`solarmodels.metrics_generative.load_feature_extractor` (a local ``torch.export``
+  or TorchScript file of Inception-v3 or CLIP, as the seed's paper used) or, offline by
+  default, of the small encoder trained on the training images: FID and KID against the real
+  images of the split, cluster metrics (JS divergence of k-means occupancies, coverage, k-NN
+  precision / recall) and the seed's application, the macro F1 of a flare-class classifier
+  trained with and without the generated images. The class-conditional mean intensity (in the
+  data's physical units, through the inverse of the flare images' scaling) is reported per
+  class for generated and real images. Baselines: the training-mean image of each class (a
+  generator that ignores the noise), the real training images (the floor the metrics reach for
+  a perfect generator of the training distribution) and, for F1, the classifier trained on
+  real images only.
 * :func:`evaluate_video` — one generated video per test window, conditioned on its light curve:
   MAE and PSNR / SSIM with the data range stated (2 for frames on [−1, 1]; MAE also in the
   frames' units), and the physics consistency of the generated disk-integrated brightness with
@@ -113,7 +114,7 @@ def evaluate_ddpm(system, ctx, dataset, out_dir, options) -> dict:
     if options.feature_extractor:
         extractor = mg.load_feature_extractor(options.feature_extractor, size=options.feature_size,
                                               rgb=options.feature_rgb, device=str(system.device))
-        feature_name = f"TorchScript extractor {pathlib.Path(options.feature_extractor).name}"
+        feature_name = f"extractor {pathlib.Path(options.feature_extractor).name}"
     else:
         extractor = mg.train_feature_encoder(x_train, y_train, steps=options.encoder_steps,
                                              batch_size=32, seed=options.seed)

@@ -273,20 +273,26 @@ def sample_ddpm(system, ctx, out_path, *, goes_class="M", n=16, seed=0, steps=No
 
 def predict_ddpm(system, ctx, source, out_path, *, n=16, seed=0, steps=None,
                  guidance_scale=None) -> dict:
-    """One image per time of a GOES/XRS light curve (``n`` times spread over it), labelled by
-    the 1–8 Å class at that time (:func:`solarprep.lightcurves.goes.class_index`)."""
+    """One image per time of a GOES/XRS light curve (``n`` times spread over it, the time of the
+    largest flux among them), labelled by the 1–8 Å class at that time
+    (:func:`solarprep.lightcurves.goes.class_index`)."""
     from solarprep.lightcurves.goes import class_index
 
     lc = read_light_curve(source, variable="xrsb")
     name = next(iter(lc.data_vars))
     times = lc["time"].values
+    flux = np.asarray(lc[name].values, np.float64)
     pick = np.unique(np.linspace(0, len(times) - 1, min(int(n), len(times))).round().astype(int))
-    labels = torch.as_tensor(class_index(np.asarray(lc[name].values, np.float64)[pick]))
+    peak = int(np.nanargmax(flux))
+    if peak not in pick:                      # the largest flare is always among the images
+        pick[np.argmin(np.abs(pick - peak))] = peak
+        pick = np.unique(pick)
+    labels = torch.as_tensor(class_index(flux[pick]))
     ds, fig = _ddpm_dataset(system, ctx, labels, seed=seed, steps=steps,
                             guidance_scale=guidance_scale,
                             coords={"time": ("sample", times[pick])},
                             title=f"DDPM images for the GOES classes of {pathlib.Path(source).name}")
-    ds["goes_flux"] = ("sample", np.asarray(lc[name].values, np.float64)[pick],
+    ds["goes_flux"] = ("sample", flux[pick],
                        {"units": lc[name].attrs.get("units", "W m-2"),
                         "long_name": f"{name} at the image time"})
     return _finish(ds, ctx, out_path, f"predict {source}", fig)

@@ -6,7 +6,8 @@ CLIP weights cannot be downloaded in this project's environment (no network), so
 :class:`SmallEncoder`, a small CNN trained here as a GOES-class classifier
 (:func:`train_feature_encoder`); its FID values are **not** comparable with published FIDs. Real
 Inception-v3 or CLIP features come from a local TorchScript file the user exported where the
-weights are (:func:`load_feature_extractor`, resize to 299², grey repeated to 3 channels).
+weights are (:func:`load_feature_extractor`: a ``torch.export`` ``.pt2`` or TorchScript file;
+resize to 299², grey repeated to 3 channels).
 :func:`frechet_distance` agrees with torchmetrics' FID on the same features
 (``tests/test_metrics_generative.py``).
 
@@ -141,7 +142,11 @@ class TorchFeatureExtractor:
     """
 
     def __init__(self, module, *, size=None, rgb=False, batch_size=64, device="cpu"):
-        self.module = module.eval().to(device)
+        try:
+            module = module.eval()
+        except NotImplementedError:     # a torch.export program: fixed in its traced mode
+            pass
+        self.module = module.to(device)
         self.size, self.rgb, self.batch_size, self.device = size, rgb, batch_size, device
 
     @torch.no_grad()
@@ -160,38 +165,52 @@ class TorchFeatureExtractor:
 
 def load_feature_extractor(path, *, size=None, rgb=False, batch_size=64,
                            device="cpu") -> TorchFeatureExtractor:
-    """A feature extractor from a local TorchScript file (no network access, no torchvision).
+    """A feature extractor from a local file (no network access, no torchvision needed).
 
     Export the network once where its weights are, e.g. Inception-v3 without its classifier
     (the FID convention, 2048 pool features at 299²) or a CLIP image encoder (the DDPM seed's
-    paper used both)::
+    paper used both), with ``torch.export`` (a ``.pt2`` file) or TorchScript::
 
-        net = torchvision.models.inception_v3(weights=...); net.fc = torch.nn.Identity()
-        torch.jit.save(torch.jit.trace(net.eval(), torch.zeros(1, 3, 299, 299)), "inception.pt")
+        net = torchvision.models.inception_v3(weights=...).eval(); net.fc = torch.nn.Identity()
+        batch = torch.export.Dim("batch", min=2)
+        program = torch.export.export(net, (torch.zeros(2, 3, 299, 299),),
+                                      dynamic_shapes=({0: batch},))
+        torch.export.save(program, "inception.pt2")
 
-    then ``load_feature_extractor("inception.pt", size=299, rgb=True)``. The module's
-    ``forward`` must map images ``(N, C, H, W)`` to features ``(N, D)`` (flattened if more
-    dims). Grey images are repeated to 3 channels with ``rgb=True`` and resized to ``size``.
+    then ``load_feature_extractor("inception.pt2", size=299, rgb=True)``. The module must map
+    images ``(N, C, H, W)`` to features ``(N, D)`` (flattened if more dims); grey images are
+    repeated to 3 channels with ``rgb=True`` and resized to ``size``.
 
     Raises
     ------
     FileNotFoundError
         No such file.
     solarmodels.errors.ConfigError
-        The file is not a TorchScript module.
+        The file is neither an exported program nor a TorchScript module.
     """
     import pathlib
+    import warnings
 
     from solarmodels.errors import ConfigError
 
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no feature-extractor file")
+    errors = []
     try:
-        module = torch.jit.load(str(path), map_location=device)
-    except (RuntimeError, ValueError) as exc:
-        raise ConfigError(f"{path} is not a TorchScript module ({exc}); export the extractor "
-                          "with torch.jit.save(torch.jit.trace(net, example), path)") from None
+        module = torch.export.load(str(path)).module()
+    except Exception as exc:  # not an exported program: try TorchScript
+        errors.append(f"torch.export: {exc}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                module = torch.jit.load(str(path), map_location=device)
+        except (RuntimeError, ValueError) as exc2:
+            errors.append(f"TorchScript: {exc2}")
+            raise ConfigError(f"{path} is not a torch.export program nor a TorchScript module "
+                              f"({'; '.join(errors)}); export the extractor with "
+                              "torch.export.save(torch.export.export(net, example), path)") \
+                from None
     return TorchFeatureExtractor(module, size=size, rgb=rgb, batch_size=batch_size, device=device)
 
 
