@@ -78,6 +78,19 @@ def table(result, keys):
 
 
 def step(name, tic, files, metrics, note):
-    """The dict a gallery script's ``demo_step`` returns."""
-    return {"name": name, "seconds": round(time.perf_counter() - tic, 1),
+    """The dict a gallery script's ``demo_step`` returns (``tic``: its start, or None)."""
+    seconds = 0.0 if tic is None else time.perf_counter() - tic
+    return {"name": name, "seconds": round(seconds, 1),
             "files": [str(f) for f in files], "metrics": metrics, "note": note}
+
+
+def demo_step_of(run, summarise):
+    """The ``demo_step(out, *, progress=True, toy=False)`` of a tutorial: ``summarise(run(...))``."""
+
+    def demo_step(out, *, progress=True, toy=False) -> dict:
+        """Main-job step: the tutorial at demo size (``toy``: 2–3 steps); metrics beside their
+        baselines."""
+        tic = time.perf_counter()
+        return summarise(run(out, toy=toy, progress=progress), out, tic)
+
+    return demo_step

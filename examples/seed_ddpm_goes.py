@@ -20,10 +20,9 @@ What a user types (``runs/ddpm`` here)::
 """
 import logging
 import pathlib
-import time
 
 import numpy as np
-from _gallery import cli, step, table, train, versus
+from _gallery import cli, demo_step_of, step, table, train, versus
 
 __all__ = ["demo_step", "run", "summarise"]
 
@@ -77,17 +76,10 @@ def run(out, *, toy=False, progress=False) -> dict:
     return res
 
 
-def demo_step(out, *, progress=True, toy=False) -> dict:
-    """Main-job step: the tutorial at demo size; metrics beside their baselines."""
-    tic = time.perf_counter()
-    return summarise(run(out, toy=toy, progress=progress), out, tic)
-
-
 def summarise(res, out, tic=None) -> dict:
     """The main-job row of the results of :func:`run`: metrics beside their baselines."""
     import xarray as xr
 
-    tic = time.perf_counter() if tic is None else tic
     out = pathlib.Path(out)
     ev = res["evaluate"]
     files = [*ev["files"], *res["sample"]["files"]] + \
@@ -110,3 +102,6 @@ def summarise(res, out, tic=None) -> dict:
             f"{ev['metrics']['f1_macro']:.2f} (real only {f1_base:.2f}); class means "
             f"ordered A<…<X: {ev['metrics']['class_intensity_ordered']}")
     return step("ddpm_goes_class", tic, files, metrics, note)
+
+
+demo_step = demo_step_of(run, summarise)

@@ -23,9 +23,8 @@ What a user types (``runs/farside`` here)::
     solarmodels predict runs/farside/cc runs/farside/pairs.nc --physical --out runs/farside/blos.nc
 """
 import pathlib
-import time
 
-from _gallery import cli, step, table, train, versus
+from _gallery import cli, demo_step_of, step, table, train, versus
 
 __all__ = ["demo_step", "run", "summarise"]
 
@@ -63,15 +62,8 @@ def run(out, *, toy=False, progress=False) -> dict:
     return results
 
 
-def demo_step(out, *, progress=True, toy=False) -> dict:
-    """Main-job step: both far-side models at demo size; metrics beside their baselines."""
-    tic = time.perf_counter()
-    return summarise(run(out, toy=toy, progress=progress), out, tic)
-
-
 def summarise(res, out, tic=None) -> dict:
     """The main-job row of the results of :func:`run`: metrics beside their baselines."""
-    tic = time.perf_counter() if tic is None else tic
     out = pathlib.Path(out)
     files, metrics, notes = [res["pairs"]], {}, []
     for tag, name in (("hd", "Pix2PixHD"), ("cc", "Pix2PixCC")):
@@ -84,3 +76,6 @@ def summarise(res, out, tic=None) -> dict:
                      f"{versus(ev, 'rmse_full_disk_G', 'RMSE disk G', '{:.0f}')}")
     return step("farside_pix2pixhd_cc", tic, files, metrics,
                 "synthetic EUV 304/193/171 → HMI, test split: " + "; ".join(notes))
+
+
+demo_step = demo_step_of(run, summarise)

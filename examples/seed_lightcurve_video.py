@@ -15,9 +15,8 @@ What a user types (``runs/video`` here)::
     solarmodels sample runs/video/run --lightcurve runs/video/lightcurve.nc --out runs/video/v.nc
 """
 import pathlib
-import time
 
-from _gallery import cli, step, table, train, versus
+from _gallery import cli, demo_step_of, step, table, train, versus
 
 __all__ = ["demo_step", "run", "summarise"]
 
@@ -46,15 +45,8 @@ def run(out, *, toy=False, progress=False) -> dict:
     return res
 
 
-def demo_step(out, *, progress=True, toy=False) -> dict:
-    """Main-job step: the tutorial at demo size; metrics beside their baselines."""
-    tic = time.perf_counter()
-    return summarise(run(out, toy=toy, progress=progress), out, tic)
-
-
 def summarise(res, out, tic=None) -> dict:
     """The main-job row of the results of :func:`run`: metrics beside their baselines."""
-    tic = time.perf_counter() if tic is None else tic
     out = pathlib.Path(out)
     ev = res["evaluate"]
     files = [*ev["files"], res["lightcurve"], *res["sample"]["files"]]
@@ -65,3 +57,6 @@ def summarise(res, out, tic=None) -> dict:
             f"{versus(ev, 'psnr', 'PSNR dB (range 2)', '{:.1f}')}; "
             f"{versus(ev, 'mae', 'MAE')}; physics r {ev['metrics']['physics_r']:.2f}")
     return step("lightcurve_video", tic, files, metrics, note)
+
+
+demo_step = demo_step_of(run, summarise)

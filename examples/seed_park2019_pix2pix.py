@@ -21,10 +21,9 @@ The real AIA 171 sample (``../shared/data/real/sdo``) shows the preprocessing: t
 scaling and its exact inverse on a real full-disk image (``park_real_aia171_scaling.png``).
 """
 import pathlib
-import time
 
 import numpy as np
-from _gallery import CONFIGS, cli, step, table, train, versus
+from _gallery import CONFIGS, cli, demo_step_of, step, table, train, versus
 
 __all__ = ["demo_step", "run", "summarise"]
 
@@ -81,15 +80,8 @@ def run(out, *, toy=False, progress=False) -> dict:
             "config": CONFIGS / "pix2pix_b_hmi_aia171_cpu.toml"}
 
 
-def demo_step(out, *, progress=True, toy=False) -> dict:
-    """Main-job step: the tutorial at demo size; metrics beside their baselines."""
-    tic = time.perf_counter()
-    return summarise(run(out, toy=toy, progress=progress), out, tic)
-
-
 def summarise(res, out, tic=None) -> dict:
     """The main-job row of the results of :func:`run`: metrics beside their baselines."""
-    tic = time.perf_counter() if tic is None else tic
     out = pathlib.Path(out)
     ev = res["evaluate"]
     files = [res["pairs"], *ev["files"], *res["predict"]["files"]]
@@ -103,3 +95,6 @@ def summarise(res, out, tic=None) -> dict:
             f"{versus(ev, 'cc_physical', 'CC(DN)')}; {versus(ev, 'ppe10_physical', 'PPE10')}; "
             f"{versus(ev, 'psnr', 'PSNR dB (range 2)', '{:.1f}')}")
     return step("park2019_pix2pix", tic, files, metrics, note)
+
+
+demo_step = demo_step_of(run, summarise)

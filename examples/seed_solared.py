@@ -19,9 +19,8 @@ and reports the model next to both baselines whatever the outcome.
 """
 import logging
 import pathlib
-import time
 
-from _gallery import CONFIGS, cli, step
+from _gallery import CONFIGS, cli, demo_step_of, step
 
 __all__ = ["demo_step", "run", "summarise"]
 
@@ -67,17 +66,10 @@ def run(out, *, toy=False, progress=False) -> dict:
     return res
 
 
-def demo_step(out, *, progress=True, toy=False) -> dict:
-    """Main-job step: a short benchmark on real regions; model beside persistence and mean."""
-    tic = time.perf_counter()
-    return summarise(run(out, toy=toy, progress=progress), out, tic)
-
-
 def summarise(res, out, tic=None) -> dict:
     """The main-job row of the results of :func:`run`: metrics beside their baselines."""
     import json
 
-    tic = time.perf_counter() if tic is None else tic
     out = pathlib.Path(out)
     s = json.loads(pathlib.Path(res["summary"]).read_text())
     keys = ("rmse_model", "rmse_persistence", "rmse_train_mean", "skill_vs_persistence",
@@ -93,3 +85,6 @@ def summarise(res, out, tic=None) -> dict:
             f"persistence {s['rmse_persistence']:.3f}, training mean {s['rmse_train_mean']:.3f} "
             f"(z-score units); skill vs persistence {s['skill_vs_persistence']:.2f}")
     return step("solared", tic, files, metrics, note)
+
+
+demo_step = demo_step_of(run, summarise)

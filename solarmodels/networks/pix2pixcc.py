@@ -16,28 +16,21 @@ from __future__ import annotations
 
 import dataclasses
 
-from solarmodels.networks.resnet import ResnetGenerator
+from solarmodels.networks.resnet import ResnetGenerator, ResnetGeneratorConfig
 from solarmodels.registry import register_model
 
 __all__ = ["Pix2PixCCConfig", "Pix2PixCCGenerator"]
 
 
 @dataclasses.dataclass
-class Pix2PixCCConfig:
-    """Configuration of :class:`Pix2PixCCGenerator` (defaults: the seed's 3 EUV → 1 HMI)."""
+class Pix2PixCCConfig(ResnetGeneratorConfig):
+    """Configuration of :class:`Pix2PixCCGenerator` (defaults: the seed's 3 EUV → 1 HMI, ``ngf``
+    64, Mish, replication padding, 5×5 downsampling; ``upsample`` "transpose" or "bilinear")."""
 
-    in_channels: int = 3
-    out_channels: int = 1
     ngf: int = 64
-    n_down: int = 4
-    n_blocks: int = 9
-    norm: str = "instance"
     padding: str = "replicate"
-    upsample: str = "transpose"   # "transpose" or "bilinear"
-    init_gain: float = 0.02
     activation: str = "mish"
     down_kernel: int = 5
-    output: str = "linear"
 
 
 class Pix2PixCCGenerator(ResnetGenerator):

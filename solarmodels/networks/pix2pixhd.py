@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from solarmodels.config import ConfigError
-from solarmodels.networks.resnet import ResidualBlock, ResnetGenerator
+from solarmodels.networks.resnet import ResidualBlock, ResnetGenerator, ResnetGeneratorConfig
 from solarmodels.networks.unet import init_weights, norm_layer
 from solarmodels.registry import register_model
 
@@ -31,21 +31,10 @@ __all__ = ["GlobalGeneratorConfig", "GlobalGenerator", "MultiscaleDiscriminatorC
 
 
 @dataclasses.dataclass
-class GlobalGeneratorConfig:
-    """Configuration of :class:`GlobalGenerator` (defaults: the far-side seed, 3 EUV → 1 HMI)."""
-
-    in_channels: int = 3
-    out_channels: int = 1
-    ngf: int = 32
-    n_down: int = 4
-    n_blocks: int = 9
-    norm: str = "instance"
-    padding: str = "reflect"
-    output: str = "linear"     # "linear" or "tanh"
-    init_gain: float = 0.02
-    activation: str = "relu"
-    down_kernel: int = 3
-    upsample: str = "transpose"
+class GlobalGeneratorConfig(ResnetGeneratorConfig):
+    """Configuration of :class:`GlobalGenerator`: the fields of
+    :class:`~solarmodels.networks.resnet.ResnetGeneratorConfig` with its defaults (the far-side
+    seed, 3 EUV → 1 HMI, ``ngf`` 32, ReLU, reflection padding, 3×3 downsampling)."""
 
 
 class GlobalGenerator(ResnetGenerator):

@@ -23,20 +23,17 @@ __all__ = ["DDPMSystem", "DDPMSystemConfig"]
 
 @dataclasses.dataclass
 class DDPMSystemConfig(DiffusionConfig):
-    """Settings of :class:`DDPMSystem` (seed values as defaults)."""
+    """Settings of :class:`DDPMSystem` (seed values as defaults; ``p_uncond`` 0.1, guidance 3 and 50
+    sampler steps from :class:`~solarmodels.systems.diffusion.DiffusionConfig`)."""
 
     num_train_timesteps: int = 1000
     beta_start: float = 1e-4
     beta_end: float = 0.02
     variance: str = "beta"
-    p_uncond: float = 0.1
-    guidance_scale: float = 3.0
     sample_method: str = "ddim"
-    sample_steps: int = 50
     eta: float = 0.0
     model: str = "ddpm_unet_tiny"
     lr: float = 3e-4
-    weight_decay: float = 0.0
 
 
 @register_system("ddpm")

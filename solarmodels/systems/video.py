@@ -27,10 +27,10 @@ __all__ = ["VideoFlowSystem", "VideoFlowConfig"]
 
 @dataclasses.dataclass
 class VideoFlowConfig(DiffusionConfig):
-    """Settings of :class:`VideoFlowSystem` (seed values as defaults)."""
+    """Settings of :class:`VideoFlowSystem` (seed values as defaults; ``p_uncond`` 0.1, lr 1e-4 and
+    AdamW from :class:`~solarmodels.systems.diffusion.DiffusionConfig`)."""
 
     model: str = "stdit_tiny"
-    p_uncond: float = 0.1
     guidance_scale: float = 4.0
     sample_steps: int = 10
     logit_mean: float = 0.0
@@ -38,9 +38,6 @@ class VideoFlowConfig(DiffusionConfig):
     shift: float = 1.0
     physics_weight: float = 0.0
     use_times: bool = False
-    lr: float = 1e-4
-    adam_eps: float = 1e-8
-    weight_decay: float = 0.0
 
 
 @register_system("video_rflow")
