@@ -42,6 +42,8 @@ def run(out, *, toy=False, progress=False) -> dict:
     res["sample"] = cli(["sample", run_dir, "--lightcurve", curve, "--out",
                          out / "video_from_lightcurve.nc"])
     res["lightcurve"] = curve
+    # predict on a light-curve file is the same as sample --lightcurve
+    res["predict"] = cli(["predict", run_dir, curve, "--out", out / "video_predict.nc"])
     return res
 
 

@@ -303,6 +303,8 @@ def predict_ddpm(system, ctx, source, out_path, *, n=16, seed=0, steps=None,
 def read_light_curve(path, variable=None) -> xr.Dataset:
     """A light curve as a Dataset with a ``time`` dim and one variable.
 
+    ``path`` is a file, or already a Dataset / DataArray along ``time`` (used as it is).
+
     Uses ``solarprep.load_lightcurve`` when this solarprep has it (EVE, TESS, Kepler, …), else
     netCDF / zarr (``solarprep.open_dataset``, e.g. a ``disk_integrate`` output) and GOES/XRS
     files (``solarprep.lightcurves.read_xrs``). ``variable`` picks one of several variables
@@ -310,12 +312,14 @@ def read_light_curve(path, variable=None) -> xr.Dataset:
     """
     import solarprep
 
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no light-curve file")
+    if isinstance(path, (xr.Dataset, xr.DataArray)):
+        ds, path = path, pathlib.Path(str(path.attrs.get("source", "light curve")))
+    else:
+        ds, path = None, pathlib.Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no light-curve file")
     loader = getattr(solarprep, "load_lightcurve", None)
-    ds = None
-    if loader is not None:
+    if ds is None and loader is not None:
         try:
             ds = loader(path)
         except (ValueError, OSError) as exc:
@@ -352,7 +356,7 @@ def read_light_curve(path, variable=None) -> xr.Dataset:
 def sample_video(system, ctx, out_path, *, lightcurve, variable=None, seed=0, steps=None,
                  guidance_scale=None) -> dict:
     """Continuum videos for the light curve in ``lightcurve`` (any file :func:`read_light_curve`
-    reads).
+    reads, or a Dataset with a ``time`` dim, e.g. ``solarprep.load_lightcurve(...)``).
 
     The curve is interpolated onto the run's frame cadence (its training frames'), z-scored
     with the run's training statistics and cut into consecutive windows of the run's length;
@@ -367,6 +371,8 @@ def sample_video(system, ctx, out_path, *, lightcurve, variable=None, seed=0, st
             raise ConfigError(f"{ctx.run_dir}: no stored frame statistics and no training data")
         info = train.target_attrs["frames"]
     lc = read_light_curve(lightcurve, variable)
+    source = pathlib.Path(lightcurve).name if isinstance(lightcurve, (str, pathlib.Path)) \
+        else "a light-curve Dataset"
     name = next(iter(lc.data_vars))
     units = str(lc[name].attrs.get("units", ""))
     if info.get("light_curve_units") not in (None, "", units):
@@ -379,7 +385,7 @@ def sample_video(system, ctx, out_path, *, lightcurve, variable=None, seed=0, st
     grid = np.arange(0.0, hours[-1] + 1e-9, cadence)
     n_win = len(grid) // window
     if n_win < 1:
-        raise ConfigError(f"{lightcurve}: {hours[-1]:.1f} h of light curve make {len(grid)} "
+        raise ConfigError(f"{source}: {hours[-1]:.1f} h of light curve make {len(grid)} "
                           f"frames at the run's cadence of {cadence:g} h; the run needs "
                           f"windows of {window}")
     grid = grid[:n_win * window]
@@ -411,12 +417,12 @@ def sample_video(system, ctx, out_path, *, lightcurve, variable=None, seed=0, st
                                        {"units": frame_units, "long_name":
                                         "sum of the generated frame"})},
         coords={"time": times},
-        attrs={"title": f"continuum video generated from {pathlib.Path(lightcurve).name}",
+        attrs={"title": f"continuum video generated from {source}",
                "i_max": float(info["i_max"]), "windows": int(n_win), "window": window,
-               "seed": int(seed), "light_curve_source": str(lightcurve),
+               "seed": int(seed), "light_curve_source": source,
                "normalization": json.dumps({k: info[k] for k in ("lc_mean", "lc_std")})})
     fig = _video_sample_figure(out)
-    return _finish(out, ctx, out_path, f"sample --lightcurve {lightcurve}", fig)
+    return _finish(out, ctx, out_path, f"sample --lightcurve {source}", fig)
 
 
 def _video_sample_figure(out, frames=8):

@@ -109,6 +109,17 @@ def test_lightcurve_to_video(tmp_path, examples):
         assert ds["intensity"].shape == (16, 16, 16)             # one 16-frame window
         assert ds["intensity"].attrs["units"] == "DN / s" and ds.attrs["window"] == 16
         assert ds["light_curve"].dims == ("time",)
+        sampled = ds["intensity"].values
+    with xr.open_dataset(res["predict"]["output"], engine="h5netcdf") as ds:   # same seed
+        np.testing.assert_array_equal(ds["intensity"].values, sampled)
+    from solarmodels._runs import open_run
+    from solarmodels.inference import sample_video
+
+    ctx = open_run(tmp_path / "video_run")
+    with xr.open_dataset(res["lightcurve"], engine="h5netcdf") as lc:   # a Dataset plugs in
+        out = sample_video(ctx.system, ctx, tmp_path / "ds.nc", lightcurve=lc[["flux"]].load())
+    with xr.open_dataset(out["output"], engine="h5netcdf") as ds:
+        np.testing.assert_array_equal(ds["intensity"].values, sampled)
 
 
 def test_solared_benchmark_and_prediction(tmp_path, examples, real_data):
