@@ -143,9 +143,11 @@ def _synthetic_steps(out, *, size, frames, progress):
 STEPS = (
     ("photometry_tour", "limb darkening and light curves", False),
     ("solared_dataset", "SOLARED acoustic-power dataset", False),
-    ("image_translation", "image translation (Pix2Pix)", True),
-    ("solared_models", "SOLARED spatio-temporal models", True),
-    ("generative", "DDPM and light-curve-to-video diffusion", True),
+    ("seed_park2019_pix2pix", "seed 3: Pix2Pix HMI → AIA 171 (Park et al. 2019)", True),
+    ("seed_farside", "seed 4: far-side EUV → HMI (Pix2PixHD, Pix2PixCC)", True),
+    ("seed_ddpm_goes", "seed 2: DDPM with CFG on GOES class", True),
+    ("seed_lightcurve_video", "seed 1: light curve → continuum video", True),
+    ("seed_solared", "seed 5: SOLARED forecasts vs persistence", True),
 )
 
 
@@ -173,9 +175,8 @@ def _one_torch_thread(active):
 
 
 def _step_name(module):
-    return {"photometry_tour": "photometry", "solared_dataset": "solared",
-            "image_translation": "models_translation", "solared_models": "models_solared",
-            "generative": "models_generative"}[module]
+    return {"photometry_tour": "photometry", "solared_dataset": "solared"}.get(
+        module, f"models_{module.removeprefix('seed_')}")
 
 
 def _import_step(module):
@@ -200,8 +201,12 @@ def _further_steps(out, *, progress, models=True):
                          if models else "skipped (models=False)"})
             continue
         start = time.perf_counter()
-        with _one_torch_thread(needs_torch):
-            row = _import_step(module).demo_step(out, progress=progress)
+        try:
+            with _one_torch_thread(needs_torch):
+                row = _import_step(module).demo_step(out, progress=progress)
+        except FileNotFoundError as exc:        # e.g. the real SOLARED timelines are absent
+            log.warning("step %s skipped: %s", module, exc)
+            row = {"files": [], "metrics": {}, "note": f"skipped: {exc}"}
         row["seconds"] = round(time.perf_counter() - start, 3)  # wall time, whatever the step says
         row["name"] = _step_name(module)
         row["title"] = title
@@ -216,7 +221,7 @@ def _write_summary(out, summary):
     tmp = out / f".summary.json.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(summary, indent=2, default=str))
     os.replace(tmp, out / "summary.json")
-    lines = [f"# solarprep demo ({summary['version']})", "",
+    lines = [f"# solarprep main job ({summary['version']})", "",
              f"Ran in {summary['seconds']:.1f} s on device `{summary['device']}`; "
              f"real samples from `{summary['real_data']}`.", "",
              "| dataset | variable | units | instrument | shape (t, y, x) | on-disk | min μ | s |",

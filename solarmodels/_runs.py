@@ -1,29 +1,34 @@
-"""Runs from configuration files: build, train, reload, evaluate, predict (used by the CLI).
+"""Runs from configuration files: build, train, reopen (used by the CLI and the evaluation).
 
 * :func:`build_run` turns a :class:`~solarmodels.config.RunConfig` into a system and its datasets,
-* :func:`train_run` trains it in a run folder (resolved config saved there),
+* :func:`train_run` trains it in a run folder (resolved config saved there), after the system has
+  checked that the data are scaled the way it expects (:meth:`System.check_data`) and saying so
+  when the data have no validation split,
 * :func:`load_run` rebuilds the system of a run folder from its ``config.json`` and newest
   checkpoint (EMA weights used for prediction when the run kept them),
-* :func:`evaluate_run` writes per-sample metrics (netCDF + CSV) and comparison figures,
-* :func:`predict_file` writes the network output for a netCDF/zarr input as a netCDF Dataset.
+* :func:`open_run` returns a :class:`RunContext`: the system, its configuration and checkpoint
+  meta, and the run's datasets by split (optionally from another data file), which every
+  System's ``evaluate`` / ``predict_file`` / ``sample_file`` receives,
+* :func:`comparison_figure`, :func:`write_netcdf`: shared output helpers.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import logging
+import os
 import pathlib
+import secrets
 
 import numpy as np
-import torch
-import xarray as xr
 
 from solarmodels import registry
-from solarmodels.checkpoint import CheckpointError, load_checkpoint
+from solarmodels.checkpoint import CheckpointError, load_checkpoint, read_meta
 from solarmodels.config import ConfigError, RunConfig, load_config
-from solarmodels.trainer import Trainer, collate, latest_checkpoint, move_batch, seed_everything
+from solarmodels.trainer import Trainer, latest_checkpoint, seed_everything
 
-__all__ = ["build_run", "train_run", "load_run", "evaluate_run", "predict_file",
-           "comparison_figure"]
+__all__ = ["build_run", "train_run", "load_run", "open_run", "RunContext", "comparison_figure",
+           "write_netcdf"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,27 +56,67 @@ def build_run(run: RunConfig, *, with_data=True):
     return system, train, val
 
 
-def train_run(config, run_dir, *, overrides=None, resume=True) -> dict:
-    """Load ``config`` (path or dict), build the run and train it in ``run_dir``."""
+def train_run(config, run_dir, *, overrides=None, resume=True, allow_unscaled=False) -> dict:
+    """Load ``config`` (path or dict), build the run and train it in ``run_dir``.
+
+    Parameters
+    ----------
+    config : path-like, dict or RunConfig
+    run_dir : path-like
+    overrides : list of str, optional
+        ``"section.key=value"`` items.
+    resume : bool
+        Continue from the newest checkpoint of ``run_dir``.
+    allow_unscaled : bool
+        Train even when :meth:`System.check_data` finds data that are not scaled the way the
+        system expects (a loud warning instead of a :class:`ConfigError`).
+
+    Returns
+    -------
+    dict
+        The trainer's result plus ``run_dir`` and ``warnings`` (no validation split,
+        unscaled data).
+    """
     run = load_config(config, overrides)
     system, train, val = build_run(run)
+    warnings = []
+    problems = system.check_data(train)
+    if problems:
+        text = (f"the training data of {run.system!r} are not scaled the way it expects: "
+                + "; ".join(problems))
+        if not allow_unscaled:
+            raise ConfigError(text + " (scale them first, e.g. solarprep build-pairs --scale, or "
+                              "pass --allow-unscaled to train anyway)")
+        logger.warning("!!! %s — training anyway (allow_unscaled)", text)
+        warnings.append(text)
+    if val is None or len(val) == 0:
+        text = (f"the data have no validation split (dataset {run.data.get('dataset')!r}): no "
+                "validation loss will be logged; add a 'split' coordinate with 'val' samples "
+                "(solarprep build-pairs --split), data.val_fraction, or val regions")
+        logger.warning(text)
+        warnings.append(text)
+        val = None
     trainer = Trainer(system, train, val, run.train, run_dir, run_config=run)
     result = trainer.fit(resume=resume)
     result["run_dir"] = str(run_dir)
+    result["warnings"] = warnings
     return result
+
+
+def _checkpoint_paths(run_dir):
+    run_dir = pathlib.Path(run_dir)
+    if (run_dir / "weights.safetensors").exists():
+        return run_dir, run_dir / "config.json"
+    ck_path = latest_checkpoint(run_dir)
+    if ck_path is None:
+        raise CheckpointError(f"{run_dir} has no checkpoints/ (train it first: "
+                              "solarmodels train CONFIG --run-dir RUN)")
+    return ck_path, run_dir / "config.json"
 
 
 def load_run(run_dir, *, device="cpu"):
     """``(system, run_config)`` of a trained run folder (or a checkpoint folder)."""
-    run_dir = pathlib.Path(run_dir)
-    if (run_dir / "weights.safetensors").exists():
-        ck_path, cfg_path = run_dir, run_dir / "config.json"
-    else:
-        ck_path = latest_checkpoint(run_dir)
-        cfg_path = run_dir / "config.json"
-        if ck_path is None:
-            raise CheckpointError(f"{run_dir} has no checkpoints/ (train it first: "
-                                  "solarmodels train CONFIG --run-dir RUN)")
+    ck_path, cfg_path = _checkpoint_paths(run_dir)
     if not cfg_path.exists():
         raise CheckpointError(f"{cfg_path} is missing: cannot rebuild the networks of {run_dir}")
     run = load_config(json.loads(cfg_path.read_text()))
@@ -79,20 +124,132 @@ def load_run(run_dir, *, device="cpu"):
     ck = load_checkpoint(ck_path, None, with_state=False)
     if any(k.startswith("ema.") for k in ck["weights"]):
         system.enable_ema(run.train.ema_decay or 0.999)
-    system.load_state_dict(ck["weights"])
+    try:
+        system.load_state_dict(ck["weights"])
+    except (RuntimeError, KeyError) as exc:
+        raise CheckpointError(
+            f"checkpoint {ck_path} does not match the networks that {cfg_path.name} describes "
+            f"(model {run.model!r}, system {run.system!r}): {exc}") from exc
     system.train_config = run.train
     system.to(device)
     return system, run
 
 
-def _write_netcdf(ds: xr.Dataset, path) -> pathlib.Path:
+class RunContext:
+    """A trained run opened for evaluation, prediction or sampling.
+
+    Attributes
+    ----------
+    run_dir : pathlib.Path
+    system : System
+        With the checkpoint's weights (and EMA averages when kept), on ``device``.
+    config : RunConfig
+        The resolved configuration of the run.
+    meta : dict
+        The checkpoint's ``meta.json`` (``step``, ``target_attrs`` = the training data's
+        scaling or normalisation, versions...).
+    data : str
+        ``"config"`` (the run's own data) or a data file replacing the configured ``path``.
+    """
+
+    def __init__(self, run_dir, system, config, meta, *, data="config"):
+        self.run_dir = pathlib.Path(run_dir)
+        self.system = system
+        self.config = config
+        self.meta = meta
+        self.data = str(data)
+        self._cache = {}
+
+    @property
+    def step(self) -> int:
+        """Optimiser steps of the checkpoint."""
+        return int(self.meta.get("step", 0))
+
+    @property
+    def target_attrs(self) -> dict:
+        """Scaling / normalisation of the training data as stored in the checkpoint."""
+        return dict(self.meta.get("target_attrs") or {})
+
+    def _data_config(self, own):
+        cfg = dict(self.config.data)
+        name = cfg.pop("dataset", None)
+        if not name:
+            raise ConfigError(f"{self.run_dir}: the run's config has no data.dataset")
+        if not own and self.data != "config":
+            cfg["path"] = self.data
+            for key in ("timelines", "synthetic"):
+                cfg.pop(key, None)
+        return name, cfg
+
+    def dataset(self, split, *, own=False, **overrides):
+        """The run's dataset for ``split`` (``None`` if absent), from the data file given to
+        :func:`open_run` unless ``own`` (the run's configured data); ``overrides`` replace
+        data keys (e.g. ``augment=False``)."""
+        name, cfg = self._data_config(own)
+        params = inspect.signature(registry.dataset_builder(name)).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            overrides = {k: v for k, v in overrides.items() if k in params}
+        cfg.update(overrides)
+        key = (split, own, json.dumps(overrides, sort_keys=True, default=str))
+        if key not in self._cache:
+            try:
+                self._cache[key] = registry.create_dataset(name, split=split, **cfg)
+            except (FileNotFoundError, ConfigError) as exc:
+                if own:
+                    logger.warning("%s: the run's %s data are not available (%s)",
+                                   self.run_dir, split, exc)
+                    self._cache[key] = None
+                else:
+                    raise
+        return self._cache[key]
+
+    def train_dataset(self, **overrides):
+        """The training split the run used (its configured data; for baselines such as the
+        training mean), or ``None`` when those data are gone."""
+        return self.dataset("train", own=True, **overrides)
+
+    def eval_dataset(self, split="test", **overrides):
+        """``(dataset, split)`` to evaluate: ``split``, else (for ``"test"``) the validation
+        split with a warning; never the training split unless asked for."""
+        ds = self.dataset(split, **overrides)
+        if (ds is None or len(ds) == 0) and split == "test":
+            ds = self.dataset("val", **overrides)
+            if ds is not None and len(ds):
+                logger.warning("%s: the data have no test split; evaluating the validation "
+                               "split instead", self.data)
+                return ds, "val"
+        if ds is None or len(ds) == 0:
+            raise ConfigError(f"no samples to evaluate in {self.data} (split {split!r})")
+        return ds, split
+
+    def provenance(self) -> dict:
+        """Attributes naming the run, checkpoint step and versions (for output files)."""
+        versions = self.meta.get("versions") or {}
+        return {"source_run": str(self.run_dir), "model": self.config.model,
+                "system": self.config.system, "checkpoint_step": self.step,
+                "git_revision": str(self.meta.get("git_revision") or ""),
+                "solarprep_version": str(versions.get("solarprep") or "")}
+
+
+def open_run(run_dir, *, device="cpu", data="config") -> RunContext:
+    """Open a trained run (:class:`RunContext`); ``data`` a data file replacing its own."""
+    system, run = load_run(run_dir, device=device)
+    ck_path, _ = _checkpoint_paths(run_dir)
+    return RunContext(run_dir, system, run, read_meta(ck_path)["meta"], data=data)
+
+
+def write_netcdf(ds, path):
     """Write ``ds`` to ``path`` atomically (temporary name, then rename); no convention check,
-    since metric tables and predictions of non-solar test data are not solar Datasets."""
+    since metric tables and model outputs of non-solar test data are not solar Datasets."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    ds.to_netcdf(tmp, engine="h5netcdf")
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(3)}")
+    try:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     return path
 
 
@@ -100,14 +257,16 @@ def comparison_figure(inp, target, output, *, titles=None, units=None):
     """Figure of input, target, output and output − target for one sample (2-D arrays).
 
     Target and output share one colour scale; the difference is symmetric about zero.
-    """
-    import matplotlib
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
 
     titles = titles or ("input", "target", "output", "output − target")
-    fig, axes = plt.subplots(1, 4, figsize=(13, 3.4), constrained_layout=True)
+    fig = Figure(figsize=(13, 3.4), layout="constrained")
+    axes = fig.subplots(1, 4)
     lo, hi = np.nanpercentile(np.concatenate([target.ravel(), output.ravel()]), [1, 99])
     diff = output - target
     d = np.nanpercentile(np.abs(diff), 99) or 1.0
@@ -122,206 +281,3 @@ def comparison_figure(inp, target, output, *, titles=None, units=None):
         ax.set_yticks([])
         fig.colorbar(im, ax=ax, shrink=0.8)
     return fig
-
-
-def _sample_metrics(out, tgt, mask, data_range):
-    from solarmodels import metrics
-
-    o, t = out.astype(np.float64), tgt.astype(np.float64)
-    m = mask > 0
-    return {"mae": float(metrics.mae(o, t, m)), "rmse": float(metrics.rmse(o, t, m)),
-            "cc": float(metrics.pearson_cc(o, t, m)),
-            "psnr": float(metrics.psnr(o, t, data_range, m)),
-            "ssim": float(np.mean([metrics.ssim(o[c], t[c], data_range) for c in range(len(o))]))}
-
-
-def _physical_plan(target_names, stored):
-    """Per target channel: (name, inverse function, params, kind) for scaled targets whose
-    scaling solarprep can invert without per-frame medians; kind is "DN" or "G"."""
-    try:
-        from solarprep.datasets.scalings import SCALINGS
-    except ImportError:  # pragma: no cover
-        return []
-    plan = []
-    for c, name in enumerate(target_names):
-        attrs = stored.get(name) or {}
-        spec = SCALINGS.get(attrs.get("scaling", ""))
-        units = str(attrs.get("physical_units", ""))
-        if spec is None or spec.needs_median:
-            continue
-        kind = "G" if units == "G" else "DN" if "DN" in units else None
-        if kind:
-            plan.append((c, name, spec.inverse, json.loads(attrs.get("scaling_params", "{}")), kind))
-    return plan
-
-
-def _seed_metrics(pred, tgt, plan, radius, prefix):
-    """Park et al. (AIA, DN) / Jeong et al. (HMI, G) metrics in physical units for one sample."""
-    from solarmodels import metrics
-
-    out = {}
-    for c, name, inverse, params, kind in plan:
-        p = np.asarray(inverse(pred[c], **params), np.float64)
-        t = np.asarray(inverse(tgt[c], **params), np.float64)
-        tag = f"{name}_" if prefix else ""
-        if kind == "DN":
-            size = p.shape[-1]
-            binning = 4 if size >= 256 and size % 4 == 0 else 1
-            m = metrics.euv_generation_metrics(p, t, radius=radius, binning=binning)
-            out.update({f"{tag}cc_disk": float(m["cc"]), f"{tag}re": float(m["re"]),
-                        f"{tag}ppe10": float(m["ppe10"]), f"{tag}ppe50": float(m["ppe50"])})
-        else:
-            on = metrics.disk_mask(p.shape, radius)
-            m = metrics.magnetogram_rmse_regions(p, t, on)
-            out.update({f"{tag}rmse_disk_G": float(m["full_disk"]),
-                        f"{tag}rmse_ar_G": float(m["active_region"]),
-                        f"{tag}rmse_qs_G": float(m["quiet_sun"])})
-    return out
-
-
-def evaluate_run(run_dir, data, out_dir, *, split="val", figures=4, data_range=2.0, device="cpu",
-                 batch_size=4, disk_radius=None) -> dict:
-    """Evaluate a run on a pair file: per-sample metrics table and comparison figures.
-
-    Parameters
-    ----------
-    run_dir : path-like
-        Trained run folder.
-    data : path-like
-        Pair file (.nc/.zarr) with the run's input/target variables, or ``"config"`` for the run's
-        own data configuration.
-    out_dir : path-like
-        Output folder: ``metrics.nc``, ``metrics.csv``, ``summary.json``, ``compare_<i>.png``.
-    split : str
-        Split to evaluate when the data carry a split coordinate.
-    data_range : float
-        PSNR/SSIM data range of the scaled data (2.0 for [-1, 1]).
-    disk_radius : float, optional
-        Disk radius in pixels for the physical-unit metrics (default: the pair file's
-        ``disk_radius_px`` attribute, else 392·N/1024).
-
-    Notes
-    -----
-    Every sample gets MAE, RMSE, CC, PSNR and SSIM in the scaled space. Targets scaled by
-    ``solarprep.datasets.scalings`` (attributes recorded in the checkpoint) are also mapped back to
-    physical units for the seeds' metrics: AIA (DN) → Park et al.'s binned on-disk CC, RE,
-    PPE10, PPE50 (:func:`solarmodels.metrics.euv_generation_metrics`); HMI (G) → RMSE over the
-    disk, active regions and quiet Sun (:func:`solarmodels.metrics.magnetogram_rmse_regions`).
-    """
-    from solarprep.plotting import save_figure
-
-    system, run = load_run(run_dir, device=device)
-    cfg = dict(run.data)
-    name = cfg.pop("dataset")
-    if str(data) != "config":
-        if name != "pairs":
-            raise ConfigError(f"evaluate with a data file needs a 'pairs' run, not {name!r}; "
-                              "pass DATA=config to use the run's own data")
-        cfg["path"] = str(data)
-        cfg.pop("val_fraction", None)
-        try:
-            ds = registry.create_dataset("pairs", split=split, **cfg)
-        except ConfigError:
-            ds = None
-        if ds is None:
-            ds = registry.create_dataset("pairs", split="train", **{**cfg, "augment": False})
-    else:
-        ds = registry.create_dataset(name, split=split, **cfg)
-    if ds is None or len(ds) == 0:
-        raise ConfigError(f"no samples to evaluate in {data} (split {split!r})")
-    out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows, files = [], []
-    target_names = list(getattr(ds, "targets", []))
-    plan = _physical_plan(target_names, _target_attrs(run_dir))
-    src_attrs = getattr(getattr(ds, "ds", None), "attrs", {})
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False,
-                                         collate_fn=collate)
-    k = 0
-    for batch in loader:
-        batch = move_batch(batch, system.device)
-        pred = system.predict(batch).float().cpu().numpy()
-        tgt = batch["target"].float().cpu().numpy()
-        inp = batch["input"].float().cpu().numpy()
-        mask = batch["mask"].cpu().numpy() if "mask" in batch else np.ones_like(tgt[:, :1])
-        for j in range(len(pred)):
-            row = {"sample": int(batch["index"][j]) if "index" in batch else k}
-            row.update(_sample_metrics(pred[j], tgt[j], np.broadcast_to(mask[j], tgt[j].shape),
-                                       data_range))
-            if plan:
-                radius = disk_radius or float(src_attrs.get("disk_radius_px",
-                                                            392.0 * tgt.shape[-1] / 1024))
-                row.update(_seed_metrics(pred[j], tgt[j], plan, radius, len(plan) > 1))
-            rows.append(row)
-            if k < figures:
-                fig = comparison_figure(inp[j, 0], tgt[j, 0], pred[j, 0])
-                files.append(str(save_figure(fig, out_dir / f"compare_{k:03d}.png")))
-            k += 1
-    table = xr.Dataset({key: ("sample", np.array([r[key] for r in rows], np.float64))
-                        for key in rows[0] if key != "sample"},
-                       coords={"sample": [r["sample"] for r in rows]})
-    table.attrs.update({"run": str(run_dir), "data": str(data), "split": split,
-                        "data_range": data_range})
-    files.append(str(_write_netcdf(table, out_dir / "metrics.nc")))
-    table.to_dataframe().to_csv(out_dir / "metrics.csv")
-    files.append(str(out_dir / "metrics.csv"))
-    summary = {key: float(table[key].mean()) for key in table.data_vars}
-    summary["n"] = len(rows)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return {"metrics": summary, "files": files}
-
-
-def _target_attrs(run_dir) -> dict:
-    run_dir = pathlib.Path(run_dir)
-    ck = run_dir if (run_dir / "weights.safetensors").exists() else latest_checkpoint(run_dir)
-    from solarmodels.checkpoint import read_meta
-
-    return read_meta(ck)["meta"].get("target_attrs") or {}
-
-
-def predict_file(run_dir, input_path, out_path, *, device="cpu", batch_size=4,
-                 physical=False) -> pathlib.Path:
-    """Run a trained network over every frame of a netCDF/zarr file; write a netCDF Dataset.
-
-    The input file must hold the run's input variables (full frames). The output holds one
-    variable ``<target>_pred`` per target with dims ``(time, y, x)``, the input's coordinates and
-    the attributes of the training target (stored in the checkpoint's meta), so
-    ``solarprep.datasets.scalings.unscale`` can map a scaled prediction back to physical units;
-    ``physical=True`` does that here (AIA DN, gauss...).
-    """
-    from solarmodels.datasets.pairs import PairDataset, open_pairs
-
-    system, run = load_run(run_dir, device=device)
-    cfg = run.data
-    inputs, targets = cfg.get("input"), cfg.get("target")
-    if inputs is None or targets is None:
-        raise ConfigError("predict needs a run trained on 'pairs' data (data.input / data.target)")
-    src = open_pairs(input_path)
-    targets = [targets] if isinstance(targets, str) else list(targets)
-    inputs_l = [inputs] if isinstance(inputs, str) else list(inputs)
-    # target variables are not needed: point the dataset's target at the first input
-    ds = PairDataset(src, inputs_l, inputs_l[:1], augment=False, nan_to=cfg.get("nan_to"))
-    outs = []
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False,
-                                         collate_fn=collate)
-    for batch in loader:
-        batch = move_batch(batch, system.device)
-        outs.append(system.predict(batch).float().cpu().numpy())
-    pred = np.concatenate(outs)
-    first = src[inputs_l[0]]
-    dims = first.dims[:1] + first.dims[-2:]
-    coords = {k: v for k, v in src.coords.items() if set(v.dims) <= set(dims)}
-    result = xr.Dataset(coords=coords)
-    stored = _target_attrs(run_dir)
-    for c, name in enumerate(targets):
-        attrs = dict(stored.get(name) or (src[name].attrs if name in src else {}))
-        attrs.setdefault("units", "1")
-        attrs["long_name"] = f"{attrs.get('long_name', name)}, predicted by {run.model}/{run.system}"
-        result[f"{name}_pred"] = (dims, pred[:, c].astype(np.float32), attrs)
-        if physical:
-            from solarprep.datasets.scalings import unscale
-
-            result = unscale(result, variable=f"{name}_pred")
-    result.attrs["history"] = (str(src.attrs.get("history", "")) +
-                               f"\nsolarmodels.predict(run={run_dir})").strip()
-    return _write_netcdf(result, out_path)

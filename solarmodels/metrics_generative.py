@@ -4,10 +4,12 @@ Distribution metrics compare *features* of real and generated sets. The feature 
 pluggable — any callable ``images (N, C, H, W) → features (N, D)``. Pretrained Inception-v3 or
 CLIP weights cannot be downloaded in this project's environment (no network), so the default is
 :class:`SmallEncoder`, a small CNN trained here as a GOES-class classifier
-(:func:`train_feature_encoder`); its FID values are **not** comparable with published FIDs. To
-use real Inception features, pass e.g. ``torchvision.models.inception_v3(weights=...)`` with its
-``fc`` replaced by ``nn.Identity()`` wrapped in :class:`TorchFeatureExtractor` (resize to 299²,
-repeat grey to 3 channels).
+(:func:`train_feature_encoder`); its FID values are **not** comparable with published FIDs. Real
+Inception-v3 or CLIP features come from a local TorchScript file the user exported where the
+weights are (:func:`load_feature_extractor`: a ``torch.export`` ``.pt2`` or TorchScript file;
+resize to 299², grey repeated to 3 channels).
+:func:`frechet_distance` agrees with torchmetrics' FID on the same features
+(``tests/test_metrics_generative.py``).
 
 * Fréchet distance (Heusel et al. 2017, FID): ``‖μ_r − μ_g‖² + Tr(Σ_r + Σ_g − 2(Σ_r Σ_g)^{1/2})``.
 * Kernel distance (Bińkowski et al. 2018, KID): unbiased MMD² with the cubic polynomial kernel
@@ -32,6 +34,7 @@ from torch import nn
 
 __all__ = ["frechet_distance", "kernel_distance", "feature_statistics", "SmallEncoder",
            "TorchFeatureExtractor", "train_feature_encoder", "extract_features", "kmeans",
+           "load_feature_extractor",
            "cluster_metrics", "precision_recall", "disk_integrated_brightness",
            "physics_consistency", "physics_loss", "macro_f1", "train_classifier",
            "f1_with_generated", "video_metrics"]
@@ -139,7 +142,11 @@ class TorchFeatureExtractor:
     """
 
     def __init__(self, module, *, size=None, rgb=False, batch_size=64, device="cpu"):
-        self.module = module.eval().to(device)
+        try:
+            module = module.eval()
+        except NotImplementedError:     # a torch.export program: fixed in its traced mode
+            pass
+        self.module = module.to(device)
         self.size, self.rgb, self.batch_size, self.device = size, rgb, batch_size, device
 
     @torch.no_grad()
@@ -154,6 +161,57 @@ class TorchFeatureExtractor:
             f = self.module.features(x) if hasattr(self.module, "features") else self.module(x)
             out.append(f.flatten(1).cpu())
         return torch.cat(out)
+
+
+def load_feature_extractor(path, *, size=None, rgb=False, batch_size=64,
+                           device="cpu") -> TorchFeatureExtractor:
+    """A feature extractor from a local file (no network access, no torchvision needed).
+
+    Export the network once where its weights are, e.g. Inception-v3 without its classifier
+    (the FID convention, 2048 pool features at 299²) or a CLIP image encoder (the DDPM seed's
+    paper used both), with ``torch.export`` (a ``.pt2`` file) or TorchScript::
+
+        net = torchvision.models.inception_v3(weights=...).eval(); net.fc = torch.nn.Identity()
+        batch = torch.export.Dim("batch", min=2)
+        program = torch.export.export(net, (torch.zeros(2, 3, 299, 299),),
+                                      dynamic_shapes=({0: batch},))
+        torch.export.save(program, "inception.pt2")
+
+    then ``load_feature_extractor("inception.pt2", size=299, rgb=True)``. The module must map
+    images ``(N, C, H, W)`` to features ``(N, D)`` (flattened if more dims); grey images are
+    repeated to 3 channels with ``rgb=True`` and resized to ``size``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    solarmodels.errors.ConfigError
+        The file is neither an exported program nor a TorchScript module.
+    """
+    import pathlib
+    import warnings
+
+    from solarmodels.errors import ConfigError
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no feature-extractor file")
+    errors = []
+    try:
+        module = torch.export.load(str(path)).module()
+    except Exception as exc:  # not an exported program: try TorchScript
+        errors.append(f"torch.export: {exc}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                module = torch.jit.load(str(path), map_location=device)
+        except (RuntimeError, ValueError) as exc2:
+            errors.append(f"TorchScript: {exc2}")
+            raise ConfigError(f"{path} is not a torch.export program nor a TorchScript module "
+                              f"({'; '.join(errors)}); export the extractor with "
+                              "torch.export.save(torch.export.export(net, example), path)") \
+                from None
+    return TorchFeatureExtractor(module, size=size, rgb=rgb, batch_size=batch_size, device=device)
 
 
 def train_classifier(images, labels, *, num_classes=5, steps=200, batch_size=32, lr=2e-3, seed=0,

@@ -37,7 +37,7 @@ from solarmodels.errors import RegistryError  # noqa: F401 (re-exported)
 __all__ = [
     "ModelEntry", "register_model", "create_model", "list_models", "model_config", "model_entry",
     "register_system", "create_system", "list_systems", "system_class",
-    "register_dataset", "create_dataset", "list_datasets",
+    "register_dataset", "create_dataset", "list_datasets", "dataset_builder",
     "discovery_errors",
 ]
 
@@ -227,6 +227,15 @@ def register_dataset(name: str):
         return builder
 
     return decorator
+
+
+def dataset_builder(name: str) -> Callable[..., Any]:
+    """The builder function registered as dataset ``name``."""
+    _discover()
+    try:
+        return _DATASETS[name]
+    except KeyError:
+        raise _unknown("dataset", name, _DATASETS) from None
 
 
 def list_datasets() -> list[str]:

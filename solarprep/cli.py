@@ -37,25 +37,52 @@ def _convert(args):
     return 0
 
 
+def _key_values(items, what):
+    out = {}
+    for item in items or ():
+        key, sep, value = str(item).partition("=")
+        if not sep or not key or not value:
+            raise SystemExit(f"build-pairs: {what} {item!r} must look like NAME=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def _build_pairs(args):
     from solarprep.datasets.pairs import build_pairs, synthetic_pair_sources
     from solarprep.io.storage import save
 
+    inputs = _key_values(args.input, "--input")
     if args.synthetic:
         import numpy as np
 
         times = [str(np.datetime64("2024-05-01T00:00") + np.timedelta64(6 * k, "h"))
                  for k in range(args.synthetic)]
-        a, b = synthetic_pair_sources(times, a=args.a or "magnetogram", b=args.b or "euv171",
-                                      shape=args.synthetic_size)
+        kinds = (args.a or "magnetogram").split(",")
+        a = {}
+        for kind in kinds:
+            a[kind], b = synthetic_pair_sources(times, a=kind, b=args.b or "euv171",
+                                                shape=args.synthetic_size)
+        if len(kinds) == 1:
+            a = a[kinds[0]]
+    elif inputs and (args.b or args.a):
+        a, b = inputs, args.b or args.a
     elif args.a and args.b:
         a, b = args.a, args.b
     else:
-        raise SystemExit("build-pairs: give two inputs (FITS globs) A and B, or --synthetic N")
+        raise SystemExit("build-pairs: give two inputs (FITS globs) A and B, --input NAME=GLOB "
+                         "(repeatable) and a target B, or --synthetic N")
+    splits = tuple(args.split) if args.split else None
     pair = build_pairs(a, b, shape=args.shape, radius=args.radius, max_dt=args.max_dt,
-                       order=args.order, limb_mask=args.limb_mask, progress=not args.no_progress)
+                       order=args.order, limb_mask=args.limb_mask,
+                       scale=_key_values(args.scale, "--scale") or None, splits=splits,
+                       progress=not args.no_progress)
     save(pair, args.output)
-    print(f"wrote {args.output}: {pair.sizes['time']} pairs of {list(pair.data_vars)}")
+    split = ""
+    if "split" in pair.coords:
+        labels = pair["split"].values
+        split = " (" + ", ".join(f"{k} {int((labels == k).sum())}"
+                                 for k in ("train", "val", "test")) + ")"
+    print(f"wrote {args.output}: {pair.sizes['time']} pairs of {list(pair.data_vars)}{split}")
     return 0
 
 
@@ -140,7 +167,8 @@ def build_parser():
     pairs = sub.add_parser("build-pairs", help="co-register two instruments on one disk-centred "
                                                 "grid (fixed disk radius, north up)")
     pairs.add_argument("a", nargs="?", help="input FITS files (quoted glob), or with --synthetic "
-                                            "a kind: magnetogram, continuum, euv171, ...")
+                                            "a kind: magnetogram, continuum, euv171, ... "
+                                            "(comma-separated for several channels)")
     pairs.add_argument("b", nargs="?", help="target FITS files (quoted glob) or synthetic kind")
     pairs.add_argument("-o", "--output", required=True, help="output .nc or .zarr")
     pairs.add_argument("--shape", type=int, default=1024, help="output size (default 1024)")
@@ -155,6 +183,16 @@ def build_parser():
                        help="make N pairs from the synthetic Sun instead of reading files")
     pairs.add_argument("--synthetic-size", type=int, default=512,
                        help="synthetic input image size (default 512)")
+    pairs.add_argument("--input", action="append", metavar="NAME=GLOB",
+                       help="one input channel (repeatable: several passbands, e.g. --input "
+                            "euv304='aia304*.fits' --input euv193='aia193*.fits'); B is then the "
+                            "only positional argument, the target")
+    pairs.add_argument("--scale", action="append", metavar="VARIABLE=SCALING",
+                       help="scale a paired variable to [-1, 1] with a solarprep scaling "
+                            "(aia_log2, hmi_3000, hmi_100, euv_median_log10; repeatable)")
+    pairs.add_argument("--split", type=float, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
+                       help="fractions of train/val/test as contiguous blocks in time "
+                            "(e.g. 0.8 0.1 0.1); written as the 'split' coordinate")
     pairs.add_argument("--no-progress", action="store_true", help="no progress bars")
     pairs.set_defaults(func=_build_pairs)
     sol = sub.add_parser("build-solared", help="SOLARED model-ready dataset from AR timelines "

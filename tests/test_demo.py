@@ -9,7 +9,8 @@ import solarprep
 def test_demo_end_to_end(tmp_path, real_data, examples):
     from main_job import run_demo
 
-    summary = run_demo(tmp_path, size=64, frames=6, real_data=real_data, progress=False)
+    summary = run_demo(tmp_path, size=64, frames=6, real_data=real_data, progress=False,
+                       models=False)   # the model steps: tests/test_seed_paths.py
     names = {row["name"] for row in summary["datasets"]}
     assert {"synthetic_continuum", "synthetic_magnetogram", "synthetic_euv171",
             "synthetic_dopplergram", "synthetic_goes"} <= names

@@ -195,9 +195,10 @@ def test_solared_metrics_table_and_files(tmp_path):
     table = solared_metrics(pred, obs, active_region=["11158"] * n, target_time=times,
                             tile_row=[1, 1, 2, 2], tile_col=[0, 1, 0, 1], target_scale=2.0,
                             emergence={"smooth": 1})
-    assert table["per_tile_rmse"].values[1] == pytest.approx(0.5)
-    assert table["per_tile_rmse_intensity"].values[1] == pytest.approx(1.0)
-    assert table["per_tile_rmse"].values[2] == 0
+    model = table.sel(variant="model")
+    assert model["per_tile_rmse"].values[1] == pytest.approx(0.5)
+    assert model["per_tile_rmse_intensity"].values[1] == pytest.approx(1.0)
+    assert model["per_tile_rmse"].values[2] == 0
     # observed emergence at 9 h, predicted at 5 h: lead = (9 − 5) + 12 = 16 h
     assert table["emergence_time_observed"].values[0, 0] == 9.0
     assert table["emergence_lead_time"].values[0, 0] == 16.0
@@ -206,7 +207,7 @@ def test_solared_metrics_table_and_files(tmp_path):
     import pandas as pd
 
     csv = pd.read_csv(files[1])
-    assert list(csv["per_tile_rmse"].round(6)) == list(table["per_tile_rmse"].values.round(6))
+    assert list(csv["per_tile_rmse"].round(6)) == list(model["per_tile_rmse"].values.round(6))
     assert csv["lead_time_h_AR11158"][0] == 16.0
     fig = solared_figure(table, pred, obs, times=times)
     assert len(fig.axes) >= 2

@@ -66,3 +66,83 @@ def test_bad_splits():
     with pytest.raises(NormalizationError, match="constant on the split"):
         fit_zscore(const)
     assert fit_zscore(ds, "all").n_samples == 40
+
+
+@pytest.fixture(params=["numpy", "cupy"])
+def xp(request):
+    """The array module under test: NumPy, and CuPy (or its stand-in) when it imports."""
+    if request.param == "cupy":
+        return pytest.importorskip("cupy")
+    return np
+
+
+def _host(a):
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
+@pytest.mark.parametrize("method", ["zscore", "minmax", "peak", "percentile"])
+def test_every_method_on_the_array_module_of_the_input(xp, method):
+    from solarprep.datasets import normalize
+
+    rng = np.random.default_rng(1)
+    host = (rng.normal(3, 2, (30, 4)) * np.array([1, 5, 10, 50])).astype(np.float32)
+    host[3, 1] = np.nan
+    mask = np.arange(30) < 20
+    ref = normalize.fit(host, method, mask, keep=(1,))
+    stats = normalize.fit(xp.asarray(host), method, xp.asarray(mask), keep=(1,))
+    np.testing.assert_allclose(stats.scale_of(), ref.scale_of(), rtol=1e-6)
+    np.testing.assert_allclose(stats.center_of(), ref.center_of(), rtol=1e-6, atol=1e-9)
+    train = host[mask].astype(np.float64)
+    expected = {"zscore": (np.nanmean(train, 0), np.nanstd(train, 0)),
+                "minmax": (np.nanmin(train, 0), np.nanmax(train, 0) - np.nanmin(train, 0)),
+                "peak": (np.zeros(4), np.nanmax(train, 0)),
+                "percentile": (np.nanpercentile(train, 0.5, 0),
+                               np.nanpercentile(train, 99.9, 0) - np.nanpercentile(train, 0.5, 0))}
+    np.testing.assert_allclose(stats.center_of(), expected[method][0], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(stats.scale_of(), expected[method][1], rtol=1e-6)
+    z = apply(xp.asarray(host), stats)
+    assert type(z) is type(xp.asarray(host))            # stays on its device, no host round trip
+    assert z.dtype == np.float32
+    np.testing.assert_allclose(_host(z), (host - expected[method][0]) / expected[method][1],
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_host(invert(z, stats)), host, rtol=1e-5, atol=1e-4)
+
+
+def test_xarray_on_the_device_and_dims_in_any_order(xp):
+    ds = _light_curve()
+    stats = fit_minmax(ds, keep=("channel",))
+    moved = ds.copy()
+    moved["power"] = moved["power"].copy(data=xp.asarray(ds["power"].values))
+    swapped = moved.transpose("channel", "time")      # statistics follow the dims by name
+    again = fit_minmax(swapped, keep=("channel",))
+    np.testing.assert_allclose(again.scale_of("power"), stats.scale_of("power"), rtol=1e-6)
+    z = apply(swapped, stats)["power"]
+    assert type(z.data) is type(xp.asarray(ds["power"].values)) and z.dims == ("channel", "time")
+    ref = apply(ds, stats)["power"].values
+    np.testing.assert_allclose(_host(z.data).T, ref, rtol=1e-6)
+    assert z.attrs["normalization"] == "minmax"
+    back = invert(apply(swapped, stats), stats)["power"]
+    np.testing.assert_allclose(_host(back.data).T, ds["power"].values, rtol=1e-5, atol=1e-5)
+
+
+def test_builders_use_this_module():
+    """The SOLARED builder, the video windows and the flare images all normalise here."""
+    import inspect
+
+    from solarprep.datasets import solared
+
+    assert "normalize" in inspect.getsource(solared._fit_stats)
+    torch = pytest.importorskip("torch")  # noqa: F841
+    from solarmodels.datasets import flares, video
+
+    frames = np.random.default_rng(0).uniform(1, 5, (10, 4, 4)).astype(np.float32)
+    lc = np.linspace(1.0, 2.0, 10)
+    stats = video.VideoWindows.fit_stats(frames, lc, (0, 6))
+    assert stats["i_max"] == pytest.approx(frames[:6].max())          # training frames only
+    assert stats["lc_mean"] == pytest.approx(lc[:6].mean())
+    assert stats["lc_std"] == pytest.approx(lc[:6].std())
+    imgs = 10 ** np.random.default_rng(1).uniform(1, 3, (8, 6, 6))
+    s = flares.fit_scaling(imgs)
+    x = flares.apply_scaling(imgs, s)
+    inside = (x > -1) & (x < 1)
+    np.testing.assert_allclose(flares.invert_scaling(x, s)[inside], imgs[inside], rtol=1e-4)

@@ -178,10 +178,12 @@ def test_train_and_evaluate_run_from_config(tmp_path):
     names = {p.rsplit("/", 1)[-1] for p in result["files"]}
     assert {"metrics.nc", "metrics.csv", "solared_eval.png", "summary.json"} <= names
     assert math.isfinite(result["metrics"]["rmse"])
+    assert math.isfinite(result["baselines"]["train_mean"]["rmse"])    # synthetic: no persistence
     import xarray as xr
 
     table = xr.open_dataset(tmp_path / "eval" / "metrics.nc", engine="h5netcdf")
     assert table.attrs["split"] == "val" and table.sizes["tile"] == 63
+    assert list(table["variant"].values) == ["model", "train_mean"]
 
 
 def test_state_dict_loads_from_torchvision_r3d18():
@@ -226,10 +228,12 @@ def test_evaluate_pair_run_in_physical_units(tmp_path):
                         "eval_every": 0, "checkpoint_every": 0}}
     train_run(config, tmp_path / "run")
     result = evaluate_run(tmp_path / "run", "config", tmp_path / "eval", split="val")
-    table = xr.open_dataset(tmp_path / "eval" / "metrics_physical.nc", engine="h5netcdf")
+    table = xr.open_dataset(tmp_path / "eval" / "metrics.nc", engine="h5netcdf")
     assert table.attrs["physical_units"] == "G" and table.sizes["sample"] == 2
+    model = table.sel(variant="model")
     for key in ("rmse_full_disk_G", "rmse_quiet_sun_G", "tumf_pred_Mx", "tumf_target_Mx"):
-        assert np.isfinite(table[key].values).all(), key
+        assert np.isfinite(model[key].values).all(), key
     # the target's flux: |B| over μ > 0.1 with true areas, same order as 1e22–1e23 Mx
-    assert (1e20 < table["tumf_target_Mx"].values).all() and (table["tumf_target_Mx"] < 1e25).all()
-    assert "rmse_full_disk_G" in result["physical"]
+    assert (1e20 < model["tumf_target_Mx"].values).all() and (model["tumf_target_Mx"] < 1e25).all()
+    assert "rmse_full_disk_G" in result["metrics"]
+    assert "rmse_full_disk_G" in result["baselines"]["train_mean"]

@@ -1,5 +1,4 @@
 """solarmodels CLI: list, train, evaluate, predict on a tiny pair file in a temporary folder."""
-import importlib.util
 import json
 
 import numpy as np
@@ -80,20 +79,24 @@ def test_train_evaluate_predict(tmp_path, capsys):
     assert main(["evaluate", str(run), str(pair), "--out", str(tmp_path / "ev"),
                  "--figures", "1"]) == 0
     ev = json.loads(capsys.readouterr().out)
-
-    assert ev["metrics"]["n"] == 2                               # the two val frames
+    # no test split in the file: the validation split, said so
+    assert ev["n"] == 2 and ev["split"] == "val"
     table = pd.read_csv(tmp_path / "ev" / "metrics.csv")
-    assert len(table) == 2 and {"rmse", "cc", "psnr", "ssim", "mae"} <= set(table.columns)
+    assert len(table) == 2 * 2 and {"rmse", "cc", "psnr", "ssim", "mae"} <= set(table.columns)
+    assert set(table["variant"]) == {"model", "train_mean"}       # a baseline beside the model
     assert np.isfinite(table["rmse"]).all()
-    if importlib.util.find_spec("solarprep.datasets.scalings"):  # AIA target in DN: Park et al.'s metrics
-        assert {"re", "ppe10", "ppe50"} <= set(table.columns)
-        assert np.isfinite(table[["cc_disk", "re", "ppe10"]].to_numpy()).all()
+    # AIA target in DN: Park et al.'s metrics, for the model and the baseline
+    assert np.isfinite(table[["cc_physical", "re_physical", "ppe10_physical"]].to_numpy()).all()
+    assert set(ev["baselines"]) == {"train_mean"}
+    assert ev["metrics"]["data_range"] == 2.0
     assert (tmp_path / "ev" / "compare_000.png").stat().st_size > 1000
-    assert xr.open_dataset(tmp_path / "ev" / "metrics.nc", engine="h5netcdf").sizes["sample"] == 2
+    with xr.open_dataset(tmp_path / "ev" / "metrics.nc", engine="h5netcdf") as nc:
+        assert nc.sizes["sample"] == 2 and list(nc["variant"].values) == ["model", "train_mean"]
 
     out = tmp_path / "pred.nc"
     assert main(["predict", str(run), str(pair), "--out", str(out)]) == 0
     capsys.readouterr()
+    assert (tmp_path / "pred.png").stat().st_size > 1000
     with xr.open_dataset(out, engine="h5netcdf") as pred:
         assert pred["aia171_pred"].shape == (6, 16, 16)
         assert pred["aia171_pred"].attrs["scaling"] == "aia_log2"        # from the checkpoint
@@ -124,6 +127,16 @@ def test_train_resumes_and_reports_typos(tmp_path, capsys):
     assert "did you mean 'lr'" in capsys.readouterr().err
     assert main(["train", str(cfg), "--set", "model_config.ngff=4"]) == 2
     assert "did you mean 'ngf'" in capsys.readouterr().err
+
+
+def test_evaluate_defaults_to_the_test_split_everywhere():
+    import inspect
+
+    from solarmodels.evaluate import evaluate_run
+
+    assert inspect.signature(evaluate_run).parameters["split"].default == "test"
+    with pytest.raises(SystemExit):          # DATA is optional, --split defaults to test
+        main(["evaluate", "--help"])
 
 
 def test_evaluate_missing_run(tmp_path, capsys):

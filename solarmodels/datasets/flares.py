@@ -15,7 +15,9 @@ Two sources, one torch Dataset (:class:`FlareImageDataset`, samples
   :func:`solarprep.lightcurves.goes.label_times` of a GOES file (:func:`images_from_dataset`).
 
 Scaling: ``x = 2 (log10(max(I, 1)) − lo)/(hi − lo) − 1``, clipped to [−1, 1], with ``lo``, ``hi``
-the 0.5 and 99.9 percentiles of the **training** images (:func:`fit_scaling`).
+the 0.5 and 99.9 percentiles of the **training** images (:func:`fit_scaling`, the ``percentile``
+normalisation of :mod:`solarprep.datasets.normalize`); :func:`invert_scaling` maps samples back
+to intensities (DN for AIA).
 """
 from __future__ import annotations
 
@@ -27,27 +29,46 @@ import torch
 from torch.utils.data import Dataset
 
 from solarmodels.registry import register_dataset
+from solarprep.datasets import normalize as norm
 
 __all__ = ["FlareImageDataset", "synthetic_flare_images", "synthetic_flare_series",
-           "images_from_dataset", "fit_scaling", "apply_scaling"]
+           "images_from_dataset", "fit_scaling", "apply_scaling", "invert_scaling"]
 
 log = logging.getLogger(__name__)
 
 
+def _log(images):
+    return np.log10(np.maximum(np.nan_to_num(np.asarray(images, np.float64), nan=1.0), 1.0))
+
+
+def _stats(stats):
+    return norm.NormStats("percentile", {"__array__": float(stats["lo"])},
+                          {"__array__": float(stats["hi"]) - float(stats["lo"])})
+
+
 def fit_scaling(images, lo_pct: float = 0.5, hi_pct: float = 99.9) -> dict:
-    """Log-scale limits from training images: ``{"lo", "hi"}`` of ``log10(max(I, 1))``."""
-    v = np.log10(np.maximum(np.nan_to_num(np.asarray(images, np.float64), nan=1.0), 1.0))
-    lo, hi = np.percentile(v, [lo_pct, hi_pct])
-    if not hi > lo:
-        raise ValueError("the training images have no dynamic range; check the data")
-    return {"lo": float(lo), "hi": float(hi)}
+    """Log-scale limits from training images: ``{"lo", "hi"}`` of ``log10(max(I, 1))``.
+
+    All ``images`` given are training images (``fit_percentile`` over every pixel).
+    """
+    try:
+        s = norm.fit_percentile(_log(images), "all", percentiles=(lo_pct, hi_pct))
+    except norm.NormalizationError:
+        raise ValueError("the training images have no dynamic range; check the data") from None
+    lo = float(s.center_of())
+    return {"lo": lo, "hi": lo + float(s.scale_of())}
 
 
 def apply_scaling(images, stats) -> np.ndarray:
     """``2 (log10(max(I, 1)) − lo)/(hi − lo) − 1`` clipped to [−1, 1], float32."""
-    v = np.log10(np.maximum(np.nan_to_num(np.asarray(images, np.float64), nan=1.0), 1.0))
-    x = 2.0 * (v - stats["lo"]) / (stats["hi"] - stats["lo"]) - 1.0
+    x = 2.0 * norm.apply(_log(images), _stats(stats)) - 1.0
     return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def invert_scaling(x, stats) -> np.ndarray:
+    """Inverse of :func:`apply_scaling` (inside the clip): ``I = 10^(lo + (x + 1)/2 (hi − lo))``."""
+    x = np.asarray(x, np.float64)
+    return (10.0 ** norm.invert((x + 1.0) / 2.0, _stats(stats))).astype(np.float32)
 
 
 class FlareImageDataset(Dataset):
@@ -62,7 +83,9 @@ class FlareImageDataset(Dataset):
         training split's stats to the validation and test splits).
     """
 
-    def __init__(self, images, labels, stats=None):
+    physical_units = "DN"
+
+    def __init__(self, images, labels, stats=None, *, physical_units="DN"):
         images = np.asarray(images)
         labels = np.asarray(labels).astype(np.int64)
         keep = labels >= 0
@@ -72,12 +95,22 @@ class FlareImageDataset(Dataset):
         self.stats = stats or fit_scaling(images[keep])
         self.x = torch.from_numpy(apply_scaling(images[keep], self.stats))[:, None]
         self.y = torch.from_numpy(labels[keep])
+        self.physical_units = physical_units
 
     def __len__(self):
         return len(self.y)
 
     def __getitem__(self, i):
         return {"input": self.x[i], "label": self.y[i]}
+
+    @property
+    def target_attrs(self) -> dict:
+        """The scaling (stored in each checkpoint's meta by the trainer: samples of a trained run
+        go back to intensities with :func:`invert_scaling`)."""
+        return {"image": {"scaling": "log10_percentile", "lo": self.stats["lo"],
+                          "hi": self.stats["hi"], "units": "1",
+                          "physical_units": self.physical_units,
+                          "shape": list(self.x.shape[-2:])}}
 
     def class_counts(self, num_classes: int = 5) -> np.ndarray:
         """Number of samples per class."""

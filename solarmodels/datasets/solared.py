@@ -5,12 +5,14 @@ The Dataset is the output of :func:`solarprep.datasets.solared.build` (``docs/so
 power_5_6, flux`` in that order, ``targets (sample, tile)`` (the normalised continuum intensity
 ``lead`` steps after the window) and the coordinates ``split``, ``active_region``,
 ``window_end``, ``target_time`` along ``sample``; the normalisation in the attributes
-(``x_norm = (x − offset)/scale``).
+(``x_norm = (x − offset)/scale``); ``last_intensity (sample, tile)``, the normalised intensity at
+the last step of each window (the persistence forecast), in files built since it was added.
 
 :class:`SolaredDataset` serves ``{"input": (T, C, N), "target": (N,), "index": int}`` float32
-samples of one split. Channels are checked against the expected order, never reordered or
-converted silently. :func:`synthetic_solared` makes a small Dataset of the same layout with a
-learnable target (for tests, benchmarks and the demo when the real timelines are absent).
+samples of one split, plus ``"persistence": (N,)`` when the file has ``last_intensity``.
+Channels are checked against the expected order, never reordered or converted silently.
+:func:`synthetic_solared` makes a small Dataset of the same layout with a learnable target
+(for tests, benchmarks and the demo when the real timelines are absent).
 
 Registered as dataset ``"solared"``: ``data = {"dataset": "solared", "path": "solared.nc"}``
 or ``{"dataset": "solared", "timelines": ["…/AR11158", "…/AR11726"], "splits": {...}}`` (built
@@ -27,14 +29,12 @@ import xarray as xr
 
 from solarmodels.config import ConfigError
 from solarmodels.registry import register_dataset
+from solarprep.datasets.solared import CHANNELS
 
 __all__ = ["CHANNELS", "SolaredDataset", "synthetic_solared", "from_timelines",
            "real_timeline_folders"]
 
 logger = logging.getLogger(__name__)
-
-#: Input channels of the SOLARED models, in the order of the model-ready Dataset.
-CHANNELS = ("power_2_3", "power_3_4", "power_4_5", "power_5_6", "flux")
 
 
 def _check_layout(ds):
@@ -84,6 +84,9 @@ class SolaredDataset(torch.utils.data.Dataset):
         # a file is read one sample at a time; an in-memory Dataset is indexed directly
         self._inputs = data["inputs"] if lazy else data["inputs"].values
         self._targets = data["targets"] if lazy else data["targets"].values
+        self._last = None
+        if "last_intensity" in data:
+            self._last = data["last_intensity"] if lazy else data["last_intensity"].values
 
     def __len__(self):
         return int(self.data.sizes["sample"])
@@ -93,7 +96,36 @@ class SolaredDataset(torch.utils.data.Dataset):
         y = self._targets[i]
         x = np.asarray(getattr(x, "values", x), np.float32)
         y = np.asarray(getattr(y, "values", y), np.float32)
-        return {"input": torch.from_numpy(x), "target": torch.from_numpy(y), "index": int(i)}
+        out = {"input": torch.from_numpy(x), "target": torch.from_numpy(y), "index": int(i)}
+        if self._last is not None:
+            last = self._last[i]
+            out["persistence"] = torch.from_numpy(np.asarray(getattr(last, "values", last),
+                                                             np.float32))
+        return out
+
+    @property
+    def target_attrs(self) -> dict:
+        """The normalisation of the targets (stored in each checkpoint's meta by the trainer),
+        so that a run can map its predictions back to SOLARED intensity units and normalise
+        new regions the way it was trained."""
+        keys = ("target_scale", "target_offset", "normalization", "norm_stats", "lead",
+                "window", "stride")
+        out = {}
+        for k in keys:
+            if k in self.data.attrs:
+                v = self.data.attrs[k]
+                out[k] = v.item() if isinstance(v, np.generic) else v
+        out["units"] = ""
+        return {"targets": out}
+
+    def fingerprint(self) -> str:
+        """Hash of the regions, split, sample count and normalisation (checkpoint meta)."""
+        import hashlib
+
+        ar = self.data["active_region"].values if "active_region" in self.data.coords else []
+        text = (f"{sorted(set(np.asarray(ar).astype(str).tolist()))}|{self.split}|{len(self)}|"
+                f"{self.data.attrs.get('norm_stats', '')}|{self.data.sizes.get('time')}")
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def grid(self):

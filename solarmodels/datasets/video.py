@@ -7,11 +7,12 @@ per-pixel factor puts a ±3.4 %/yr signal into the images). The light curve is t
 disk integral from :func:`solarprep.photometry.integration.disk_integrate` (``quantity="flux"``,
 ``normalize_distance=True``).
 
-Scaling, from the **training split only**:
+Scaling, from the **training split only** (:mod:`solarprep.datasets.normalize`):
 
-* frames ``x = 2 I / I_max − 1`` (``I_max`` the largest training pixel; off-disk ``I = 0`` → −1):
-  linear, nothing clipped (the seed's ±3σ uint8 window saturates spots and the disk);
-* light curve ``z = (b − μ_b)/σ_b`` (the seed z-scores over *all* files).
+* frames ``x = 2 I / I_max − 1`` (``I_max`` the largest training pixel, ``fit_peak``; off-disk
+  ``I = 0`` → −1): linear, nothing clipped (the seed's ±3σ uint8 window saturates spots and the
+  disk);
+* light curve ``z = (b − μ_b)/σ_b`` (``fit_zscore``; the seed z-scores over *all* files).
 
 Windows of ``window = 16`` frames with ``stride = 8`` (the seed's); the series is cut into
 contiguous train / val / test blocks (60 / 20 / 20 % of the frames by default) and windows never
@@ -29,6 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from solarmodels.registry import register_dataset
+from solarprep.datasets import normalize as norm
 
 __all__ = ["VideoWindows", "split_frames", "synthetic_continuum_series", "video_windows"]
 
@@ -56,10 +58,15 @@ class VideoWindows(Dataset):
     stats : dict
         ``{"i_max", "lc_mean", "lc_std"}`` from the training split (:meth:`fit_stats`).
     window, stride : int
+    flux_factor : array (N,), optional
+        ``(d/1 AU)²`` per frame.
+    attrs : dict, optional
+        ``units`` of the frames and ``light_curve_units`` (recorded with the statistics in
+        :attr:`target_attrs`).
     """
 
     def __init__(self, frames, light_curve, times, frame_range, stats, *, window=16, stride=8,
-                 flux_factor=None):
+                 flux_factor=None, attrs=None):
         frames = np.asarray(frames, np.float32)
         self.disk_mask = torch.from_numpy(np.isfinite(frames).any(0).astype(np.float32))
         factor = np.ones(len(frames)) if flux_factor is None else np.asarray(flux_factor)
@@ -70,23 +77,45 @@ class VideoWindows(Dataset):
         if not self.starts:
             log.debug("VideoWindows: range %s shorter than one window of %d", frame_range, window)
         self.window = window
-        x = 2.0 * np.nan_to_num(frames, nan=0.0) / stats["i_max"] - 1.0
+        self.attrs = dict(attrs or {})
+        frame_stats, lc_stats = self.norm_stats(stats)
+        x = 2.0 * norm.apply(np.nan_to_num(frames, nan=0.0), frame_stats) - 1.0
         self.x = torch.from_numpy(x.astype(np.float32))
         lc = np.asarray(light_curve, np.float64)
         self.lc = torch.from_numpy(lc.astype(np.float32))
-        self.z = torch.from_numpy(((lc - stats["lc_mean"]) / stats["lc_std"]).astype(np.float32))
+        self.z = torch.from_numpy(norm.apply(lc, lc_stats).astype(np.float32))
         t = np.asarray(times, dtype="datetime64[ns]")
+        self.times = t
         self.hours = torch.from_numpy(((t - t[0]) / np.timedelta64(1, "h")).astype(np.float32))
 
     @staticmethod
+    def norm_stats(stats) -> tuple:
+        """The frame (peak) and light-curve (z-score) :class:`~solarprep.datasets.normalize.
+        NormStats` of a ``{"i_max", "lc_mean", "lc_std"}`` dict."""
+        frames = norm.NormStats("peak", {"__array__": 0.0}, {"__array__": float(stats["i_max"])})
+        lc = norm.NormStats("zscore", {"__array__": float(stats["lc_mean"])},
+                            {"__array__": float(stats["lc_std"])})
+        return frames, lc
+
+    @property
+    def target_attrs(self) -> dict:
+        """Scaling statistics and units (stored in each checkpoint's meta by the trainer)."""
+        cadence = float(np.median(np.diff(self.hours.numpy()))) if len(self.hours) > 1 else 0.0
+        return {"frames": {**{k: float(v) for k, v in self.stats.items()},
+                           "window": int(self.window), "cadence_hours": cadence,
+                           "frame_shape": list(self.x.shape[-2:]), **self.attrs}}
+
+    @staticmethod
     def fit_stats(frames, light_curve, frame_range) -> dict:
-        """Scaling statistics of the training frames and light curve."""
+        """Scaling statistics of the training frames and light curve (``fit_peak`` of the frames,
+        ``fit_zscore`` of the light curve, on the frames of ``frame_range`` only)."""
         lo, hi = frame_range
-        f = np.asarray(frames[lo:hi], np.float64)
-        lc = np.asarray(light_curve[lo:hi], np.float64)
-        std = float(lc.std())
-        return {"i_max": float(np.nanmax(f)), "lc_mean": float(lc.mean()),
-                "lc_std": std if std > 0 else 1.0}
+        mask = np.zeros(len(light_curve), bool)
+        mask[lo:hi] = True
+        peak = norm.fit_peak(np.asarray(frames, np.float32), mask)
+        lc = norm.fit_zscore(np.asarray(light_curve, np.float64), mask)
+        return {"i_max": float(peak.scale_of()), "lc_mean": float(lc.center_of()),
+                "lc_std": float(lc.scale_of())}
 
     def __len__(self):
         return len(self.starts)
@@ -154,16 +183,31 @@ def video_windows(ds, lc, *, window=16, stride=8, fractions=(0.6, 0.2, 0.2), var
     factor = None
     if "dsun_obs" in ds.coords:
         factor = one_au_factor(ds["dsun_obs"].values)
+    attrs = {"units": str(ds[name].attrs.get("units", "")), "variable": name,
+             "light_curve_units": str(lc[flux_name].attrs.get("units", "")),
+             "light_curve_variable": flux_name}
     return {k: VideoWindows(frames, light, times, r, stats, window=window, stride=stride,
-                            flux_factor=factor)
+                            flux_factor=factor, attrs=attrs)
             for k, r in ranges.items()}
+
+
+_SERIES: dict = {}
 
 
 @register_dataset("synthetic_continuum_video")
 def _build_synthetic_video(split="train", n_frames=64, size=32, window=16, stride=8, seed=0,
                            **kwargs):
-    """Registry builder of :func:`synthetic_continuum_series` windows (``split`` of train/val/test)."""
-    ds, lc = synthetic_continuum_series(n_frames, size, seed=seed, **kwargs)
+    """Registry builder of :func:`synthetic_continuum_series` windows (``split`` of train/val/test).
+
+    The series is rendered once per set of arguments (kept for the other splits); a split
+    shorter than one window is absent (``None``): ``n_frames`` ≥ 5 windows gives every split
+    at least one window with the 60/20/20 % blocks.
+    """
+    key = (n_frames, size, seed, repr(sorted(kwargs.items())))
+    if key not in _SERIES:
+        _SERIES.clear()
+        _SERIES[key] = synthetic_continuum_series(n_frames, size, seed=seed, **kwargs)
+    ds, lc = _SERIES[key]
     parts = video_windows(ds, lc, window=window, stride=stride)
     part = parts.get(split)
     return part if part is not None and len(part) else None

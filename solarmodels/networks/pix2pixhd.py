@@ -1,11 +1,12 @@
 """Pix2PixHD global generator and multi-scale discriminator (Wang et al. 2018; Jeong et al. 2020).
 
-Global generator (``ngf`` 32 in the far-side seed, 64 in pix2pixHD):
+Global generator (``ngf`` 32 in the far-side seed, 64 in pix2pixHD): the one ResNet generator of
+:mod:`solarmodels.networks.resnet` with ReLU, reflection padding and 3×3 stride-2 downsampling:
 ``ReflectionPad(3) → Conv 7×7 (in → ngf) → IN → ReLU``, ``n_down`` × ``Conv 3×3 stride 2`` (width
-doubling) + IN + ReLU, ``n_blocks`` residual blocks ``x + [pad → conv 3×3 → IN → ReLU → pad →
-conv 3×3 → IN](x)``, ``n_down`` × ``ConvTranspose 3×3 stride 2`` (output padding 1, width halving) +
-IN + ReLU, ``ReflectionPad(3) → Conv 7×7 (ngf → out)``, linear (seed) or tanh output. Instance norm
-has no affine parameters (``affine=False``), as in the reference.
+doubling) + IN + ReLU, ``n_blocks`` residual blocks, ``n_down`` × ``ConvTranspose 3×3 stride 2``
+(output padding 1, width halving) + IN + ReLU, ``ReflectionPad(3) → Conv 7×7 (ngf → out)``,
+linear (seed) or tanh output. Instance norm has no affine parameters (``affine=False``), as in
+the reference.
 
 Multi-scale discriminator: ``n_scales`` PatchGANs (4×4 convolutions, padding 2, widths 64-128-256
 at stride 2 then 512 at stride 1 and 1 output channel, IN, LeakyReLU 0.2, no sigmoid); scale ``k``
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 from solarmodels.config import ConfigError
+from solarmodels.networks.resnet import ResidualBlock, ResnetGenerator, ResnetGeneratorConfig
 from solarmodels.networks.unet import init_weights, norm_layer
 from solarmodels.registry import register_model
 
@@ -28,74 +30,19 @@ __all__ = ["GlobalGeneratorConfig", "GlobalGenerator", "MultiscaleDiscriminatorC
            "MultiscaleDiscriminator", "ResidualBlock", "NLayerDiscriminator"]
 
 
-def _pad(kind: str, size: int):
-    if kind == "reflect":
-        return nn.ReflectionPad2d(size)
-    if kind == "replicate":
-        return nn.ReplicationPad2d(size)
-    if kind == "zero":
-        return nn.ZeroPad2d(size)
-    raise ConfigError(f"padding must be 'reflect', 'replicate' or 'zero', got {kind!r}")
-
-
-class ResidualBlock(nn.Module):
-    """``x + F(x)``, ``F`` = pad → conv 3×3 → norm → act → pad → conv 3×3 → norm."""
-
-    def __init__(self, channels, *, padding="reflect", norm="instance", activation=nn.ReLU):
-        super().__init__()
-        self.body = nn.Sequential(
-            _pad(padding, 1), nn.Conv2d(channels, channels, 3), norm_layer(norm, channels),
-            activation(), _pad(padding, 1), nn.Conv2d(channels, channels, 3),
-            norm_layer(norm, channels))
-
-    def forward(self, x):
-        return x + self.body(x)
-
-
 @dataclasses.dataclass
-class GlobalGeneratorConfig:
-    """Configuration of :class:`GlobalGenerator` (defaults: the far-side seed, 3 EUV → 1 HMI)."""
-
-    in_channels: int = 3
-    out_channels: int = 1
-    ngf: int = 32
-    n_down: int = 4
-    n_blocks: int = 9
-    norm: str = "instance"
-    padding: str = "reflect"
-    output: str = "linear"     # "linear" or "tanh"
-    init_gain: float = 0.02
+class GlobalGeneratorConfig(ResnetGeneratorConfig):
+    """Configuration of :class:`GlobalGenerator`: the fields of
+    :class:`~solarmodels.networks.resnet.ResnetGeneratorConfig` with its defaults (the far-side
+    seed, 3 EUV → 1 HMI, ``ngf`` 32, ReLU, reflection padding, 3×3 downsampling)."""
 
 
-class GlobalGenerator(nn.Module):
-    """Pix2PixHD global generator; input side must be a multiple of ``2**n_down``."""
+class GlobalGenerator(ResnetGenerator):
+    """Pix2PixHD global generator: :class:`~solarmodels.networks.resnet.ResnetGenerator` with
+    ReLU, reflection padding and 3×3 downsampling; input side a multiple of ``2**n_down``."""
 
     def __init__(self, config: GlobalGeneratorConfig | None = None):
-        super().__init__()
-        cfg = config or GlobalGeneratorConfig()
-        self.config = cfg
-        if cfg.output not in ("linear", "tanh"):
-            raise ConfigError(f"output must be 'linear' or 'tanh', got {cfg.output!r}")
-        layers = [_pad(cfg.padding, 3), nn.Conv2d(cfg.in_channels, cfg.ngf, 7),
-                  norm_layer(cfg.norm, cfg.ngf), nn.ReLU()]
-        ch = cfg.ngf
-        for _ in range(cfg.n_down):
-            layers += [nn.Conv2d(ch, 2 * ch, 3, stride=2, padding=1), norm_layer(cfg.norm, 2 * ch),
-                       nn.ReLU()]
-            ch *= 2
-        layers += [ResidualBlock(ch, padding=cfg.padding, norm=cfg.norm) for _ in range(cfg.n_blocks)]
-        for _ in range(cfg.n_down):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1),
-                       norm_layer(cfg.norm, ch // 2), nn.ReLU()]
-            ch //= 2
-        layers += [_pad(cfg.padding, 3), nn.Conv2d(ch, cfg.out_channels, 7)]
-        if cfg.output == "tanh":
-            layers.append(nn.Tanh())
-        self.model = nn.Sequential(*layers)
-        init_weights(self, cfg.init_gain)
-
-    def forward(self, x):
-        return self.model(x)
+        super().__init__(config or GlobalGeneratorConfig())
 
 
 class NLayerDiscriminator(nn.Module):

@@ -13,6 +13,17 @@ a :class:`System` holds its networks in ``self.networks`` (an ``nn.ModuleDict``,
 * :meth:`System.validation_step` ``(batch)`` → ``{"val_loss": float, ...}`` (eval mode, no grad),
 * :meth:`System.predict` ``(batch)`` → ``Tensor`` (eval mode, no grad, EMA weights if present).
 
+and the contract of a trained run (what ``solarmodels evaluate / predict / sample`` call, with
+no dispatch on system or dataset names; ``ctx`` is the opened run,
+:class:`solarmodels._runs.RunContext`):
+
+* :meth:`System.evaluate` ``(ctx, dataset, out_dir, options)`` → ``{"metrics", "baselines",
+  "table", "files"}``: the seed's metrics in physical units with trivial baselines beside them,
+* :meth:`System.predict_file` ``(ctx, source, out_path, **options)`` → written files: the
+  network applied to a data file,
+* :meth:`System.sample_file` ``(ctx, out_path, **options)`` → written files: generative systems,
+* :meth:`System.check_data` ``(dataset)`` → problems with the scaling of training data.
+
 Batches are dicts of tensors: ``"input"`` (B, C, H, W) or model-specific, ``"target"``, optional
 ``"label"`` (long) and ``"mask"``.
 """
@@ -31,7 +42,7 @@ from solarmodels.config import ConfigError, build_dataclass
 from solarmodels.errors import NonFiniteLossError
 
 __all__ = ["System", "SystemConfig", "StepContext", "EMA", "set_requires_grad", "linear_decay",
-           "network_channels"]
+           "network_channels", "value_range_problems"]
 
 logger = logging.getLogger(__name__)
 
@@ -275,6 +286,36 @@ class System:
         with self._eval_mode():
             return self.forward(batch)
 
+    @contextlib.contextmanager
+    def raw_weights(self):
+        """Use the trained weights, not their moving averages, inside the ``with`` block."""
+        saved = self.ema
+        self.ema = {}
+        try:
+            yield self
+        finally:
+            self.ema = saved
+
+    # ----------------------------------------------------------------- run contract
+    def check_data(self, dataset) -> list:
+        """Problems with the scaling of training ``dataset`` for this system (default none);
+        ``solarmodels train`` refuses data with problems unless told to go on."""
+        return []
+
+    def evaluate(self, ctx, dataset, out_dir, options) -> dict:
+        """Metrics of this system on ``dataset`` with baselines (see the module docstring)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement System.evaluate")
+
+    def predict_file(self, ctx, source, out_path, **options) -> dict:
+        """The network applied to the data file ``source``, written to ``out_path``."""
+        raise ConfigError(f"system {self.system_name or type(self).__name__!r} does not predict "
+                          "from a data file; see `solarmodels sample` for generative systems")
+
+    def sample_file(self, ctx, out_path, **options) -> dict:
+        """Generated samples written to ``out_path`` (generative systems)."""
+        raise ConfigError(f"system {self.system_name or type(self).__name__!r} is not generative:"
+                          " use `solarmodels predict RUN INPUT`")
+
     def state_dict(self) -> dict:
         """Flat ``{"role.param": tensor}`` of all networks, plus ``"ema.role.param"`` averages."""
         out = {f"{k}.{n}": t for k, m in self.networks.items() for n, t in m.state_dict().items()}
@@ -316,3 +357,30 @@ def network_channels(module: nn.Module) -> tuple[int, int]:
     except AttributeError:
         raise ConfigError(f"cannot tell the channels of {type(module).__name__}: its config has no "
                           "in_channels/out_channels; pass the discriminator explicitly") from None
+
+
+def value_range_problems(dataset, keys=("input", "target"), *, limit=5.0, n=4) -> list:
+    """Problems if the first ``n`` samples of ``dataset`` leave ``[−limit, limit]`` in ``keys``.
+
+    Networks of the translation and diffusion seeds expect data scaled to about [−1, 1]
+    (``solarprep.datasets.scalings``); values in gauss or DN are refused by
+    :func:`solarmodels._runs.train_run` with this message.
+    """
+    problems = []
+    if dataset is None or len(dataset) == 0:
+        return problems
+    for i in range(min(n, len(dataset))):
+        item = dataset[i]
+        for key in keys:
+            value = item.get(key)
+            if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+                continue
+            finite = value[torch.isfinite(value)]
+            peak = float(finite.abs().max()) if finite.numel() else 0.0
+            if peak > limit:
+                names = getattr(dataset, f"{key}s", None) or [key]
+                problems.append(f"{key} {names} reaches |x| = {peak:.4g} in sample {i}, "
+                                f"outside [-{limit:g}, {limit:g}]")
+        if problems:
+            break
+    return problems

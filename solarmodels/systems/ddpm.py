@@ -14,37 +14,33 @@ import dataclasses
 import torch
 
 from solarmodels.diffusion import DDPMScheduler, drop_condition
-from solarmodels.registry import create_model, register_system
-from solarmodels.systems.base import System, SystemConfig
+from solarmodels.registry import register_system
+from solarmodels.systems.base import value_range_problems
+from solarmodels.systems.diffusion import DiffusionConfig, DiffusionSystem
 
 __all__ = ["DDPMSystem", "DDPMSystemConfig"]
 
 
 @dataclasses.dataclass
-class DDPMSystemConfig(SystemConfig):
-    """Settings of :class:`DDPMSystem` (seed values as defaults)."""
+class DDPMSystemConfig(DiffusionConfig):
+    """Settings of :class:`DDPMSystem` (seed values as defaults; ``p_uncond`` 0.1, guidance 3 and 50
+    sampler steps from :class:`~solarmodels.systems.diffusion.DiffusionConfig`)."""
 
     num_train_timesteps: int = 1000
     beta_start: float = 1e-4
     beta_end: float = 0.02
     variance: str = "beta"
-    p_uncond: float = 0.1
-    guidance_scale: float = 3.0
     sample_method: str = "ddim"
-    sample_steps: int = 50
     eta: float = 0.0
     model: str = "ddpm_unet_tiny"
     lr: float = 3e-4
-    weight_decay: float = 0.0
 
 
 @register_system("ddpm")
-class DDPMSystem(System):
+class DDPMSystem(DiffusionSystem):
     """Class-conditional DDPM (ε-prediction, CFG dropout); ``predict`` draws guided samples."""
 
     config_cls = DDPMSystemConfig
-    primary = "model"
-    ema_networks = ("model",)
     default_lr = 3e-4
 
     def __init__(self, config=None, networks=None):
@@ -53,48 +49,52 @@ class DDPMSystem(System):
         self.scheduler = DDPMScheduler(c.num_train_timesteps, c.beta_start, c.beta_end,
                                        variance=c.variance)
 
-    def build_networks(self, given):
-        if "model" in given:
-            return {}
-        return {"model": create_model(self.config.model)}
-
-    def configure_optimizers(self):
-        return {"g": torch.optim.AdamW(self.networks["model"].parameters(), lr=self.lr,
-                                       weight_decay=self.config.weight_decay)}
-
-    def _loss(self, batch, p_uncond, generator=None):
+    def diffusion_loss(self, batch, p_uncond, net, generator=None):
         x0 = batch["input"]
-        labels = batch.get("label")
         null = drop_condition(x0.shape[0], p_uncond, device=x0.device, generator=generator)
-        return self.scheduler.loss(self.networks["model"] if generator is None
-                                   else self.inference_network(), x0, labels, null=null,
-                                   generator=generator)
+        return self.scheduler.loss(net, x0, batch.get("label"), null=null,
+                                   generator=generator), {}
 
-    def training_step(self, batch, step):
-        loss = self._loss(batch, self.config.p_uncond)
-        step.backward(loss, "g")
-        step.optimizer_step("g")
-        return {"loss": loss.detach()}
+    def condition(self, batch):
+        return batch.get("label")
 
-    def validation_step(self, batch):
-        gen = torch.Generator(device=batch["input"].device).manual_seed(1234)
-        return {"val_loss": float(self._loss(batch, 0.0, generator=gen))}
+    def draw(self, net, shape, cond, *, steps, guidance_scale, generator, progress,
+             method=None, eta=None):
+        c = self.config
+        return self.scheduler.sample(net, shape, cond, method=method or c.sample_method,
+                                     num_inference_steps=steps, guidance_scale=guidance_scale,
+                                     eta=c.eta if eta is None else eta, generator=generator,
+                                     device=self.device, progress=progress)
 
     @torch.no_grad()
     def sample(self, labels, shape=None, *, method=None, steps=None, guidance_scale=None,
                eta=None, generator=None, progress=False):
         """Guided samples (B, C, H, W) in [−1, 1] for ``labels`` (B,) (``None``: unconditional)."""
-        c = self.config
-        net = self.inference_network()
-        with self._eval_mode():
-            return self.scheduler.sample(
-                net, shape, labels, method=method or c.sample_method,
-                num_inference_steps=steps or c.sample_steps,
-                guidance_scale=c.guidance_scale if guidance_scale is None else guidance_scale,
-                eta=c.eta if eta is None else eta, generator=generator, device=self.device,
-                progress=progress)
+        return super().sample(labels, shape, steps=steps, guidance_scale=guidance_scale,
+                              generator=generator, progress=progress, method=method, eta=eta)
 
-    def predict(self, batch):
-        x = batch["input"]
-        return self.sample(batch.get("label"), tuple(x.shape),
-                           generator=torch.Generator(device=x.device).manual_seed(0))
+    # ----------------------------------------------------------------- run contract
+    def check_data(self, dataset):
+        """Images must be scaled to [−1, 1] (:mod:`solarmodels.datasets.flares`)."""
+        return value_range_problems(dataset, ("input",), limit=1.0 + 1e-6)
+
+    def evaluate(self, ctx, dataset, out_dir, options):
+        """FID / KID, cluster metrics, the F1 study and baselines
+        (:func:`solarmodels.evaluate_generative.evaluate_ddpm`)."""
+        from solarmodels.evaluate_generative import evaluate_ddpm
+
+        return evaluate_ddpm(self, ctx, dataset, out_dir, options)
+
+    def sample_file(self, ctx, out_path, *, goes_class="M", n=16, seed=0, steps=None,
+                    guidance_scale=None, **options):
+        """``n`` images of one GOES class (:func:`solarmodels.inference.sample_ddpm`)."""
+        from solarmodels.inference import sample_ddpm
+
+        return sample_ddpm(self, ctx, out_path, goes_class=goes_class, n=n, seed=seed,
+                           steps=steps, guidance_scale=guidance_scale)
+
+    def predict_file(self, ctx, source, out_path, *, n=16, seed=0, **options):
+        """One image per time of a GOES light curve (:func:`solarmodels.inference.predict_ddpm`)."""
+        from solarmodels.inference import predict_ddpm
+
+        return predict_ddpm(self, ctx, source, out_path, n=n, seed=seed)

@@ -25,7 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from solarmodels.registry import create_model, register_system
-from solarmodels.systems.base import System, linear_decay, network_channels, set_requires_grad
+from solarmodels.systems.base import (
+    System,
+    linear_decay,
+    network_channels,
+    set_requires_grad,
+    value_range_problems,
+)
 
 __all__ = ["Pix2PixAConfig", "Pix2PixBConfig", "Pix2PixA", "Pix2PixB", "masked_l1"]
 
@@ -129,7 +135,7 @@ class Pix2PixA(System):
         l1 = masked_l1(fake, batch["target"], batch.get("mask"))
         step.backward(self.config.lambda_l1 * l1, "g")
         step.optimizer_step("g")
-        return {"loss_g": float(l1.detach()) * self.config.lambda_l1, "l1": float(l1.detach())}
+        return {"loss_g": l1.detach() * self.config.lambda_l1, "l1": l1.detach()}
 
     def validation_step(self, batch):
         out = self.forward(batch)
@@ -138,6 +144,26 @@ class Pix2PixA(System):
         return {"val_loss": l1, "val_l1": l1,
                 "val_mse": float(_masked_mse(out, batch["target"], mask)),
                 "val_cc": float(_pearson(out, batch["target"], mask))}
+
+    # ----------------------------------------------------------------- run contract
+    def check_data(self, dataset):
+        """Inputs and targets must be scaled to about [−1, 1] (``solarprep.datasets.scalings``):
+        values beyond ±5 (gauss, DN) are refused."""
+        return value_range_problems(dataset, ("input", "target"), limit=5.0)
+
+    def evaluate(self, ctx, dataset, out_dir, options):
+        """Image-translation metrics and baselines (:func:`solarmodels.evaluate.
+        evaluate_translation`)."""
+        from solarmodels.evaluate import evaluate_translation
+
+        return evaluate_translation(self, ctx, dataset, out_dir, options)
+
+    def predict_file(self, ctx, source, out_path, *, physical=False, **options):
+        """The generator over every frame of a pair-like file (:func:`solarmodels.inference.
+        predict_translation`)."""
+        from solarmodels.inference import predict_translation
+
+        return predict_translation(self, ctx, source, out_path, physical=physical)
 
     def forward(self, batch):
         net = self.inference_network("g")
@@ -189,4 +215,4 @@ class Pix2PixB(Pix2PixA):
         step.optimizer_step("g")
         set_requires_grad(d, True)
         return {"loss_g": loss_g.detach(), "loss_d": loss_d.detach(),
-                "adv": adv.detach(), "l1": float(l1.detach())}
+                "adv": adv.detach(), "l1": l1.detach()}

@@ -75,3 +75,27 @@ class SolaredSystem(System):
         target = batch["target"].float()
         return {"val_loss": float(solared_loss(pred, target, self.config.loss)),
                 "val_rmse": float(((pred - target) ** 2).mean().sqrt())}
+
+    # ----------------------------------------------------------------- run contract
+    def check_data(self, dataset):
+        """The SOLARED Dataset must be normalised (``solarprep.datasets.solared.build``)."""
+        attrs = getattr(getattr(dataset, "data", None), "attrs", {})
+        if str(attrs.get("normalization", "zscore")) in ("None", "", "none"):
+            return ["the SOLARED Dataset is not normalised (built with normalize=None): inputs "
+                    "span acoustic powers of ~1e7 m2/s and fluxes in G; build it with "
+                    "normalize='zscore' or 'minmax'"]
+        return []
+
+    def evaluate(self, ctx, dataset, out_dir, options):
+        """RMSE overall / per region / per tile against persistence and the training mean
+        (:func:`solarmodels.evaluate.evaluate_solared`)."""
+        from solarmodels.evaluate import evaluate_solared
+
+        return evaluate_solared(self, ctx, dataset, out_dir, options)
+
+    def predict_file(self, ctx, source, out_path, **options):
+        """Forecasts for a model-ready file or AR timelines (:func:`solarmodels.inference.
+        predict_solared`)."""
+        from solarmodels.inference import predict_solared
+
+        return predict_solared(self, ctx, source, out_path)

@@ -16,22 +16,21 @@ from __future__ import annotations
 
 import dataclasses
 
-import torch
-
 from solarmodels.diffusion import RectifiedFlow, drop_condition
 from solarmodels.metrics_generative import physics_consistency, physics_loss, video_metrics
-from solarmodels.registry import create_model, register_system
-from solarmodels.systems.base import System, SystemConfig
+from solarmodels.registry import register_system
+from solarmodels.systems.base import value_range_problems
+from solarmodels.systems.diffusion import DiffusionConfig, DiffusionSystem
 
 __all__ = ["VideoFlowSystem", "VideoFlowConfig"]
 
 
 @dataclasses.dataclass
-class VideoFlowConfig(SystemConfig):
-    """Settings of :class:`VideoFlowSystem` (seed values as defaults)."""
+class VideoFlowConfig(DiffusionConfig):
+    """Settings of :class:`VideoFlowSystem` (seed values as defaults; ``p_uncond`` 0.1, lr 1e-4 and
+    AdamW from :class:`~solarmodels.systems.diffusion.DiffusionConfig`)."""
 
     model: str = "stdit_tiny"
-    p_uncond: float = 0.1
     guidance_scale: float = 4.0
     sample_steps: int = 10
     logit_mean: float = 0.0
@@ -39,18 +38,13 @@ class VideoFlowConfig(SystemConfig):
     shift: float = 1.0
     physics_weight: float = 0.0
     use_times: bool = False
-    lr: float = 1e-4
-    adam_eps: float = 1e-8
-    weight_decay: float = 0.0
 
 
 @register_system("video_rflow")
-class VideoFlowSystem(System):
+class VideoFlowSystem(DiffusionSystem):
     """Light-curve-conditioned rectified flow on videos; ``predict`` samples a video per light curve."""
 
     config_cls = VideoFlowConfig
-    primary = "model"
-    ema_networks = ("model",)
     default_lr = 1e-4
 
     def __init__(self, config=None, networks=None):
@@ -59,28 +53,18 @@ class VideoFlowSystem(System):
         self.flow = RectifiedFlow(c.logit_mean, c.logit_std, c.shift)
         self.frame_mean, self.frame_std = 1.0, 1.0      # x = 2I/I_max − 1 → I ∝ x + 1
 
-    def build_networks(self, given):
-        if "model" in given:
-            return {}
-        return {"model": create_model(self.config.model)}
-
-    def configure_optimizers(self):
-        return {"g": torch.optim.AdamW(self.networks["model"].parameters(), lr=self.lr,
-                                       eps=self.config.adam_eps,
-                                       weight_decay=self.config.weight_decay)}
-
-    def _cond(self, batch):
+    def condition(self, batch):
         cond = {"values": batch["cond"]}
         if self.config.use_times and "times" in batch:
             cond["times"] = batch["times"]
         return cond
 
-    def _loss(self, batch, p_uncond, net, generator=None):
+    def diffusion_loss(self, batch, p_uncond, net, generator=None):
         x0 = batch["input"]
         null = drop_condition(x0.shape[0], p_uncond, device=x0.device, generator=generator)
         c = self.config
         if c.physics_weight > 0:
-            loss, x0_hat = self.flow.loss(net, x0, self._cond(batch), null=null,
+            loss, x0_hat = self.flow.loss(net, x0, self.condition(batch), null=null,
                                           generator=generator, return_x0=True)
             mask = batch.get("disk_mask")
             phys = physics_loss(x0_hat.float(), batch["cond"],
@@ -91,36 +75,12 @@ class VideoFlowSystem(System):
             phys_term = phys * keep.float().mean()      # = phys when no sample dropped, no sync
             return loss + c.physics_weight * phys_term, {"flow_loss": loss.detach(),
                                                          "physics_loss": phys.detach()}
-        loss = self.flow.loss(net, x0, self._cond(batch), null=null, generator=generator)
+        loss = self.flow.loss(net, x0, self.condition(batch), null=null, generator=generator)
         return loss, {}
 
-    def training_step(self, batch, step):
-        loss, logs = self._loss(batch, self.config.p_uncond, self.networks["model"])
-        step.backward(loss, "g")
-        step.optimizer_step("g")
-        return {"loss": loss.detach(), **logs}
-
-    def validation_step(self, batch):
-        gen = torch.Generator(device=batch["input"].device).manual_seed(1234)
-        loss, _ = self._loss(batch, 0.0, self.inference_network(), generator=gen)
-        return {"val_loss": float(loss)}
-
-    @torch.no_grad()
-    def sample(self, cond, shape, *, steps=None, guidance_scale=None, generator=None,
-               progress=False):
-        """Videos (B, C, T, H, W) for light curves ``cond`` (dict with ``"values"`` (B, T))."""
-        c = self.config
-        with self._eval_mode():
-            return self.flow.sample(self.inference_network(), shape, cond,
-                                    num_steps=steps or c.sample_steps,
-                                    guidance_scale=c.guidance_scale if guidance_scale is None
-                                    else guidance_scale,
-                                    generator=generator, device=self.device, progress=progress)
-
-    def predict(self, batch):
-        x = batch["input"]
-        return self.sample(self._cond(batch), tuple(x.shape),
-                           generator=torch.Generator(device=x.device).manual_seed(0))
+    def draw(self, net, shape, cond, *, steps, guidance_scale, generator, progress):
+        return self.flow.sample(net, shape, cond, num_steps=steps, guidance_scale=guidance_scale,
+                                generator=generator, device=self.device, progress=progress)
 
     def evaluate_samples(self, batch, samples=None, *, data_range=2.0) -> dict:
         """MAE/MSE/PSNR/SSIM against the real window plus physics consistency with the light curve."""
@@ -135,3 +95,30 @@ class VideoFlowSystem(System):
         out.update({f"physics_{k}": v for k, v in phys.items()})
         out.update({f"physics_real_{k}": v for k, v in real.items()})
         return out
+
+    # ----------------------------------------------------------------- run contract
+    def check_data(self, dataset):
+        """Frames must be scaled to [−1, 1] (:mod:`solarmodels.datasets.video`)."""
+        return value_range_problems(dataset, ("input",), limit=1.0 + 1e-6)
+
+    def evaluate(self, ctx, dataset, out_dir, options):
+        """MAE / PSNR / SSIM / physics consistency against the mean and last training frames
+        (:func:`solarmodels.evaluate_generative.evaluate_video`)."""
+        from solarmodels.evaluate_generative import evaluate_video
+
+        return evaluate_video(self, ctx, dataset, out_dir, options)
+
+    def sample_file(self, ctx, out_path, *, lightcurve=None, variable=None, seed=0, steps=None,
+                    guidance_scale=None, **options):
+        """Videos for a light-curve file (:func:`solarmodels.inference.sample_video`)."""
+        from solarmodels.config import ConfigError
+        from solarmodels.inference import sample_video
+
+        if lightcurve is None:
+            raise ConfigError("the video model samples from a light curve: --lightcurve FILE")
+        return sample_video(self, ctx, out_path, lightcurve=lightcurve, variable=variable,
+                            seed=seed, steps=steps, guidance_scale=guidance_scale)
+
+    def predict_file(self, ctx, source, out_path, *, variable=None, seed=0, **options):
+        """The video for the light curve in ``source`` (same as ``sample --lightcurve``)."""
+        return self.sample_file(ctx, out_path, lightcurve=source, variable=variable, seed=seed)

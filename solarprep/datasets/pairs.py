@@ -15,7 +15,7 @@ from solarprep.dataset import CONVENTIONS, append_history, data_variables
 from solarprep.errors import PairError
 from solarprep.remap.regrid import DEFAULT_RADIUS, DEFAULT_SHAPE, regrid_disk
 
-__all__ = ["build_pairs", "synthetic_pair_sources"]
+__all__ = ["build_pairs", "scale_pairs", "assign_time_splits", "synthetic_pair_sources"]
 
 log = logging.getLogger(__name__)
 
@@ -39,75 +39,166 @@ def _match_times(t_a, t_b, max_dt):
 
 
 def build_pairs(a, b, *, shape=DEFAULT_SHAPE, radius=DEFAULT_RADIUS, max_dt=600.0, order=1,
-                antialias=True, limb_mask=None, names=None, progress=True):
-    """Co-register two instruments onto one disk-centred, north-up grid and pair their frames.
+                antialias=True, limb_mask=None, names=None, scale=None, splits=None,
+                progress=True):
+    """Co-register instruments onto one disk-centred, north-up grid and pair their frames.
 
-    Each frame of ``a`` and ``b`` is resampled with :func:`regrid_disk` (its own disk scaled
-    to ``radius`` px at the centre of a ``shape`` image, north up). Each frame of ``a`` is paired
-    with the frame of ``b`` nearest in time; frames of ``a`` with no ``b`` frame within
-    ``max_dt`` are dropped (logged).
+    Each frame is resampled with :func:`regrid_disk` (its own disk scaled to ``radius`` px at
+    the centre of a ``shape`` image, north up). Each frame of the (first) input is paired with
+    the frame of every other source nearest in time; input frames without a partner within
+    ``max_dt`` in every source are dropped (logged).
 
     Parameters
     ----------
-    a, b : xarray.Dataset or str or path or sunpy Map(s) or list
-        Solar Datasets, or anything :func:`solarprep.load` reads (FITS files, globs, Maps).
-        ``a`` is usually the network input (e.g. HMI ``blos``), ``b`` the target (AIA).
+    a : xarray.Dataset or str or path or sunpy Map(s) or list, or dict
+        The network input: a solar Dataset, or anything :func:`solarprep.load` reads (FITS
+        files, globs, Maps); or a dict ``{variable name: source}`` of several input channels
+        (e.g. the far-side seed's three EUV passbands ``{"euv304": ..., "euv193": ...,
+        "euv171": ...}``), paired to the first one's times.
+    b : same as one source of ``a``
+        The target (e.g. HMI ``blos``).
     shape : int or (int, int)
         Output size (1024 in the seeds).
     radius : float
-        Disk radius in pixels (392 in Park et al. 2019).
+        Disk radius in pixels (392 in Park et al. 2019, 450 in Jeong et al. 2020).
     max_dt : float
         Largest time difference of a pair, s.
     order, antialias, limb_mask
         See :func:`regrid_disk`.
     names : (str, str), optional
-        Names of the two variables in the pair Dataset (default: the inputs' names, suffixed
-        ``_a``/``_b`` when they collide).
+        Names of the input and target variables for a single-source ``a`` (default: the
+        inputs' names, suffixed ``_a``/``_b`` when they collide).
+    scale : dict, optional
+        ``{variable: scaling name}`` of :data:`solarprep.datasets.scalings.SCALINGS` applied
+        to the paired variables (e.g. ``{"blos": "hmi_3000", "euv304": "euv_median_log10"}``);
+        the attributes :func:`~solarprep.datasets.scalings.unscale` needs are kept.
+    splits : (float, float, float), optional
+        Fractions of train / val / test as contiguous blocks in time (earliest frames train),
+        written as the ``split`` coordinate along ``time``; blocks never share a frame, so
+        neighbouring, nearly identical frames do not leak across splits.
 
     Returns
     -------
     xarray.Dataset
-        Dims ``(time, y, x)`` with the times and grid geometry of ``a``; both variables (float32,
-        their own ``units``, ``long_name``, ``instrument``); coordinates ``time_b`` (the paired
-        ``b`` times) and ``pair_dt`` (s); attribute ``disk_radius_px``.
+        Dims ``(time, y, x)`` with the times and grid geometry of the first input; the input
+        and target variables (float32, their own ``units``, ``long_name``, ``instrument``);
+        coordinates ``time_b`` (the paired target times), ``pair_dt`` (s, largest over the
+        sources) and ``split`` (with ``splits``); attributes ``disk_radius_px``,
+        ``input_variables`` and ``target_variables``.
 
     Raises
     ------
     PairError
-        If no frame of ``a`` has a partner within ``max_dt``.
+        If no frame of the input has partners within ``max_dt``, or names collide.
     """
-    ds_a, ds_b = _as_dataset(a, progress), _as_dataset(b, progress)
-    var_a, var_b = _single(ds_a, "a"), _single(ds_b, "b")
-    idx, dt = _match_times(ds_a["time"].values, ds_b["time"].values, float(max_dt))
-    keep = np.flatnonzero(idx >= 0)
+    sources = dict(a) if isinstance(a, dict) else {None: a}
+    if not sources:
+        raise PairError("no input source given")
+    loaded = {key: _as_dataset(src, progress) for key, src in sources.items()}
+    ds_b = _as_dataset(b, progress)
+    var_b = _single(ds_b, "b")
+    first_key = next(iter(loaded))
+    ref = loaded[first_key]
+    t_ref = ref["time"].values
+    matches = {}
+    dt_all = np.zeros(t_ref.size)
+    for key, ds in list(loaded.items())[1:] + [("__target__", ds_b)]:
+        idx, dt = _match_times(t_ref, ds["time"].values, float(max_dt))
+        matches[key] = idx
+        dt_all = np.maximum(dt_all, dt)
+    ok = np.all([m >= 0 for m in matches.values()], axis=0) if matches else np.ones(t_ref.size, bool)
+    keep = np.flatnonzero(ok)
     if keep.size == 0:
         raise PairError(f"no frame of b lies within max_dt={max_dt} s of a frame of a "
-                        f"(closest: {dt.min():.0f} s); raise max_dt or check the times")
-    if keep.size < idx.size:
-        log.warning("build_pairs: %d of %d frames of a have no partner within %s s: dropped",
-                    idx.size - keep.size, idx.size, max_dt)
-    ds_a, ds_b = ds_a.isel(time=keep), ds_b.isel(time=idx[keep])
+                        f"(closest: {dt_all.min():.0f} s); raise max_dt or check the times")
+    if keep.size < t_ref.size:
+        log.warning("build_pairs: %d of %d input frames have no partner within %s s: dropped",
+                    t_ref.size - keep.size, t_ref.size, max_dt)
     kw = dict(shape=shape, radius=radius, order=order, antialias=antialias,
               limb_mask=limb_mask, progress=progress)
-    ga = regrid_disk(ds_a, variables=[var_a], **kw)
-    gb = regrid_disk(ds_b, variables=[var_b], **kw)
-    name_a, name_b = names or ((var_a, var_b) if var_a != var_b else (var_a + "_a",
-                                                                         var_b + "_b"))
-    pair = ga.rename({var_a: name_a})
-    vb = gb[var_b].variable.copy()
-    vb.attrs = {**gb[var_b].attrs, "instrument": ds_b.attrs.get("instrument", "")}
-    pair[name_a].attrs["instrument"] = ds_a.attrs.get("instrument", "")
-    pair[name_b] = (("time", "y", "x"), vb.data, vb.attrs)
+    in_names = []
+    pair = None
+    for key, ds in loaded.items():
+        var = _single(ds, "a" if key is None else repr(key))
+        frames = ds.isel(time=keep if key == first_key else matches[key][keep])
+        grid = regrid_disk(frames, variables=[var], **kw)
+        name = key if key is not None else (names[0] if names else var)
+        attrs = {**grid[var].attrs, "instrument": ds.attrs.get("instrument", "")}
+        if pair is None:
+            pair = grid.rename({var: name}) if var != name else grid
+            pair[name].attrs = attrs
+        else:
+            if name in pair:
+                raise PairError(f"input variable name {name!r} is given twice")
+            pair[name] = (("time", "y", "x"), grid[var].data, attrs)
+        in_names.append(name)
+    name_b = names[1] if names and len(sources) == 1 else var_b
+    if name_b in in_names:
+        if names:
+            raise PairError(f"target name {name_b!r} collides with an input")
+        if len(sources) == 1:
+            pair = pair.rename({in_names[0]: in_names[0] + "_a"})
+            in_names = [in_names[0] + "_a"]
+        name_b = var_b + "_b"
+    gb = regrid_disk(ds_b.isel(time=matches["__target__"][keep]), variables=[var_b], **kw)
+    pair[name_b] = (("time", "y", "x"), gb[var_b].data,
+                    {**gb[var_b].attrs, "instrument": ds_b.attrs.get("instrument", "")})
     pair = pair.assign_coords(
-        time_b=("time", ds_b["time"].values, {"long_name": f"time of the {name_b} frame"}),
-        pair_dt=("time", dt[keep].astype(np.float64),
-                 {"units": "s", "long_name": "|time − time_b|"}))
+        time_b=("time", ds_b["time"].values[matches["__target__"][keep]],
+                {"long_name": f"time of the {name_b} frame"}),
+        pair_dt=("time", dt_all[keep].astype(np.float64),
+                 {"units": "s", "long_name": "largest |time − time of a paired frame|"}))
+    instruments = [loaded[k].attrs.get("instrument", "") for k in loaded]
     pair.attrs.update(
         Conventions=CONVENTIONS,
-        instrument=f"{ds_a.attrs.get('instrument', '')} + {ds_b.attrs.get('instrument', '')}",
-        title=f"co-registered pairs {name_a} → {name_b}",
-        source=f"a: {ds_a.attrs.get('source', '')}; b: {ds_b.attrs.get('source', '')}")
-    return append_history(pair, f"build_pairs({name_a!r}, {name_b!r}, max_dt={max_dt})")
+        instrument=" + ".join(dict.fromkeys(instruments + [ds_b.attrs.get("instrument", "")])),
+        title=f"co-registered pairs {', '.join(in_names)} → {name_b}",
+        source="; ".join(f"{n}: {loaded[k].attrs.get('source', '')}"
+                         for n, k in zip(in_names, loaded)) +
+        f"; {name_b}: {ds_b.attrs.get('source', '')}",
+        input_variables=" ".join(in_names), target_variables=name_b)
+    pair = append_history(pair, f"build_pairs({in_names!r} → {name_b!r}, max_dt={max_dt})")
+    if scale:
+        pair = scale_pairs(pair, scale)
+    if splits is not None:
+        pair = assign_time_splits(pair, splits)
+    return pair
+
+
+def scale_pairs(pair, scale):
+    """Apply ``{variable: scaling name}`` (:mod:`solarprep.datasets.scalings`) to a pair Dataset."""
+    from solarprep.datasets.scalings import scale as apply_scaling
+
+    for name, scaling in dict(scale).items():
+        if name not in pair.data_vars:
+            raise PairError(f"cannot scale {name!r}: the pairs hold {list(pair.data_vars)}")
+        pair = apply_scaling(pair, scaling, variable=name)
+    return pair
+
+
+def assign_time_splits(pair, splits=(0.8, 0.1, 0.1)):
+    """Contiguous train / val / test blocks in time order as a ``split`` coordinate.
+
+    ``splits`` are three non-negative fractions (normalised to their sum); every non-zero
+    fraction gets at least one frame when there are enough frames.
+    """
+    fr = np.asarray([float(f) for f in splits], np.float64)
+    if fr.shape != (3,) or np.any(fr < 0) or fr.sum() <= 0:
+        raise PairError(f"splits must be three non-negative fractions, got {splits!r}")
+    n = pair.sizes["time"]
+    order = np.argsort(pair["time"].values, kind="stable")
+    counts = np.round(fr / fr.sum() * n).astype(int)
+    for k in (1, 2):
+        if fr[k] > 0 and counts[k] == 0 and n - counts.sum() > 0:
+            counts[k] = 1
+    counts[0] = n - counts[1] - counts[2]
+    if counts[0] < 1:
+        raise PairError(f"{n} frames are too few for splits {tuple(splits)}")
+    labels = np.empty(n, dtype="<U5")
+    labels[order] = np.repeat(np.array(["train", "val", "test"]), counts)
+    out = pair.assign_coords(split=("time", labels, {"long_name": "train / val / test split "
+                                                                  "(contiguous blocks in time)"}))
+    return append_history(out, f"assign_time_splits({tuple(float(f) for f in splits)})")
 
 
 def _single(ds, label):

@@ -566,12 +566,14 @@ def _as_region(src):
                     "timelines Dataset or .nc file, a FitsRegion or a SyntheticRegion")
 
 
-def region_samples(ds, *, window=120, lead=12, stride=1):
+def region_samples(ds, *, window=120, lead=12, stride=1, persistence=False):
     """Sample windows of one AR's timelines: ``(inputs, targets, window_end, target_time)``.
 
     ``inputs`` ``(S, window, 5, n_tiles)``, ``targets`` ``(S, n_tiles)``: the intensity
     ``lead`` steps after the last step of the window. Only windows whose steps and
     target lie on the regular cadence without a gap, with finite values, are kept.
+    ``persistence=True`` appends ``last`` ``(S, n_tiles)``, the intensity at the last step of
+    each window (the persistence forecast), to the returned tuple.
     """
     from solarprep.helioseismology.cadence import regular_grid
 
@@ -583,22 +585,24 @@ def region_samples(ds, *, window=120, lead=12, stride=1):
     _, slots, frame_at = regular_grid(times)
     x = np.stack([ds[c].values for c in CHANNELS], axis=1).astype(np.float32)  # (T, 5, tiles)
     y = ds["intensity"].values.astype(np.float32)
-    ins, outs, ends, targ = [], [], [], []
+    ins, outs, ends, targ, last = [], [], [], [], []
     for e in range(window, frame_at.size - lead + 1, stride):
         idx = frame_at[e - window:e]
         tgt = frame_at[e - 1 + lead]
         if np.any(idx < 0) or tgt < 0:
             continue
-        xi, yi = x[idx], y[tgt]
-        if not (np.all(np.isfinite(xi)) and np.all(np.isfinite(yi))):
+        xi, yi, li = x[idx], y[tgt], y[idx[-1]]
+        if not (np.all(np.isfinite(xi)) and np.all(np.isfinite(yi)) and np.all(np.isfinite(li))):
             continue
         ins.append(xi)
         outs.append(yi)
         ends.append(times[idx[-1]])
         targ.append(times[tgt])
+        last.append(li)
     if not ins:
         return None
-    return np.stack(ins), np.stack(outs), np.array(ends), np.array(targ)
+    out = (np.stack(ins), np.stack(outs), np.array(ends), np.array(targ))
+    return out + (np.stack(last),) if persistence else out
 
 
 def no_window_reason(ds, *, window=120, lead=12):
@@ -689,21 +693,31 @@ def assign_splits(names, splits=None, *, seed=0):
     return {n: out[n] for n in names}
 
 
-def _stats(regions, names, normalize):
+def _fit_stats(regions, split_of, method):
+    """Normalisation statistics of the training regions' timelines
+    (:mod:`solarprep.datasets.normalize`): per input channel over time and tiles, and one for
+    the intensity."""
+    from solarprep.datasets import normalize as norm
+
+    names = list(regions)
     x = np.concatenate([np.stack([regions[n][c].values for c in CHANNELS], axis=1)
                         for n in names]).astype(np.float64)  # (T, 5, tiles)
     y = np.concatenate([regions[n]["intensity"].values for n in names]).astype(np.float64)
-    if normalize == "zscore":
-        a_in = np.nanmean(x, axis=(0, 2))
-        b_in = np.nanstd(x, axis=(0, 2))
-        a_out, b_out = float(np.nanmean(y)), float(np.nanstd(y))
-    else:
-        a_in = np.nanmin(x, axis=(0, 2))
-        b_in = np.nanmax(x, axis=(0, 2)) - a_in
-        a_out, b_out = float(np.nanmin(y)), float(np.nanmax(y) - np.nanmin(y))
-    b_in = np.where(b_in > 0, b_in, 1.0)
-    b_out = b_out if b_out > 0 else 1.0
-    return a_in, b_in, a_out, b_out
+    split = np.concatenate([[split_of[n]] * regions[n].sizes["time"] for n in names])
+    table = xr.Dataset({"inputs": (("time", "channel", "tile"), x), "targets": (("time", "tile"), y)},
+                       coords={"channel": list(CHANNELS), "split": ("time", split)})
+    return norm.fit(table, method, dim="time", split="train", keep=("channel",))
+
+
+def _as_stats(normalize):
+    """``normalize`` as NormStats when it is given statistics (a NormStats, dict or JSON)."""
+    from solarprep.datasets.normalize import NormStats
+
+    if isinstance(normalize, NormStats):
+        return normalize
+    if isinstance(normalize, dict) or (isinstance(normalize, str) and normalize.startswith("{")):
+        return NormStats.from_dict(normalize)
+    return None
 
 
 def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zscore",
@@ -725,11 +739,15 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
         Input steps per sample (120).
     splits : dict or tuple, optional
         See :func:`assign_splits`; splits are by AR, never within one.
-    normalize : {"zscore", "minmax", None}
+    normalize : {"zscore", "minmax", "peak", "percentile", None} or NormStats
         Per input channel (over time and tiles) and for the target, with
-        statistics of the training ARs only; stored in the attributes
-        ``input_offset``, ``input_scale``, ``target_offset``, ``target_scale``
-        (``x_norm = (x − offset)/scale``).
+        statistics of the training ARs only (:mod:`solarprep.datasets.normalize`);
+        stored in the attributes ``input_offset``, ``input_scale``,
+        ``target_offset``, ``target_scale`` (``x_norm = (x − offset)/scale``) and
+        ``norm_stats`` (JSON). Statistics from an earlier build (a
+        :class:`~solarprep.datasets.normalize.NormStats`, its dict or JSON, e.g. the
+        ``norm_stats`` attribute of a trained run's data) are applied as they are:
+        new regions normalised the way a model was trained.
     stride : int
         Steps between consecutive sample windows of one AR.
     flatten : bool
@@ -741,18 +759,23 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
     Returns
     -------
     xarray.Dataset
-        ``inputs (sample, time=window, channel=5, tile=63)`` and ``targets
-        (sample, tile=63)`` float32; coords ``channel``, ``tile_row``/``tile_col``,
+        ``inputs (sample, time=window, channel=5, tile=63)``, ``targets
+        (sample, tile=63)`` and ``last_intensity (sample, tile=63)`` (the
+        intensity at the last step of the window, normalised like the targets:
+        the persistence forecast) float32; coords ``channel``, ``tile_row``/``tile_col``,
         ``active_region``, ``split``, ``window_end``, ``target_time`` along
         ``sample``; attributes with the normalisation, ``lead``, ``window``,
         ``regions_<split>``.
     """
     from tqdm.auto import tqdm
 
+    from solarprep.datasets.normalize import METHODS
     from solarprep.io.storage import open_dataset, save
 
-    if normalize not in ("zscore", "minmax", None):
-        raise ValueError(f"normalize must be 'zscore', 'minmax' or None, not {normalize!r}")
+    given = _as_stats(normalize)
+    if given is None and normalize not in (*METHODS, None):
+        raise ValueError(f"normalize must be one of {METHODS}, None or NormStats, "
+                         f"not {normalize!r}")
     out = pathlib.Path(out) if out is not None else None
     if out is not None:
         (out / "regions").mkdir(parents=True, exist_ok=True)
@@ -781,14 +804,17 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
         regions[name] = ds
     names = list(regions)
     split_of = assign_splits(names, splits, seed=seed)
-    train = [n for n in names if split_of[n] == "train"]
-    if normalize:
-        a_in, b_in, a_out, b_out = _stats(regions, train, normalize)
+    stats = given if given is not None else (
+        _fit_stats(regions, split_of, normalize) if normalize else None)
+    if stats is not None:
+        a_in, b_in = stats.center_of("inputs"), stats.scale_of("inputs")
+        a_out, b_out = float(stats.center_of("targets")), float(stats.scale_of("targets"))
     else:
         a_in, b_in, a_out, b_out = np.zeros(len(CHANNELS)), np.ones(len(CHANNELS)), 0.0, 1.0
     parts, reasons = [], []
     for n in names:
-        s = region_samples(regions[n], window=window, lead=lead, stride=stride)
+        s = region_samples(regions[n], window=window, lead=lead, stride=stride,
+                           persistence=True)
         if s is None:
             reasons.append(f"AR {n}: {no_window_reason(regions[n], window=window, lead=lead)}")
             log.warning("no samples from %s", reasons[-1])
@@ -801,6 +827,7 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
     y = np.concatenate([s[1] for _, s in parts])
     x = ((x - a_in[None, None, :, None]) / b_in[None, None, :, None]).astype(np.float32)
     y = ((y - a_out) / b_out).astype(np.float32)
+    last = ((np.concatenate([s[4] for _, s in parts]) - a_out) / b_out).astype(np.float32)
     ar = np.concatenate([[n] * len(s[1]) for n, s in parts]).astype(str)
     tiles = regions[parts[0][0]]
     ds = xr.Dataset(
@@ -809,7 +836,10 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
                                                "(4 acoustic power bands, unsigned flux) per tile"}),
          "targets": (("sample", "tile"), y,
                      {"units": "", "long_name": f"normalised continuum intensity {lead} steps "
-                                                "after the window"})},
+                                                "after the window"}),
+         "last_intensity": (("sample", "tile"), last,
+                            {"units": "", "long_name": "normalised continuum intensity at the "
+                                                       "last step of the window (persistence)"})},
         coords={"channel": np.array(CHANNELS), "tile_row": ("tile", tiles["tile_row"].values),
                 "tile_col": ("tile", tiles["tile_col"].values),
                 "active_region": ("sample", ar),
@@ -818,7 +848,9 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
                 "target_time": ("sample", np.concatenate([s[3] for _, s in parts]))})
     ds.attrs = {"Conventions": CONVENTIONS, "title": "SOLARED model-ready dataset",
                 "lead": int(lead), "window": int(window), "stride": int(stride),
-                "normalization": str(normalize), "channels": list(CHANNELS),
+                "normalization": stats.method if stats is not None else "None",
+                "norm_stats": stats.to_json() if stats is not None else "",
+                "channels": list(CHANNELS),
                 "input_offset": np.asarray(a_in, np.float64).tolist(),
                 "input_scale": np.asarray(b_in, np.float64).tolist(),
                 "target_offset": float(a_out), "target_scale": float(b_out),
@@ -826,7 +858,8 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
     for split in ("train", "val", "test"):
         ds.attrs[f"regions_{split}"] = " ".join(n for n in names if split_of[n] == split)
     ds = append_history(ds, f"solared.build({len(names)} ARs, window={window}, lead={lead}, "
-                            f"normalize={normalize!r}) {ds.sizes['sample']} samples in "
+                            f"normalize={stats.method if given is not None else normalize!r}) "
+                            f"{ds.sizes['sample']} samples in "
                             f"{_time.perf_counter() - tic:.1f} s")
     if out is not None:
         _save_plain(ds, out / "solared.nc")
@@ -838,4 +871,5 @@ def _save_plain(ds, path):
     from solarprep.io.storage import save
 
     return save(ds, path, check=False,
-                encoding={n: {"zlib": True, "complevel": 4} for n in ("inputs", "targets")})
+                encoding={n: {"zlib": True, "complevel": 4}
+                          for n in ("inputs", "targets", "last_intensity")})
