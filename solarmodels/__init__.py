@@ -8,13 +8,15 @@ The public names are imported lazily (``import solarmodels`` does not import tor
 * training: :class:`Trainer`, :class:`System`, :class:`StepContext`
 * registration: :func:`register_model`, :func:`register_system`, :func:`register_dataset`
 * checkpoints: :func:`save_checkpoint`, :func:`load_checkpoint`
+* trained runs: :func:`load_run` (system and configuration), :func:`open_run` (for evaluation)
 """
 from solarprep._version import __version__
 
 __all__ = ["__version__", "create_model", "list_models", "model_config", "create_system",
            "list_systems", "create_dataset", "list_datasets", "load_config", "RunConfig",
            "TrainConfig", "Trainer", "System", "StepContext", "save_checkpoint",
-           "load_checkpoint", "register_model", "register_system", "register_dataset"]
+           "load_checkpoint", "register_model", "register_system", "register_dataset",
+           "load_run", "open_run"]
 
 _LAZY = {
     "create_model": "solarmodels.registry", "list_models": "solarmodels.registry",
@@ -27,6 +29,7 @@ _LAZY = {
     "TrainConfig": "solarmodels.config",
     "Trainer": "solarmodels.trainer", "System": "solarmodels.systems.base",
     "save_checkpoint": "solarmodels.checkpoint", "load_checkpoint": "solarmodels.checkpoint",
+    "load_run": "solarmodels._runs", "open_run": "solarmodels._runs",
 }
 
 

@@ -120,6 +120,16 @@ class TrainConfig:
         ``"deferred"`` accumulates the check on the device and raises at the next log,
         evaluation or checkpoint (no checkpoint is written with non-finite weights),
         ``"auto"``: ``"step"`` in one CPU process, else ``"deferred"``.
+    threads : int
+        ``torch.set_num_threads`` for the run (0: torch's default, one per core). Tiny models on
+        a few shared CPU cores train fastest with 1: more threads compete with numba's worker
+        threads and each other (10-50× slower measured on 2 cores); the CPU configs set 1.
+    init_from : str
+        A run folder (or one of its ``checkpoints/step_…`` folders) whose weights initialise a
+        fresh run (not a resumed one): its EMA weights when it kept them, else its weights,
+        copied into every network (and EMA) tensor of the same name and shape; the others keep
+        their initialisation and are listed in the log (the seed's stages 2 and 3 start from
+        the EMA of the stage before).
     """
 
     steps: int = 1000
@@ -150,6 +160,8 @@ class TrainConfig:
     tensorboard: bool = True
     image_every: int = 1000
     check_finite: str = "auto"
+    threads: int = 0
+    init_from: str = ""
 
     def __post_init__(self):
         for name, allowed in (("parallel", ("auto", "none", "ddp", "fsdp")),
@@ -157,9 +169,11 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"train.{name} must be one of {allowed}, got "
                                   f"{getattr(self, name)!r}")
-        if self.minutes < 0 or self.ema_start < 0 or self.image_every < 0:
-            raise ConfigError("train.minutes, train.ema_start and train.image_every must be >= 0, "
-                              f"got {self.minutes}, {self.ema_start}, {self.image_every}")
+        if self.minutes < 0 or self.ema_start < 0 or self.image_every < 0 or self.threads < 0:
+            raise ConfigError("train.minutes, train.ema_start, train.image_every and "
+                              "train.threads must be >= 0, got "
+                              f"{self.minutes}, {self.ema_start}, {self.image_every}, "
+                              f"{self.threads}")
         if self.precision not in ("fp32", "bf16"):
             raise ConfigError(f"train.precision must be 'fp32' or 'bf16', got {self.precision!r}")
         for name in ("steps", "batch_size", "grad_accum"):

@@ -242,6 +242,8 @@ class Trainer:
         system = self.system
         ctx = self.dist
         system.train_config = cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
@@ -251,6 +253,7 @@ class Trainer:
         if cfg.ema_decay > 0 and not system.ema:
             system.enable_ema(cfg.ema_decay)
         system.to(self.device)
+        system.prepare(self.train_data)
         if cfg.channels_last:
             for net in system.networks.values():
                 net.to(memory_format=torch.channels_last)
@@ -409,6 +412,45 @@ class Trainer:
                 shutil.rmtree(old, ignore_errors=True)
             logger.info("checkpoint %s", path)
         return path
+
+    def init_weights(self, source) -> dict:
+        """Initialise the networks (and EMA copies) from another run (``train.init_from``).
+
+        ``source`` is a run folder (its latest checkpoint) or a checkpoint folder. Its EMA
+        weights (``ema.<role>.…``) are used where it kept them, else its weights; each tensor
+        whose name and shape match is copied. Returns ``{"loaded": [...], "skipped": [...]}``
+        (skipped: new or reshaped tensors, e.g. the light-curve embedding when the mapping size
+        changes between the seed's stages 2 and 3)."""
+        from safetensors.torch import load_file
+
+        path = pathlib.Path(source)
+        ck = latest_checkpoint(path) if (path / "checkpoints").is_dir() else path
+        if ck is None or not (ck / "weights.safetensors").is_file():
+            raise ConfigError(f"train.init_from: no checkpoint in {source}")
+        if distributed.is_sharded(next(iter(self.system.networks.values()))):
+            raise ConfigError("train.init_from is not supported under FSDP; initialise a "
+                              "one-process run and resume it under FSDP")
+        weights = load_file(str(ck / "weights.safetensors"))
+        loaded, skipped = [], []
+        targets = {k: m for k, m in self.system.networks.items()}
+        with torch.no_grad():
+            for role, module in targets.items():
+                own = module.state_dict()
+                for name, tensor in own.items():
+                    src = weights.get(f"ema.{role}.{name}", weights.get(f"{role}.{name}"))
+                    if src is not None and src.shape == tensor.shape:
+                        tensor.copy_(src.to(tensor.dtype))
+                        loaded.append(f"{role}.{name}")
+                    else:
+                        skipped.append(f"{role}.{name}")
+                if role in self.system.ema:
+                    self.system.ema[role].update(module, 0.0)
+        if not loaded:
+            raise ConfigError(f"train.init_from: no tensor of {ck} matches the networks of this "
+                              "run (another architecture?)")
+        logger.info("initialised %d tensors from %s; %d kept their initialisation%s", len(loaded),
+                    ck, len(skipped), f": {skipped}" if skipped else "")
+        return {"loaded": loaded, "skipped": skipped}
 
     def load_checkpoint(self, path):
         """Restore weights, optimisers, schedulers, RNG, sampler position and step from ``path``
@@ -661,6 +703,8 @@ class Trainer:
         if ck is not None:
             self.load_checkpoint(ck)
         else:
+            if cfg.init_from:
+                self.init_weights(cfg.init_from)
             seed_everything(cfg.seed)
             if ctx.rank:
                 seed_everything(distributed.rank_seed(cfg.seed, ctx.rank))

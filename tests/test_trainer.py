@@ -297,3 +297,63 @@ def test_time_budget_stops_with_a_checkpoint_and_resumes_exactly(tmp_path):
     resumed = _p2p_b(seed=9)
     assert Trainer(resumed, data, None, cfg, tmp_path / "part").fit()["step"] == 4
     assert _equal_states(full, resumed)
+
+
+def test_threads_setting(tmp_path):
+    before = torch.get_num_threads()
+    try:
+        cfg = dict(steps=1, batch_size=2, progress=False, tensorboard=False, threads=1)
+        Trainer(_p2p_b(), SyntheticPairs(4, 16), None, cfg, tmp_path / "r").fit()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ConfigError, match="threads"):
+        Trainer(_p2p_b(), SyntheticPairs(4, 16), None, {"threads": -1}, tmp_path / "s")
+
+
+def test_init_from_copies_matching_tensors_and_keeps_the_others(tmp_path, caplog):
+    cfg = dict(steps=2, batch_size=2, progress=False, tensorboard=False, ema_decay=0.9)
+    first = _p2p_b(seed=1)
+    Trainer(first, SyntheticPairs(4, 16), None, cfg, tmp_path / "a").fit()
+    second = _p2p_b(seed=2)           # same architecture, other initialisation
+    other_d = create_model("patchgan", in_channels=2, ndf=8, n_layers=1)   # reshaped D
+    second.networks["d"] = other_d
+    d_before = {k: v.clone() for k, v in other_d.state_dict().items()}
+    trainer = Trainer(second, SyntheticPairs(4, 16), None, {**cfg, "steps": 1},
+                      tmp_path / "b")
+    trainer._setup()
+    with caplog.at_level("INFO"):
+        report = trainer.init_weights(tmp_path / "a")
+    g_src = first.ema["g"].module.state_dict()                       # EMA weights preferred
+    g_new = second.networks["g"].state_dict()
+    assert all(torch.equal(g_new[k], g_src[k]) for k in g_new)
+    assert all(torch.equal(second.ema["g"].module.state_dict()[k], g_src[k]) for k in g_new)
+    assert report["skipped"] and all(k.startswith("d.") for k in report["skipped"])
+    assert all(torch.equal(other_d.state_dict()[k], d_before[k]) for k in d_before
+               if f"d.{k}" in report["skipped"])
+    assert "kept their initialisation" in caplog.text
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        trainer.init_weights(tmp_path / "nowhere")
+
+
+def test_data_constants_are_saved_with_the_weights(tmp_path):
+    from solarmodels._runs import load_run
+
+    system = _p2p_b(residual_to_mean=True)
+    assert all(float(p.detach().abs().sum()) == 0 for p in
+               system.networks["g"].output_layer().parameters())     # starts at the mean
+    data = SyntheticPairs(4, 16)
+    run = {"model": "pix2pix_unet", "model_config": {"in_channels": 1, "out_channels": 1,
+                                                      "image_size": 16, "ngf": 4},
+           "system": "pix2pix_b",
+           "system_config": {"discriminator_config": {"ndf": 4, "n_layers": 1},
+                             "residual_to_mean": True},
+           "data": {"dataset": "synthetic_pairs", "n": 4, "size": 16},
+           "train": {"steps": 1, "batch_size": 2, "progress": False, "tensorboard": False}}
+    Trainer(system, data, None, run["train"], tmp_path / "r", run_config=run).fit()
+    mean = torch.stack([data[i]["target"] for i in range(len(data))]).mean(0)
+    torch.testing.assert_close(system.constants["target_mean"], mean)
+    loaded, _ = load_run(tmp_path / "r")
+    torch.testing.assert_close(loaded.constants["target_mean"], mean)
+    batch = {"input": torch.stack([data[0]["input"]])}
+    torch.testing.assert_close(loaded.predict(batch), system.predict(batch))

@@ -42,7 +42,7 @@ from solarmodels.config import ConfigError, build_dataclass
 from solarmodels.errors import NonFiniteLossError
 
 __all__ = ["System", "SystemConfig", "StepContext", "EMA", "set_requires_grad", "linear_decay",
-           "network_channels", "value_range_problems"]
+           "network_channels", "value_range_problems", "zero_output_layer"]
 
 logger = logging.getLogger(__name__)
 
@@ -202,13 +202,27 @@ class System:
                 "RunConfig.model")
         self.networks = nn.ModuleDict(nets)
         self.ema: dict[str, EMA] = {}
+        self.constants: dict[str, torch.Tensor] = {}
         self.train_config = None
         self.device = torch.device("cpu")
 
     # ----------------------------------------------------------------- to override
+    def prepare(self, train_data):
+        """Fit data-dependent constants from the training data before the first step (called by
+        the trainer; default nothing): tensors put in :attr:`constants` (e.g. the mean training
+        target, the latent statistics of the video model) are saved in every checkpoint
+        (``const.<name>``) and restored with the weights."""
+
     def build_networks(self, given: dict) -> dict:
-        """Networks the system makes itself (e.g. a discriminator) given the ones passed in."""
-        return {}
+        """Networks the system makes itself (e.g. a discriminator) given the ones passed in;
+        by default the primary network from the registered model ``config.model`` when the
+        configuration names one and none was passed in."""
+        name = getattr(self.config, "model", "")
+        if self.primary in given or not name:
+            return {}
+        from solarmodels.registry import create_model
+
+        return {self.primary: create_model(name)}
 
     def configure_optimizers(self) -> dict:
         """``{name: optimizer}``; the default is one Adam over all networks at :attr:`lr`."""
@@ -317,14 +331,19 @@ class System:
                           " use `solarmodels predict RUN INPUT`")
 
     def state_dict(self) -> dict:
-        """Flat ``{"role.param": tensor}`` of all networks, plus ``"ema.role.param"`` averages."""
+        """Flat ``{"role.param": tensor}`` of all networks, plus ``"ema.role.param"`` averages
+        and ``"const.name"`` data-dependent constants (:meth:`prepare`)."""
         out = {f"{k}.{n}": t for k, m in self.networks.items() for n, t in m.state_dict().items()}
         for k, ema in self.ema.items():
             out.update({f"ema.{k}.{n}": t for n, t in ema.module.state_dict().items()})
+        out.update({f"const.{k}": v.detach().cpu() for k, v in self.constants.items()})
         return out
 
     def load_state_dict(self, state: Mapping, strict: bool = True):
         """Inverse of :meth:`state_dict` (averages restored only where :attr:`ema` exists)."""
+        state = dict(state)
+        for name in [n for n in state if n.startswith("const.")]:
+            self.constants[name[len("const."):]] = state.pop(name).cpu()
         for k, m in self.networks.items():
             part = {n[len(k) + 1:]: t for n, t in state.items() if n.startswith(k + ".")}
             m.load_state_dict(part, strict=strict)
@@ -335,6 +354,18 @@ class System:
                 ema.module.load_state_dict(part, strict=strict)
             elif strict:
                 raise KeyError(f"checkpoint has no EMA weights for {k!r}")
+
+
+def zero_output_layer(module: nn.Module, why: str):
+    """Zero the parameters of ``module.output_layer()`` so that a network predicting a residual
+    starts at the baseline it is added to (``why`` names the setting in the error)."""
+    head = getattr(module, "output_layer", None)
+    if head is None:
+        raise ConfigError(f"{why} needs a network with output_layer(); "
+                          f"{type(module).__name__} has none")
+    with torch.no_grad():
+        for p in head().parameters():
+            p.zero_()
 
 
 def linear_decay(optimizer, start: int, total: int):

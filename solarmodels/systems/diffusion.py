@@ -19,7 +19,6 @@ import dataclasses
 
 import torch
 
-from solarmodels.registry import create_model
 from solarmodels.systems.base import System, SystemConfig
 
 __all__ = ["DiffusionSystem", "DiffusionConfig"]
@@ -58,11 +57,6 @@ class DiffusionSystem(System):
     config_cls = DiffusionConfig
     primary = "model"
     ema_networks = ("model",)
-
-    def build_networks(self, given):
-        if "model" in given:
-            return {}
-        return {"model": create_model(self.config.model)}
 
     def configure_optimizers(self):
         return {"g": torch.optim.AdamW(self.networks["model"].parameters(), lr=self.lr,
