@@ -145,10 +145,21 @@ def solared_benchmark(train_dirs, test_dirs, *, out, minutes=5.0, config=None, v
                window=window, lead=lead, stride=stride, splits=splits, normalize=normalize,
                seed=seed, progress=progress)
     build_seconds = time.perf_counter() - tic
-    raw["data"] = {"dataset": "solared", "path": str(out / "data" / "solared.nc")}
+    from solarmodels.datasets.solared import dataset_options
+
+    options = dataset_options(data)
+    raw["data"] = {"dataset": "solared", "path": str(out / "data" / "solared.nc"), **options}
+    probe = registry.create_dataset("solared", split="train", path=raw["data"]["path"],
+                                    **options)
     fields = {f.name for f in dataclasses.fields(registry.model_entry(raw["model"]).config_cls)}
+    model_config = raw.setdefault("model_config", {})
     if "time_steps" in fields:
-        raw.setdefault("model_config", {})["time_steps"] = window
+        model_config["time_steps"] = window
+    sample = probe[0]["input"]                    # (time, channel, tile) as the model sees it
+    model_config["num_channels"] = int(sample.shape[1])
+    model_config["num_tiles"] = int(sample.shape[2])
+    if sample.shape[2] != ds.sizes["tile"] and "grid" in fields:
+        model_config["grid"] = None               # a subset of tiles has no grid
     raw.setdefault("train", {})["device"] = device
     run_dir = out / "run"
     trained = train_for(raw, run_dir, minutes, progress=progress)
@@ -171,6 +182,7 @@ def solared_benchmark(train_dirs, test_dirs, *, out, minutes=5.0, config=None, v
         "units": f"dataset normalisation ({normalize}, statistics of the training regions); "
                  "region_norm: errors divided by each test region's observed intensity range",
         "model": raw.get("model"), "model_config": raw.get("model_config"),
+        "system_config": raw.get("system_config", {}), "data_options": options,
         "steps": int(trained["step"]), "train_seconds": round(trained["seconds"], 1),
         "build_seconds": round(build_seconds, 1), "minutes_budget": float(minutes),
         "window": window, "lead": lead, "stride": stride,

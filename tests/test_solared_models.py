@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from solarmodels.config import ConfigError
 from solarmodels.datasets.solared import (
     CHANNELS,
     SolaredDataset,
@@ -237,3 +238,60 @@ def test_evaluate_pair_run_in_physical_units(tmp_path):
     assert (1e20 < model["tumf_target_Mx"].values).all() and (model["tumf_target_Mx"] < 1e25).all()
     assert "rmse_full_disk_G" in result["metrics"]
     assert "rmse_full_disk_G" in result["baselines"]["train_mean"]
+
+
+def _ready(n=12, window=6, seed=3):
+    """A synthetic model-ready Dataset with the intensity history and the persistence."""
+    ds = synthetic_solared(n, window=window, seed=seed)
+    rng = np.random.default_rng(seed)
+    hist = rng.normal(size=(n, window, 63)).astype(np.float32)
+    ds["intensity_history"] = (("sample", "time", "tile"), hist)
+    ds["last_intensity"] = (("sample", "tile"), hist[:, -1])
+    return ds
+
+
+def test_intensity_channel_and_tile_subsets():
+    from solarmodels.datasets.solared import central_tiles
+
+    ds = _ready()
+    six = SolaredDataset(ds, "train", intensity_channel=True)
+    item = six[2]
+    assert item["input"].shape == (6, 6, 63) and six.channels[-1] == "intensity"
+    np.testing.assert_array_equal(item["input"][:, 5].numpy(),
+                                  ds["intensity_history"].values[2])
+    np.testing.assert_array_equal(item["input"][:, :5].numpy(), ds["inputs"].values[2])
+    np.testing.assert_array_equal(item["persistence"].numpy(), ds["last_intensity"].values[2])
+    keep = central_tiles(10, ds["tile_row"].values, ds["tile_col"].values)
+    r, c = ds["tile_row"].values.astype(float), ds["tile_col"].values.astype(float)
+    d = (r - r.mean()) ** 2 + (c - c.mean()) ** 2
+    assert len(keep) == 10 and d[keep].max() <= np.sort(d)[9]       # the 10 nearest the centre
+    centre = SolaredDataset(ds, "train", tiles="central10")
+    assert centre[0]["target"].shape == (10,) and centre.data.sizes["tile"] == 10
+    np.testing.assert_array_equal(centre[0]["target"].numpy(), ds["targets"].values[0, keep])
+    with pytest.raises(ConfigError, match="intensity_history"):
+        SolaredDataset(synthetic_solared(4, window=6), intensity_channel=True)
+    with pytest.raises(ConfigError, match="central"):
+        SolaredDataset(ds, tiles="middle")
+
+
+def test_residual_system_starts_at_persistence_and_weights_emergence():
+    from solarmodels.systems.solared import solared_loss, window_normalize
+
+    ds = _ready()
+    data = SolaredDataset(ds, "train", intensity_channel=True)
+    net = create_model("solared_attention_grid", time_steps=6, num_channels=6, d_model=16,
+                       nhead=2, num_layers=1, dim_feedforward=32)
+    system = create_system("solared", {"residual": True, "input_norm": "window",
+                                       "emergence_weight": 2.0}, net)
+    batch = {k: torch.stack([data[i][k] for i in range(4)])
+             for k in ("input", "target", "persistence")}
+    torch.testing.assert_close(system.predict(batch), batch["persistence"])
+    w = system.loss_weight(batch)
+    torch.testing.assert_close(w, 1 + 2.0 * (batch["persistence"] - batch["target"]).clamp(min=0))
+    err = (batch["persistence"] - batch["target"]) ** 2
+    torch.testing.assert_close(solared_loss(batch["persistence"], batch["target"], "sum", w),
+                               (w * err).sum() / 4)
+    x = window_normalize(batch["input"])
+    torch.testing.assert_close(x.mean(dim=(1, 3)), torch.zeros(4, 6), atol=1e-5, rtol=0)
+    with pytest.raises(ConfigError, match="input_norm"):
+        create_system("solared", {"input_norm": "region"}, net)

@@ -32,7 +32,7 @@ from solarmodels.registry import register_dataset
 from solarprep.datasets.solared import CHANNELS
 
 __all__ = ["CHANNELS", "SolaredDataset", "synthetic_solared", "from_timelines",
-           "real_timeline_folders"]
+           "real_timeline_folders", "central_tiles", "dataset_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,37 @@ def _check_layout(ds):
                               "silently)")
 
 
+def central_tiles(n: int, tile_row, tile_col) -> np.ndarray:
+    """Indices of the ``n`` tiles nearest the centre of the tile grid (sorted).
+
+    Distance ``(r − r̄)² + (c − c̄)²`` from the mean row and column of the tiles; ties are
+    broken by the tile order. ``n = 10`` is our reading of the SuryaBench setting of ten
+    central tiles (unverified: the row/column choice of the seed is not in its code).
+    """
+    r = np.asarray(tile_row, np.float64)
+    c = np.asarray(tile_col, np.float64)
+    d = (r - r.mean()) ** 2 + (c - c.mean()) ** 2
+    return np.sort(np.argsort(d, kind="stable")[:int(n)])
+
+
+def _tile_index(tiles, data):
+    """``tiles`` (None, a list of indices, or ``"centralN"``) as an index array, or None."""
+    if tiles is None:
+        return None
+    if isinstance(tiles, str):
+        if not tiles.startswith("central") or not tiles[7:].isdigit():
+            raise ConfigError(f"data.tiles must be a list of tile indices or 'central<N>' "
+                              f"(e.g. 'central10'), not {tiles!r}")
+        if "tile_row" not in data.coords:
+            raise ConfigError("data.tiles='central…' needs the tile_row/tile_col coordinates")
+        return central_tiles(int(tiles[7:]), data["tile_row"].values, data["tile_col"].values)
+    index = np.asarray(tiles, int)
+    n = int(data.sizes["tile"])
+    if index.ndim != 1 or index.size == 0 or index.min() < 0 or index.max() >= n:
+        raise ConfigError(f"data.tiles must be tile indices in 0…{n - 1}, got {tiles!r}")
+    return index
+
+
 class SolaredDataset(torch.utils.data.Dataset):
     """Samples of one split of a SOLARED model-ready Dataset.
 
@@ -63,9 +94,15 @@ class SolaredDataset(torch.utils.data.Dataset):
         The Dataset, or a netCDF file of it (opened lazily; one sample is read per item).
     split : str, optional
         ``"train"``, ``"val"`` or ``"test"`` (the ``split`` coordinate); None for all samples.
+    intensity_channel : bool
+        Append the continuum-intensity history of the window (``intensity_history``, normalised
+        like the targets) as a sixth input channel, after the five of the seed.
+    tiles : list of int or str, optional
+        Keep only these tiles (inputs, targets, persistence and the tile coordinates);
+        ``"central10"`` keeps the ten tiles nearest the grid centre (:func:`central_tiles`).
     """
 
-    def __init__(self, data, split=None):
+    def __init__(self, data, split=None, *, intensity_channel=False, tiles=None):
         lazy = not isinstance(data, xr.Dataset)
         if lazy:
             path = pathlib.Path(data)
@@ -74,33 +111,49 @@ class SolaredDataset(torch.utils.data.Dataset):
                                         "solarprep.datasets.solared.build(...)")
             data = xr.open_dataset(path, engine="h5netcdf")
         _check_layout(data)
+        if intensity_channel and "intensity_history" not in data:
+            raise ConfigError("data.intensity_channel needs the variable 'intensity_history' "
+                              "(SOLARED files built since it was added): rebuild the dataset "
+                              "with solarprep build-solared")
         if split is not None:
             if "split" not in data.coords:
                 raise ConfigError("the SOLARED Dataset has no 'split' coordinate; pass split=None")
             index = np.flatnonzero(data["split"].values.astype(str) == split)
             data = data.isel(sample=index)
+        keep = _tile_index(tiles, data)
+        if keep is not None:
+            data = data.isel(tile=keep)
         self.data = data
         self.split = split
+        self.intensity_channel = bool(intensity_channel)
+        self.channels = CHANNELS + (("intensity",) if intensity_channel else ())
+
         # a file is read one sample at a time; an in-memory Dataset is indexed directly
-        self._inputs = data["inputs"] if lazy else data["inputs"].values
-        self._targets = data["targets"] if lazy else data["targets"].values
-        self._last = None
-        if "last_intensity" in data:
-            self._last = data["last_intensity"] if lazy else data["last_intensity"].values
+        def source(name):
+            if name not in data:
+                return None
+            return data[name] if lazy else data[name].values
+
+        self._inputs = source("inputs")
+        self._targets = source("targets")
+        self._last = source("last_intensity")
+        self._history = source("intensity_history") if intensity_channel else None
 
     def __len__(self):
         return int(self.data.sizes["sample"])
 
+    @staticmethod
+    def _item(array, i):
+        value = array[i]
+        return torch.from_numpy(np.asarray(getattr(value, "values", value), np.float32))
+
     def __getitem__(self, i):
-        x = self._inputs[i]
-        y = self._targets[i]
-        x = np.asarray(getattr(x, "values", x), np.float32)
-        y = np.asarray(getattr(y, "values", y), np.float32)
-        out = {"input": torch.from_numpy(x), "target": torch.from_numpy(y), "index": int(i)}
+        x = self._item(self._inputs, i)
+        if self._history is not None:
+            x = torch.cat([x, self._item(self._history, i)[:, None]], dim=1)
+        out = {"input": x, "target": self._item(self._targets, i), "index": int(i)}
         if self._last is not None:
-            last = self._last[i]
-            out["persistence"] = torch.from_numpy(np.asarray(getattr(last, "values", last),
-                                                             np.float32))
+            out["persistence"] = self._item(self._last, i)
         return out
 
     @property
@@ -201,7 +254,8 @@ _BUILT: dict = {}
 
 @register_dataset("solared")
 def _solared_dataset(split="train", *, path=None, timelines=None, splits=None, window=120,
-                     lead=12, normalize="zscore", stride=1, seed=0, synthetic=0):
+                     lead=12, normalize="zscore", stride=1, seed=0, synthetic=0,
+                     intensity_channel=False, tiles=None):
     """Dataset builder for the trainer CLI (see the module docstring)."""
     if path is not None:
         ds = xr.open_dataset(path, engine="h5netcdf")
@@ -217,5 +271,12 @@ def _solared_dataset(split="train", *, path=None, timelines=None, splits=None, w
     else:
         raise ConfigError("data for 'solared' needs path= (model-ready netCDF), timelines= "
                           "(AR folders of .npz timelines) or synthetic=N")
-    out = SolaredDataset(ds, split)
+    out = SolaredDataset(ds, split, intensity_channel=intensity_channel, tiles=tiles)
     return out if len(out) else None
+
+
+def dataset_options(data_config) -> dict:
+    """The :class:`SolaredDataset` options (``intensity_channel``, ``tiles``) of a run's ``data``
+    configuration, so that files given later are read the way the run was trained."""
+    data = dict(data_config or {})
+    return {k: data[k] for k in ("intensity_channel", "tiles") if data.get(k) is not None}

@@ -170,6 +170,10 @@ class SpatioTemporalAttention(nn.Module):
         h = h.reshape(b, t, n, d).mean(dim=1)                              # (B, N, d)
         return self.fc(h).squeeze(-1)
 
+    def output_layer(self) -> nn.Module:
+        """The final linear layer (zeroed by the SOLARED system to start from a baseline)."""
+        return self.fc
+
 
 # ---------------------------------------------------------------------------------------------
 # R3D-18 (Tran et al. 2018, "A Closer Look at Spatiotemporal Convolutions for Action
@@ -324,6 +328,10 @@ class SpatioTemporalResNet(nn.Module):
                              f"{self.config.num_channels} channels, "
                              f"{self.config.num_tiles} tiles)")
         return self.backbone(tiles_to_video(x, self.grid))
+
+    def output_layer(self) -> nn.Module:
+        """The final linear layer (zeroed by the SOLARED system to start from a baseline)."""
+        return self.backbone.fc
 
 
 

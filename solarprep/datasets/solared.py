@@ -566,14 +566,15 @@ def _as_region(src):
                     "timelines Dataset or .nc file, a FitsRegion or a SyntheticRegion")
 
 
-def region_samples(ds, *, window=120, lead=12, stride=1, persistence=False):
+def region_samples(ds, *, window=120, lead=12, stride=1, persistence=False, history=False):
     """Sample windows of one AR's timelines: ``(inputs, targets, window_end, target_time)``.
 
     ``inputs`` ``(S, window, 5, n_tiles)``, ``targets`` ``(S, n_tiles)``: the intensity
     ``lead`` steps after the last step of the window. Only windows whose steps and
     target lie on the regular cadence without a gap, with finite values, are kept.
     ``persistence=True`` appends ``last`` ``(S, n_tiles)``, the intensity at the last step of
-    each window (the persistence forecast), to the returned tuple.
+    each window (the persistence forecast), to the returned tuple; ``history=True`` then
+    appends ``(S, window, n_tiles)``, the intensity over the window (its last step is ``last``).
     """
     from solarprep.helioseismology.cadence import regular_grid
 
@@ -585,24 +586,29 @@ def region_samples(ds, *, window=120, lead=12, stride=1, persistence=False):
     _, slots, frame_at = regular_grid(times)
     x = np.stack([ds[c].values for c in CHANNELS], axis=1).astype(np.float32)  # (T, 5, tiles)
     y = ds["intensity"].values.astype(np.float32)
-    ins, outs, ends, targ, last = [], [], [], [], []
+    ins, outs, ends, targ, last, hist = [], [], [], [], [], []
     for e in range(window, frame_at.size - lead + 1, stride):
         idx = frame_at[e - window:e]
         tgt = frame_at[e - 1 + lead]
         if np.any(idx < 0) or tgt < 0:
             continue
-        xi, yi, li = x[idx], y[tgt], y[idx[-1]]
-        if not (np.all(np.isfinite(xi)) and np.all(np.isfinite(yi)) and np.all(np.isfinite(li))):
+        xi, yi, hi = x[idx], y[tgt], y[idx]
+        if not (np.all(np.isfinite(xi)) and np.all(np.isfinite(yi)) and np.all(np.isfinite(hi))):
             continue
         ins.append(xi)
         outs.append(yi)
         ends.append(times[idx[-1]])
         targ.append(times[tgt])
-        last.append(li)
+        last.append(hi[-1])
+        hist.append(hi)
     if not ins:
         return None
     out = (np.stack(ins), np.stack(outs), np.array(ends), np.array(targ))
-    return out + (np.stack(last),) if persistence else out
+    if persistence:
+        out += (np.stack(last),)
+        if history:
+            out += (np.stack(hist),)
+    return out
 
 
 def no_window_reason(ds, *, window=120, lead=12):
@@ -760,9 +766,11 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
     -------
     xarray.Dataset
         ``inputs (sample, time=window, channel=5, tile=63)``, ``targets
-        (sample, tile=63)`` and ``last_intensity (sample, tile=63)`` (the
+        (sample, tile=63)``, ``last_intensity (sample, tile=63)`` (the
         intensity at the last step of the window, normalised like the targets:
-        the persistence forecast) float32; coords ``channel``, ``tile_row``/``tile_col``,
+        the persistence forecast) and ``intensity_history (sample, time=window,
+        tile=63)`` (the intensity over the window, normalised like the targets)
+        float32; coords ``channel``, ``tile_row``/``tile_col``,
         ``active_region``, ``split``, ``window_end``, ``target_time`` along
         ``sample``; attributes with the normalisation, ``lead``, ``window``,
         ``regions_<split>``.
@@ -814,7 +822,7 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
     parts, reasons = [], []
     for n in names:
         s = region_samples(regions[n], window=window, lead=lead, stride=stride,
-                           persistence=True)
+                           persistence=True, history=True)
         if s is None:
             reasons.append(f"AR {n}: {no_window_reason(regions[n], window=window, lead=lead)}")
             log.warning("no samples from %s", reasons[-1])
@@ -828,6 +836,7 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
     x = ((x - a_in[None, None, :, None]) / b_in[None, None, :, None]).astype(np.float32)
     y = ((y - a_out) / b_out).astype(np.float32)
     last = ((np.concatenate([s[4] for _, s in parts]) - a_out) / b_out).astype(np.float32)
+    hist = ((np.concatenate([s[5] for _, s in parts]) - a_out) / b_out).astype(np.float32)
     ar = np.concatenate([[n] * len(s[1]) for n, s in parts]).astype(str)
     tiles = regions[parts[0][0]]
     ds = xr.Dataset(
@@ -839,7 +848,10 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
                                                 "after the window"}),
          "last_intensity": (("sample", "tile"), last,
                             {"units": "", "long_name": "normalised continuum intensity at the "
-                                                       "last step of the window (persistence)"})},
+                                                       "last step of the window (persistence)"}),
+         "intensity_history": (("sample", "time", "tile"), hist,
+                               {"units": "", "long_name": "normalised continuum intensity over "
+                                                          "the window"})},
         coords={"channel": np.array(CHANNELS), "tile_row": ("tile", tiles["tile_row"].values),
                 "tile_col": ("tile", tiles["tile_col"].values),
                 "active_region": ("sample", ar),
@@ -872,4 +884,4 @@ def _save_plain(ds, path):
 
     return save(ds, path, check=False,
                 encoding={n: {"zlib": True, "complevel": 4}
-                          for n in ("inputs", "targets", "last_intensity")})
+                          for n in ("inputs", "targets", "last_intensity", "intensity_history")})
