@@ -77,6 +77,16 @@ def table(result, keys):
     return out
 
 
+def versus_line(model, metric, result, key, *, better="auto"):
+    """One row of the main job's "model vs baselines" table: ``{"model", "metric", "value",
+    "baselines": {name: value}}`` for ``key`` of an evaluation result (or a flat
+    ``{"metrics": {key: v}, "baselines": {name: {key: v}}}``)."""
+    metrics, baselines = result.get("metrics", result), result.get("baselines", {})
+    return {"model": model, "metric": metric, "value": metrics.get(key),
+            "baselines": {name: b.get(key) for name, b in baselines.items()
+                          if isinstance(b, dict) and b.get(key) is not None}}
+
+
 def step(name, tic, files, metrics, note):
     """The dict a gallery script's ``demo_step`` returns (``tic``: its start, or None)."""
     seconds = 0.0 if tic is None else time.perf_counter() - tic

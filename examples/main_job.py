@@ -217,6 +217,12 @@ def _further_steps(out, *, progress, models=True):
     return rows
 
 
+def _fmt(value):
+    if value is None:
+        return "n/a"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _write_summary(out, summary):
     tmp = out / f".summary.json.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(summary, indent=2, default=str))
@@ -237,6 +243,13 @@ def _write_summary(out, summary):
         for row in summary["steps"]:
             lines.append(f"| {row['name']} | {row['title']} | {float(row['seconds']):.1f} | "
                          f"{row.get('note', '')} |")
+    versus = [v for row in summary.get("steps", []) for v in row.get("versus", [])]
+    if versus:
+        lines += ["", "Each trained model on its test split, beside its trivial baselines:", "",
+                  "| model | metric | model | baselines |", "| --- | --- | --- | --- |"]
+        for v in versus:
+            base = ", ".join(f"{k} {_fmt(x)}" for k, x in v["baselines"].items())
+            lines.append(f"| {v['model']} | {v['metric']} | {_fmt(v['value'])} | {base} |")
     for line in summary.get("notes", []):
         lines += ["", line]
     tmp = out / f".summary.md.tmp-{os.getpid()}"

@@ -27,7 +27,7 @@ What a user types (``runs/farside`` here)::
 """
 import pathlib
 
-from _gallery import cli, demo_step_of, step, table, train, versus
+from _gallery import cli, demo_step_of, step, table, train, versus, versus_line
 
 __all__ = ["demo_step", "run", "summarise"]
 
@@ -68,17 +68,21 @@ def run(out, *, toy=False, progress=False) -> dict:
 def summarise(res, out, tic=None) -> dict:
     """The main-job row of the results of :func:`run`: metrics beside their baselines."""
     out = pathlib.Path(out)
-    files, metrics, notes = [res["pairs"]], {}, []
+    files, metrics, notes, lines = [res["pairs"]], {}, [], []
     for tag, name in (("hd", "Pix2PixHD"), ("cc", "Pix2PixCC")):
         ev = res[f"{tag}_evaluate"]
         files += ev["files"] + res[f"{tag}_predict"]["files"]
         metrics[tag] = table(ev, KEYS)
         metrics[tag]["steps"] = res[f"{tag}_train"]["step"]
+        lines += [versus_line(f"{name}, EUV → HMI", label, ev, key)
+                  for label, key in (("RMSE disk (G)", "rmse_full_disk_G"), ("CC (G)", "cc_G"))]
         notes.append(f"{name} {res[f'{tag}_train']['step']} steps: "
                      f"{versus(ev, 'cc_G', 'CC(G)')}, "
                      f"{versus(ev, 'rmse_full_disk_G', 'RMSE disk G', '{:.0f}')}")
-    return step("farside_pix2pixhd_cc", tic, files, metrics,
-                "synthetic EUV 304/193/171 → HMI, test split: " + "; ".join(notes))
+    row = step("farside_pix2pixhd_cc", tic, files, metrics,
+               "synthetic EUV 304/193/171 → HMI, test split: " + "; ".join(notes))
+    row["versus"] = lines
+    return row
 
 
 demo_step = demo_step_of(run, summarise)

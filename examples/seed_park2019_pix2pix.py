@@ -11,11 +11,15 @@ What a user types (``runs/park`` here; the main job writes under its output fold
     solarprep build-pairs --synthetic 24 magnetogram euv171 --synthetic-size 128 --shape 64 \\
         --radius 25 --scale blos=hmi_3000 --scale euv171=aia_log2 --split 0.7 0.15 0.15 \\
         -o runs/park/pairs.nc
-    # 2. train Model B (cGAN + 100 L1) at CPU size; configs/pix2pix_b_hmi_aia171.toml is the seed's
+    # 2. train Model A (L1) and Model B (cGAN + 100 L1) at CPU size, both predicting the departure
+    #    from the mean training image; configs/pix2pix_b_hmi_aia171.toml is the seed's Model B
+    solarmodels train configs/pix2pix_a_hmi_aia171_cpu.toml --run-dir runs/park/run_a \\
+        --set data.path=runs/park/pairs.nc
     solarmodels train configs/pix2pix_b_hmi_aia171_cpu.toml --run-dir runs/park/run \\
         --set data.path=runs/park/pairs.nc
     # 3. evaluate on the test split: Park et al.'s CC / RE / PPE10 in DN, SSIM, PSNR (range 2),
-    #    beside the training-mean image
+    #    beside the training-mean image and the per-pixel regression on |B|
+    solarmodels evaluate runs/park/run_a
     solarmodels evaluate runs/park/run
     # 4. predict AIA 171 in DN for every frame of a file of magnetograms
     solarmodels predict runs/park/run runs/park/pairs.nc --physical --out runs/park/aia171_pred.nc
@@ -26,7 +30,7 @@ scaling and its exact inverse on a real full-disk image (``park_real_aia171_scal
 import pathlib
 
 import numpy as np
-from _gallery import CONFIGS, cli, demo_step_of, step, table, train, versus
+from _gallery import CONFIGS, cli, demo_step_of, step, table, train, versus, versus_line
 
 __all__ = ["demo_step", "run", "summarise"]
 
@@ -73,7 +77,13 @@ def run(out, *, toy=False, progress=False) -> dict:
          round(0.39 * p["size"]), "--scale", "blos=hmi_3000", "--scale", "euv171=aia_log2",
          "--split", "0.7", "0.15", "0.15", "--no-progress", "-o", pairs], prog="solarprep")
     run_dir = out / "park_run"
-    small = ["model_config.ngf=4", "system_config.discriminator_config.ndf=4"] if toy else []
+    small = ["model_config.ngf=4"] if toy else []
+    trained_a = train("pix2pix_a_hmi_aia171_cpu.toml", out / "park_run_a", f"data.path='{pairs}'",
+                      f"model_config.image_size={p['size']}", "train.eval_every=0", *small,
+                      steps=p["steps"])
+    evaluation_a = cli(["evaluate", out / "park_run_a", "--figures", 1, "--out",
+                        out / "park_eval_a"])
+    small += ["system_config.discriminator_config.ndf=4"] if toy else []
     trained = train("pix2pix_b_hmi_aia171_cpu.toml", run_dir, f"data.path='{pairs}'",
                     f"model_config.image_size={p['size']}", "train.eval_every=0", *small,
                     steps=p["steps"])
@@ -81,6 +91,7 @@ def run(out, *, toy=False, progress=False) -> dict:
     predicted = cli(["predict", run_dir, pairs, "--physical", "--out",
                      out / "park_aia171_pred.nc"])
     return {"pairs": pairs, "train": trained, "evaluate": evaluation, "predict": predicted,
+            "train_a": trained_a, "evaluate_a": evaluation_a,
             "config": CONFIGS / "pix2pix_b_hmi_aia171_cpu.toml"}
 
 
@@ -92,13 +103,23 @@ def summarise(res, out, tic=None) -> dict:
     figure, roundtrip = _real_sample_figure(out)
     if figure is not None:
         files.append(figure)
-    metrics = table(ev, ("cc_physical", "re_physical", "ppe10_physical", "psnr", "ssim", "rmse"))
+    keys = ("cc_physical", "re_physical", "ppe10_physical", "psnr", "ssim", "rmse", "mae")
+    ev_a = res["evaluate_a"]
+    files += ev_a["files"]
+    metrics = table(ev, keys)
+    metrics["model_a"] = table(ev_a, keys)
     metrics.update(steps=res["train"]["step"], split=ev["split"],
                    real_aia_roundtrip_max_rel_error=roundtrip)
-    note = (f"Pix2Pix B, synthetic HMI→AIA 171, {res['train']['step']} steps, test split: "
-            f"{versus(ev, 'cc_physical', 'CC(DN)')}; {versus(ev, 'ppe10_physical', 'PPE10')}; "
-            f"{versus(ev, 'psnr', 'PSNR dB (range 2)', '{:.1f}')}")
-    return step("park2019_pix2pix", tic, files, metrics, note)
+    note = (f"synthetic HMI→AIA 171, {res['train']['step']} steps, test split; Pix2Pix A: "
+            f"{versus(ev_a, 'psnr', 'PSNR dB (range 2)', '{:.1f}')}; {versus(ev_a, 'mae', 'MAE')}"
+            f"; Pix2Pix B: {versus(ev, 'psnr', 'PSNR dB', '{:.1f}')}; "
+            f"{versus(ev, 'cc_physical', 'CC(DN)')}")
+    row = step("park2019_pix2pix", tic, files, metrics, note)
+    row["versus"] = [versus_line(f"Pix2Pix {tag}, HMI → AIA 171", name, result, key)
+                     for tag, result in (("A", ev_a), ("B", ev))
+                     for name, key in (("PSNR dB", "psnr"), ("MAE", "mae"),
+                                       ("CC (DN, disk)", "cc_physical"))]
+    return row
 
 
 demo_step = demo_step_of(run, summarise)

@@ -18,8 +18,10 @@ systems):
   ``solarprep.datasets.scalings`` scaling: Park et al. (2019) CC / RE / PPE10 / PPE50 for AIA (DN),
   RMSE over the full disk / active regions / quiet Sun (G) and the total unsigned flux with the
   true pixel areas (limb pixels below μ = 0.1 masked, never NaN) for magnetograms. Baselines:
-  the training-mean image, and the input passed through the inverse of its scaling (and the
-  target's forward scaling) when input and target are the same physical quantity.
+  the training-mean image, the input passed through the inverse of its scaling (and the
+  target's forward scaling) when input and target are the same physical quantity, and for a
+  magnetogram → EUV model the per-pixel regression of the target on the field strength
+  (:func:`field_regression`).
 * :func:`solared_metrics` / :func:`evaluate_solared` — SOLARED: RMSE overall, per active region
   and per tile, in the dataset's normalisation, in SOLARED intensity units and in a per-region
   normalisation, against persistence (the last observed intensity) and the per-tile training
@@ -43,7 +45,8 @@ from solarmodels import metrics as M
 
 __all__ = ["evaluate_run", "EvalOptions", "solared_metrics", "translation_metrics", "write_table",
            "solared_figure", "predict_solared", "pixel_area_cm2", "evaluate_translation",
-           "evaluate_solared", "ema_initial_weight", "summarise_variants", "json_ready"]
+           "evaluate_solared", "ema_initial_weight", "summarise_variants", "json_ready",
+           "field_regression", "mean_target"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,8 @@ class EvalOptions:
         Training steps of the default encoder and of the F1 classifiers.
     seed : int
         Seed of the sampling noise.
+    ensemble : int
+        Video: the mean of this many samples per window is scored too (``ensemble_*``).
     """
 
     split: str = "test"
@@ -97,6 +102,7 @@ class EvalOptions:
     encoder_steps: int = 200
     f1_steps: int = 200
     seed: int = 0
+    ensemble: int = 8
 
 
 # --------------------------------------------------------------------------- entry point
@@ -429,7 +435,7 @@ def predict_solared(system, dataset, *, batch_size=32, progress=False, with_pers
     return out
 
 
-def _mean_target(dataset, batch_size=256):
+def mean_target(dataset, batch_size=256):
     """Mean of the ``"target"`` of every sample of a dataset (per element), or None."""
     import torch
 
@@ -456,7 +462,7 @@ def evaluate_solared(system, ctx, dataset, out_dir, options) -> dict:
     if last is None:
         notes.append("the SOLARED file has no last_intensity (built before it was added): no "
                      "persistence baseline; rebuild it with solarprep build-solared")
-    mean = _mean_target(ctx.train_dataset())
+    mean = mean_target(ctx.train_dataset())
     if mean is None:
         notes.append("the run's training data are not available: no training-mean baseline")
     d = dataset.data
@@ -707,6 +713,69 @@ def _input_baseline_plan(dataset, target_attrs):
     return plan
 
 
+def _field_inputs(dataset):
+    """Input channels of a pair dataset that are magnetograms (a solarprep scaling in gauss)."""
+    src = getattr(dataset, "ds", None)
+    if src is None:
+        return []
+    out = []
+    for c, name in enumerate(getattr(dataset, "inputs", [])):
+        spec = _scaling_of(dict(src[name].attrs)) if name in src else None
+        if spec is not None and spec.unit_kind == "G":
+            out.append(c)
+    return out
+
+
+def _field_features(x):
+    """``(|x|, √|x|)`` of a scaled magnetogram, stacked on a new first axis."""
+    a = np.abs(np.asarray(x, np.float64))
+    return np.stack([a, np.sqrt(a)])
+
+
+def field_regression(train, channel, *, batch_size=64):
+    """Per-pixel regression of each target channel on the field strength of input ``channel``.
+
+    ``ŷ(p) = ȳ(p) + Σ_k β_k (φ_k(x(p)) − φ̄_k(p))``, ``φ = (|B|, √|B|)`` in the input's scaled
+    units, ``ȳ`` and ``φ̄`` the per-pixel training means (so it is the training-mean image plus
+    the brightening the local field strength explains) and ``β`` (per target channel) least
+    squares over the masked training pixels. A baseline for magnetogram → EUV (Park et al.
+    2019): EUV brightness grows with the unsigned field below it.
+
+    Returns
+    -------
+    callable or None
+        ``predict(x) -> (C_out, H, W)`` for one input ``(C_in, H, W)``; None without training
+        samples.
+    """
+    import torch
+
+    from solarmodels.trainer import collate
+
+    if train is None or len(train) == 0:
+        return None
+    xs, ys, ms = [], [], []
+    for batch in torch.utils.data.DataLoader(train, batch_size=batch_size, shuffle=False,
+                                             collate_fn=collate):
+        xs.append(batch["input"][:, channel].double().numpy())
+        ys.append(batch["target"].double().numpy())
+        mask = batch["mask"].numpy() > 0 if "mask" in batch else np.ones_like(ys[-1][:, :1], bool)
+        ms.append(mask[:, 0])
+    x, y, m = np.concatenate(xs), np.concatenate(ys), np.concatenate(ms)
+    phi = np.moveaxis(_field_features(x), 0, 1)                  # (N, K, H, W)
+    phi_mean, y_mean = phi.mean(0), y.mean(0)
+    dphi = (phi - phi_mean) * m[:, None]                         # (N, K, H, W), masked
+    a = np.einsum("nkhw,nlhw->kl", dphi, dphi)
+    b = np.einsum("nkhw,nchw->ck", dphi, y - y_mean)
+    beta = np.linalg.lstsq(a + 1e-9 * np.eye(len(a)), b.T, rcond=None)[0].T    # (C, K)
+
+    def predict(inp):
+        f = _field_features(np.asarray(inp, np.float64)[channel]) - phi_mean
+        return (y_mean + np.einsum("ck,khw->chw", beta, f)).astype(np.float32)
+
+    predict.coefficients = beta
+    return predict
+
+
 def _pixel_area_for(dataset, log_reason):
     src = getattr(dataset, "ds", None)
     if src is None or "crpix1" not in src.coords:
@@ -739,7 +808,7 @@ def evaluate_translation(system, ctx, dataset, out_dir, options) -> dict:
     t_attrs = {n: (dict(src[n].attrs) if src is not None and n in src and
                    src[n].attrs.get("scaling") else stored.get(n) or {}) for n in targets}
     train = ctx.train_dataset(augment=False, shake=0)
-    mean = _mean_target(train)
+    mean = mean_target(train)
     if mean is not None and mean.shape[-2:] != tuple(dataset[0]["target"].shape[-2:]):
         notes.append("training frames differ in size from the evaluated ones: no training-mean "
                      "baseline")
@@ -754,7 +823,13 @@ def evaluate_translation(system, ctx, dataset, out_dir, options) -> dict:
     if radius is None and src is not None and "disk_radius_px" in src.attrs:
         radius = float(src.attrs["disk_radius_px"]) * dataset[0]["target"].shape[-2] / \
             getattr(dataset, "height", dataset[0]["target"].shape[-2])
-    variants = ["model", "train_mean"] + (["input"] if any(plan) else [])
+    regression = None
+    fields = _field_inputs(dataset)
+    target_kinds = {getattr(_scaling_of(a), "unit_kind", None) for a in t_attrs.values()}
+    if fields and train is not None and "G" not in target_kinds and mean is not None:
+        regression = field_regression(train, fields[0])
+    variants = ["model", "train_mean"] + (["input"] if any(plan) else []) + \
+        (["field_regression"] if regression is not None else [])
     rows = {v: [] for v in variants}
     index, files = [], []
     loader = torch.utils.data.DataLoader(dataset, batch_size=options.batch_size, shuffle=False,
@@ -772,6 +847,8 @@ def evaluate_translation(system, ctx, dataset, out_dir, options) -> dict:
             i = int(ids[j])
             index.append(i)
             outputs = {"model": pred[j], "train_mean": mean}
+            if regression is not None:
+                outputs["field_regression"] = regression(inp[j])
             if "input" in variants:
                 base = np.array(tgt[j], copy=True) * np.nan
                 for c, choice in enumerate(plan):

@@ -135,3 +135,7 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x):
         return self.model(x)
+
+    def output_layer(self) -> nn.Module:
+        """The last convolution (zeroed by systems that predict a residual)."""
+        return [m for m in self.model if isinstance(m, nn.Conv2d)][-1]

@@ -140,6 +140,10 @@ class UNetGenerator(nn.Module):
             y = layer(y)
         return self.head(y)
 
+    def output_layer(self) -> nn.Module:
+        """The last transposed convolution (zeroed by systems that predict a residual)."""
+        return self.up[-1][1]
+
 
 @register_model("pix2pix_unet", UNetConfig, family="translation",
                 description="Pix2Pix U-Net generator, depth log2(image size) (Isola+ 2017; Park+ 2019)")

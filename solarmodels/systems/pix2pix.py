@@ -11,6 +11,13 @@ adversarial term (``L_G = ‖y − G(x)‖₁``), Park et al. 2019's "Model A". 
 
 A ``"mask"`` in the batch (1 on pixels that count, e.g. the solar disk) restricts the L1 terms.
 
+``residual_to_mean = true`` (all translation systems, not in the seeds): the generator predicts
+the departure from the mean training target, ``ŷ = ȳ + G(x)`` (``ȳ`` fitted by
+:meth:`Pix2PixA.prepare` and stored in the checkpoint as ``const.target_mean``; G's output layer
+starts at zero), so training starts from the training-mean baseline instead of from noise:
+with a few dozen training pairs and a few hundred CPU steps the network only has to learn what
+the mean misses.
+
 Inference runs the generator in eval mode (batch norm with running statistics, no dropout). The
 seed instead kept batch norm in training mode at inference; ``bn_train_at_inference=True``
 reproduces that (batch statistics of the test batch, running statistics left untouched).
@@ -31,6 +38,7 @@ from solarmodels.systems.base import (
     network_channels,
     set_requires_grad,
     value_range_problems,
+    zero_output_layer,
 )
 
 __all__ = ["Pix2PixAConfig", "Pix2PixBConfig", "Pix2PixA", "Pix2PixB", "masked_l1"]
@@ -91,6 +99,7 @@ class Pix2PixAConfig:
     beta2: float = 0.999
     lr_decay_start: int = 0
     bn_train_at_inference: bool = False
+    residual_to_mean: bool = False
 
 
 @dataclasses.dataclass
@@ -130,8 +139,33 @@ class Pix2PixA(System):
             return {}
         return {k: linear_decay(o, self.config.lr_decay_start, total) for k, o in optimizers.items()}
 
+    def __init__(self, config=None, networks=None):
+        super().__init__(config, networks)
+        if getattr(self.config, "residual_to_mean", False):
+            zero_output_layer(self.networks["g"], "system_config.residual_to_mean")
+
+    def prepare(self, train_data):
+        """The mean training target ``ȳ`` of ``residual_to_mean`` (:attr:`constants`)."""
+        if not getattr(self.config, "residual_to_mean", False) or train_data is None:
+            return
+        from solarmodels.evaluate import mean_target
+
+        mean = mean_target(train_data)
+        if mean is not None:
+            self.constants["target_mean"] = torch.from_numpy(mean)
+
+    def generate(self, net, x):
+        """``G(x)``, plus the mean training target with ``residual_to_mean``."""
+        out = net(x)
+        if getattr(self.config, "residual_to_mean", False):
+            if "target_mean" not in self.constants:
+                raise RuntimeError("residual_to_mean needs the mean training target: train the "
+                                   "system with the Trainer (System.prepare) first")
+            out = out + self.constants["target_mean"].to(out.device, out.dtype)
+        return out
+
     def training_step(self, batch, step):
-        fake = self.networks["g"](batch["input"])
+        fake = self.generate(self.networks["g"], batch["input"])
         l1 = masked_l1(fake, batch["target"], batch.get("mask"))
         step.backward(self.config.lambda_l1 * l1, "g")
         step.optimizer_step("g")
@@ -169,8 +203,8 @@ class Pix2PixA(System):
         net = self.inference_network("g")
         if getattr(self.config, "bn_train_at_inference", False):
             with _bn_batch_statistics(net):
-                return net(batch["input"])
-        return net(batch["input"])
+                return self.generate(net, batch["input"])
+        return self.generate(net, batch["input"])
 
 
 @register_system("pix2pix_b")
@@ -194,7 +228,7 @@ class Pix2PixB(Pix2PixA):
     def training_step(self, batch, step):
         g, d = self.networks["g"], self.networks["d"]
         x, y = batch["input"], batch["target"]
-        fake = g(x)
+        fake = self.generate(g, x)
         # discriminator
         set_requires_grad(d, True)
         real_logits = d(torch.cat([x, y], 1))

@@ -89,6 +89,7 @@ class Pix2PixCCConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     lr_decay_start: int = 0
+    residual_to_mean: bool = False
 
 
 def _repeats(cin, cout, balance):

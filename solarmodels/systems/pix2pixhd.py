@@ -69,6 +69,7 @@ class Pix2PixHDConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     lr_decay_start: int = 0
+    residual_to_mean: bool = False
 
 
 @register_system("pix2pixhd")
@@ -108,7 +109,7 @@ class Pix2PixHD(Pix2PixA):
     def training_step(self, batch, step):
         g, d = self.networks["g"], self.networks["d"]
         x, y = batch["input"], batch["target"]
-        fake = g(x)
+        fake = self.generate(g, x)
         set_requires_grad(d, True)
         real_out = d(self._d_input(x, y))
         fake_out = d(self._d_input(x, fake.detach()))
