@@ -25,13 +25,13 @@ import logging
 import pathlib
 
 import numpy as np
-from _gallery import cli, demo_step_of, step, table, train, versus
+from _gallery import cli, demo_step_of, step, table, train, versus, versus_line
 
 __all__ = ["demo_step", "run", "summarise"]
 
 log = logging.getLogger(__name__)
 
-DEMO = {"n": 160, "steps": 600, "n_samples": 40, "encoder_steps": 80, "f1_steps": 60}
+DEMO = {"n": 160, "steps": 1200, "n_samples": 40, "encoder_steps": 80, "f1_steps": 60}
 TOY = {"n": 20, "steps": 3, "n_samples": 8, "encoder_steps": 3, "f1_steps": 3}
 
 
@@ -91,6 +91,9 @@ def summarise(res, out, tic=None) -> dict:
     metrics["mean_intensity_generated_DN"] = ev["metrics"]["mean_intensity_generated"]
     metrics["mean_intensity_real_DN"] = ev["metrics"]["mean_intensity_real"]
     metrics["class_intensity_ordered"] = ev["metrics"]["class_intensity_ordered"]
+    metrics["peak_intensity_generated_DN"] = ev["metrics"]["peak_intensity_generated"]
+    metrics["peak_intensity_real_DN"] = ev["metrics"]["peak_intensity_real"]
+    metrics["class_peak_ordered"] = ev["metrics"]["class_peak_ordered"]
     metrics["steps"] = res["train"]["step"]
     goes = _goes_file()
     if goes is not None:
@@ -103,8 +106,18 @@ def summarise(res, out, tic=None) -> dict:
     note = (f"tiny DDPM, {res['train']['step']} steps, test split: "
             f"{versus(ev, 'fid', 'FID (small encoder)', '{:.2f}')}; F1 with generated "
             f"{ev['metrics']['f1_macro']:.2f} (real only {f1_base:.2f}); class means "
-            f"ordered A<…<X: {ev['metrics']['class_intensity_ordered']}")
-    return step("ddpm_goes_class", tic, files, metrics, note)
+            f"ordered A<…<X: {ev['metrics']['class_intensity_ordered']}, flare peaks: "
+            f"{ev['metrics']['class_peak_ordered']}")
+    row = step("ddpm_goes_class", tic, files, metrics, note)
+    peak = ev["metrics"]["peak_intensity_generated"]
+    row["versus"] = [versus_line("DDPM + CFG", name, ev, key)
+                     for name, key in (("FID (small encoder)", "fid"), ("KID", "kid"))]
+    row["versus"].append({"model": "DDPM + CFG", "metric": "peak DN per class A<B<C<M<X",
+                          "value": " < ".join(f"{peak[c]:.0f}" for c in "ABCMX"),
+                          "baselines": {"real test images": " < ".join(
+                              f"{ev['metrics']['peak_intensity_real'][c]:.0f}"
+                              for c in "ABCMX")}})
+    return row
 
 
 demo_step = demo_step_of(run, summarise)

@@ -1,30 +1,46 @@
-"""Seed 1: a light curve → continuum video diffusion transformer
-=============================================================
+"""Seed 1: a light curve → continuum video diffusion transformer in a latent space
+===============================================================================
 
-Tutorial, seed 1: a light curve → continuum video diffusion transformer (rectified flow).
+Tutorial, seed 1: a light curve → continuum video model as the seed built it (a video
+autoencoder, then the STDiT transformer in its latent space, in three stages), at CPU size.
 
 What a user types (``runs/video`` here)::
 
-    # 1. data: synthetic HMI-like continuum frames every 12 h with spots emerging and rotating,
-    #    and their 1-AU disk-integrated light curve (solarprep.photometry.disk_integrate); frames
-    #    scaled by the largest training pixel, the light curve z-scored, both with the training
-    #    block's statistics only; 16-frame windows (solarmodels.datasets.video)
-    # 2. train at CPU size (configs/video_lightcurve.toml is the seed's STDiT3-XL, pixel space)
-    solarmodels train configs/video_lightcurve_cpu.toml --run-dir runs/video/run
-    # 3. evaluate on the test windows: MAE, PSNR / SSIM (data range 2), disk-integrated brightness
-    #    against the conditioning light curve; beside the mean and the last training frame
-    solarmodels evaluate runs/video/run
-    # 4. a video for any light curve solarprep reads (here a disk_integrate netCDF file)
-    solarmodels sample runs/video/run --lightcurve runs/video/lightcurve.nc --out runs/video/v.nc
+    # data: synthetic HMI-like continuum frames every 12 h with spots emerging and rotating, and
+    #   their 1-AU disk-integrated light curve (solarprep.photometry.disk_integrate); frames scaled
+    #   by the largest training pixel, the light curve z-scored, both with the training block's
+    #   statistics; 16-frame windows; the limb-darkened disk of every frame from the observer
+    #   geometry (solarmodels.datasets.video)
+    # stage 1: the per-frame autoencoder (frames minus their limb-darkened disk, 4x compression)
+    solarmodels train configs/video_stage1_autoencoder_cpu.toml --run-dir runs/video/stage1
+    # stage 2: the STDiT in its latent space at low resolution (16^2 frames)
+    solarmodels train configs/video_stage2_lowres_cpu.toml --run-dir runs/video/stage2 \\
+        --set system_config.autoencoder=runs/video/stage1
+    # stage 3: full resolution (32^2 frames), initialised from the stage-2 EMA weights
+    solarmodels train configs/video_stage3_fullres_cpu.toml --run-dir runs/video/stage3 \\
+        --set system_config.autoencoder=runs/video/stage1 --set train.init_from=runs/video/stage2
+    # evaluate on the test windows: MAE, PSNR / SSIM (data range 2), disk-integrated brightness
+    #   against the conditioning light curve, for one sample and for the mean of 16 samples;
+    #   beside the mean and the last training frame and the limb-darkened disk
+    solarmodels evaluate runs/video/stage3 --option ensemble=16
+    solarmodels evaluate runs/video/stage1          # the autoencoder's reconstructions
+    solarmodels predict runs/video/stage1 frames.nc --out reconstructed.nc
+    # a video for any light curve solarprep reads (here a disk_integrate netCDF file)
+    solarmodels sample runs/video/stage3 --lightcurve runs/video/lightcurve.nc --out v.nc
+
+The seed's own sizes are ``configs/video_stage{1,2,3}_*.toml`` (Open-Sora VAE compression,
+STDiT3-XL/2, 256^2 then 512^2 frames, mapping 256 then 1024).
 """
 import pathlib
 
-from _gallery import cli, demo_step_of, step, table, train, versus
+from _gallery import cli, demo_step_of, step, table, train, versus, versus_line
 
 __all__ = ["demo_step", "run", "summarise"]
 
-DEMO = {"frames": 128, "steps": 200, "curve_frames": 40}
-TOY = {"frames": 80, "steps": 2, "curve_frames": 20}
+DEMO = {"frames": 192, "stage1": 400, "stage2": 300, "stage3": 400, "size": 32,
+        "low": 16, "curve_frames": 40, "ensemble": 16}
+TOY = {"frames": 80, "stage1": 2, "stage2": 2, "stage3": 2, "size": 16, "low": 16,
+       "curve_frames": 20, "ensemble": 2}
 
 
 def run(out, *, toy=False, progress=False) -> dict:
@@ -35,33 +51,67 @@ def run(out, *, toy=False, progress=False) -> dict:
     p = TOY if toy else DEMO
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    run_dir = out / "video_run"
-    res = {"train": train("video_lightcurve_cpu.toml", run_dir, f"data.n_frames={p['frames']}",
-                          "train.eval_every=0", steps=p["steps"])}
-    res["evaluate"] = cli(["evaluate", run_dir, "--figures", 1, "--out", out / "video_eval"])
+    runs = {k: out / f"video_{k}" for k in ("stage1", "stage2", "stage3")}
+    frames = f"data.n_frames={p['frames']}"
+    res = {"stage1": train("video_stage1_autoencoder_cpu.toml", runs["stage1"], frames,
+                           f"data.size={p['size']}", steps=p["stage1"])}
+    ae = f"system_config.autoencoder='{runs['stage1']}'"
+    res["stage2"] = train("video_stage2_lowres_cpu.toml", runs["stage2"], frames, ae,
+                          f"data.size={p['low']}", steps=p["stage2"])
+    res["train"] = train("video_stage3_fullres_cpu.toml", runs["stage3"], frames, ae,
+                         f"train.init_from='{runs['stage2']}'", f"data.size={p['size']}",
+                         steps=p["stage3"])
+    res["evaluate"] = cli(["evaluate", runs["stage3"], "--figures", 1, "--out",
+                           out / "video_eval", "--option", f"ensemble={p['ensemble']}"])
+    res["evaluate_autoencoder"] = cli(["evaluate", runs["stage1"], "--figures", 1, "--out",
+                                       out / "video_autoencoder_eval"])
     # a light curve the model has never seen: another synthetic Sun, through disk_integrate
-    _, lc = synthetic_continuum_series(p["curve_frames"], 16, seed=11, n_spots=6)
+    frames, lc = synthetic_continuum_series(p["curve_frames"], p["size"], seed=11, n_spots=10,
+                                            spot_radius=(5.0, 10.0))
     curve = save(lc, out / "video_lightcurve.nc", check=False)
-    res["sample"] = cli(["sample", run_dir, "--lightcurve", curve, "--out",
+    # the autoencoder's reconstructions of those frames
+    res["reconstruct"] = cli(["predict", runs["stage1"], save(frames, out / "video_frames.nc"),
+                              "--out", out / "video_reconstructed.nc"])
+    res["sample"] = cli(["sample", runs["stage3"], "--lightcurve", curve, "--out",
                          out / "video_from_lightcurve.nc"])
     res["lightcurve"] = curve
     # predict on a light-curve file is the same as sample --lightcurve
-    res["predict"] = cli(["predict", run_dir, curve, "--out", out / "video_predict.nc"])
+    res["predict"] = cli(["predict", runs["stage3"], curve, "--out", out / "video_predict.nc"])
     return res
 
 
 def summarise(res, out, tic=None) -> dict:
     """The main-job row of the results of :func:`run`: metrics beside their baselines."""
     out = pathlib.Path(out)
-    ev = res["evaluate"]
-    files = [*ev["files"], res["lightcurve"], *res["sample"]["files"]]
-    metrics = table(ev, ("mae", "psnr", "ssim", "mae_physical", "physics_r",
-                         "physics_relative_error"))
-    metrics.update(steps=res["train"]["step"], data_range=ev["metrics"]["data_range"])
-    note = (f"tiny STDiT, {res['train']['step']} steps, test windows: "
-            f"{versus(ev, 'psnr', 'PSNR dB (range 2)', '{:.1f}')}; "
-            f"{versus(ev, 'mae', 'MAE')}; physics r {ev['metrics']['physics_r']:.2f}")
-    return step("lightcurve_video", tic, files, metrics, note)
+    ev, ae = res["evaluate"], res["evaluate_autoencoder"]
+    files = [*ev["files"], *ae["files"], res["lightcurve"], *res["sample"]["files"]]
+    keys = ("mae", "psnr", "ssim", "mae_physical", "physics_r", "physics_relative_error")
+    metrics = table(ev, keys)
+    for key in ("mae", "psnr", "physics_r"):
+        metrics[key]["model_ensemble"] = ev["metrics"].get(f"ensemble_{key}")
+    metrics["autoencoder"] = table(ae, ("mae", "psnr", "physics_r"))
+    metrics.update(steps={k: res[k]["step"] for k in ("stage1", "stage2", "train")},
+                   data_range=ev["metrics"]["data_range"],
+                   ensemble_size=ev["metrics"].get("ensemble_size"))
+    ens = {"metrics": {k: ev["metrics"].get(f"ensemble_{k}") for k in ("mae", "psnr")},
+           "baselines": ev["baselines"]}
+    note = (f"latent STDiT (stage 3, {res['train']['step']} steps; autoencoder "
+            f"{res['stage1']['step']} steps), test windows, mean of "
+            f"{ev['metrics'].get('ensemble_size', 1)} samples: "
+            f"{versus(ens, 'psnr', 'PSNR dB (range 2)', '{:.1f}')}; {versus(ens, 'mae', 'MAE')}; "
+            f"one sample PSNR {ev['metrics']['psnr']:.1f}, MAE {ev['metrics']['mae']:.3g}; "
+            f"physics r {ev['metrics'].get('ensemble_physics_r', float('nan')):.2f}; "
+            f"autoencoder {versus(ae, 'psnr', 'PSNR', '{:.1f}')}")
+    row = step("lightcurve_video", tic, files, metrics, note)
+    row["versus"] = [
+        versus_line("video STDiT, mean of samples", "PSNR dB", ens, "psnr"),
+        versus_line("video STDiT, mean of samples", "MAE", ens, "mae"),
+        versus_line("video STDiT, one sample", "PSNR dB", ev, "psnr"),
+        versus_line("video STDiT, mean of samples", "physics r", {
+            "metrics": {"physics_r": ev["metrics"].get("ensemble_physics_r")},
+            "baselines": ev["baselines"]}, "physics_r"),
+        versus_line("video autoencoder (stage 1)", "PSNR dB", ae, "psnr")]
+    return row
 
 
 demo_step = demo_step_of(run, summarise)

@@ -9,17 +9,27 @@ and return ``{"metrics", "baselines", "table", "files", "n", "notes"}``.
   default, of the small encoder trained on the training images: FID and KID against the real
   images of the split, cluster metrics (JS divergence of k-means occupancies, coverage, k-NN
   precision / recall) and the seed's application, the macro F1 of a flare-class classifier
-  trained with and without the generated images. The class-conditional mean intensity (in the
-  data's physical units, through the inverse of the flare images' scaling) is reported per
-  class for generated and real images. Baselines: the training-mean image of each class (a
+  trained with and without the generated images. The class-conditional mean and peak
+  (brightest-pixel: the flare the class drives) intensities (in the data's physical units,
+  through the inverse of the flare images' scaling) are reported per class for generated and
+  real images, with whether they grow strictly from A to X (``class_intensity_ordered``,
+  ``class_peak_ordered``). Baselines: the training-mean image of each class (a
   generator that ignores the noise), the real training images (the floor the metrics reach for
   a perfect generator of the training distribution) and, for F1, the classifier trained on
   real images only.
-* :func:`evaluate_video` — one generated video per test window, conditioned on its light curve:
+* :func:`evaluate_video` — one generated video per test window, conditioned on its light curve
+  (``system.evaluation_video``: a sample; for the autoencoder of stage 1, the reconstruction):
   MAE and PSNR / SSIM with the data range stated (2 for frames on [−1, 1]; MAE also in the
   frames' units), and the physics consistency of the generated disk-integrated brightness with
-  the conditioning light curve (Pearson r, relative error). Baselines: the mean training frame
-  and the last training frame, repeated over the window.
+  the conditioning light curve (Pearson r, relative error). For a generative model the same
+  metrics of the **ensemble mean** of ``options.ensemble`` samples per window (8; the point
+  forecast that minimises the expected squared error, as in ensemble weather forecasting) are
+  reported as ``ensemble_*``: a single sample draws features (spots) at places the light curve
+  cannot tell, which the pixel metrics count twice. Baselines: the mean training frame
+  and the last training frame, repeated over the window, and, when the data give it, the
+  limb-darkened disk of every frame (the spotless Sun of the observer geometry,
+  :func:`solarmodels.datasets.video.disk_model`) and that disk plus the mean training residual
+  ``⟨x − d⟩`` (what a disk-residual model generates when it learns nothing from the light curve).
 """
 from __future__ import annotations
 
@@ -72,18 +82,27 @@ def _flare_stats(ctx, dataset):
     return stats
 
 
-def _per_class_intensity(images, labels, stats):
-    """Mean intensity per class in physical units (inverse of the flare-image scaling)."""
+def _per_class_intensity(images, labels, stats, statistic="mean"):
+    """Per class, the mean over its images of the image's mean (``statistic="mean"``) or peak
+    (``"peak"``: the brightest pixel, where the flare is) intensity in physical units (inverse
+    of the flare-image scaling)."""
     from solarmodels.datasets.flares import invert_scaling
 
     x = images.numpy()[:, 0]
     phys = invert_scaling(x, stats) if stats else x
+    per_image = phys.reshape(len(phys), -1)
+    per_image = per_image.max(1) if statistic == "peak" else per_image.mean(1)
     out = np.full(len(CLASSES), np.nan)
     lab = np.asarray(labels)
     for c in range(len(CLASSES)):
         if np.any(lab == c):
-            out[c] = float(phys[lab == c].mean())
+            out[c] = float(per_image[lab == c].mean())
     return out
+
+
+def _ordered(values) -> bool:
+    present = np.isfinite(values)
+    return bool(np.all(np.diff(values[present]) > 0)) if present.sum() > 1 else False
 
 
 def evaluate_ddpm(system, ctx, dataset, out_dir, options) -> dict:
@@ -138,8 +157,9 @@ def evaluate_ddpm(system, ctx, dataset, out_dir, options) -> dict:
     stats = _flare_stats(ctx, dataset)
     gen_int = _per_class_intensity(samples, gen_labels.numpy(), stats)
     real_int = _per_class_intensity(x_test, y_test.numpy(), stats)
-    present = np.isfinite(gen_int)
-    ordered = bool(np.all(np.diff(gen_int[present]) > 0)) if present.sum() > 1 else False
+    gen_peak = _per_class_intensity(samples, gen_labels.numpy(), stats, "peak")
+    real_peak = _per_class_intensity(x_test, y_test.numpy(), stats, "peak")
+    ordered = _ordered(gen_int)
     keys = list(rows["model"])
     names = list(variants)
     table = xr.Dataset(
@@ -152,11 +172,20 @@ def evaluate_ddpm(system, ctx, dataset, out_dir, options) -> dict:
                                          "mean intensity of the generated images per class"})
     table["mean_intensity_real"] = ("class", real_int, {"units": units, "long_name":
                                     "mean intensity of the real images of the split per class"})
+    table["peak_intensity_generated"] = ("class", gen_peak, {"units": units, "long_name":
+                                         "mean peak (brightest-pixel) intensity of the "
+                                         "generated images per class"})
+    table["peak_intensity_real"] = ("class", real_peak, {"units": units, "long_name":
+                                    "mean peak intensity of the real images of the split "
+                                    "per class"})
     table["f1_real_only"] = ((), f1["f1_real_only"])
     table.attrs.update(features=feature_name, n_generated=int(n), n_real=int(len(y_test)))
     metrics = {**rows["model"], "class_intensity_ordered": ordered,
+               "class_peak_ordered": _ordered(gen_peak),
                "mean_intensity_generated": dict(zip(CLASSES, gen_int.tolist())),
                "mean_intensity_real": dict(zip(CLASSES, real_int.tolist())),
+               "peak_intensity_generated": dict(zip(CLASSES, gen_peak.tolist())),
+               "peak_intensity_real": dict(zip(CLASSES, real_peak.tolist())),
                "intensity_units": units}
     baselines = {name: rows[name] for name in names[1:]}
     baselines["real_only_classifier"] = {"f1_macro": f1["f1_real_only"]}
@@ -200,10 +229,20 @@ def sample_grid(samples, labels, *, real=None, real_labels=None, per_class=6, ti
 # --------------------------------------------------------------------------- video
 
 def _train_frames(train):
-    """``(mean training frame, last training frame)`` of the training windows (scaled)."""
+    """``(mean training frame, last training frame, mean residual from the disk or None)`` of
+    the training windows (scaled)."""
     used = sorted({f for s in train.starts for f in range(s, s + train.window)})
     frames = train.x[used]
-    return frames.mean(0), train.x[used[-1]]
+    residual = None
+    if getattr(train, "disk", None) is not None:
+        residual = (frames - train.disk[used]).mean(0)
+    return frames.mean(0), train.x[used[-1]], residual
+
+
+def _repeat(batch, k):
+    """``batch`` with every tensor repeated ``k`` times along the batch axis (sample-major)."""
+    return {key: value.repeat(k, *([1] * (value.dim() - 1)))
+            if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
 
 
 def evaluate_video(system, ctx, dataset, out_dir, options) -> dict:
@@ -213,9 +252,9 @@ def evaluate_video(system, ctx, dataset, out_dir, options) -> dict:
 
     notes = []
     train = ctx.train_dataset()
-    baselines_frames = {}
+    baselines_frames, mean_residual = {}, None
     if train is not None and len(train):
-        mean_frame, last_frame = _train_frames(train)
+        mean_frame, last_frame, mean_residual = _train_frames(train)
         baselines_frames = {"train_mean_frame": mean_frame, "last_train_frame": last_frame}
     else:
         notes.append("no training windows: no mean / last training frame baselines")
@@ -223,7 +262,9 @@ def evaluate_video(system, ctx, dataset, out_dir, options) -> dict:
     i_max = float(stats.get("i_max", 2.0))
     units = getattr(dataset, "attrs", {}).get("units") or \
         (ctx.target_attrs.get("frames") or {}).get("units", "")
-    names = ["model", *baselines_frames]
+    k_samples = max(int(getattr(options, "ensemble", 1) or 1), 1) \
+        if getattr(system, "stochastic_evaluation", False) else 1
+    names = ["model", *(["model_ensemble"] if k_samples > 1 else []), *baselines_frames]
     rows = {v: [] for v in names}
     first = None
     loader = torch.utils.data.DataLoader(dataset, batch_size=max(1, options.batch_size // 8),
@@ -233,10 +274,24 @@ def evaluate_video(system, ctx, dataset, out_dir, options) -> dict:
         batch = move_batch(batch, system.device)
         real = batch["input"].float()
         shape = tuple(real.shape)
-        videos = {"model": system.sample(system.condition(batch), shape, generator=gen).float()}
+        videos = {"model": system.evaluation_video(batch, gen).float()}
+        if k_samples > 1:                  # the point forecast: the mean of k samples
+            more = system.evaluation_video(_repeat(batch, k_samples - 1), gen).float()
+            draws = torch.cat([videos["model"][None],
+                               more.view(k_samples - 1, *shape)]).clamp(-1, 1)
+            videos["model_ensemble"] = draws.mean(0)
         for name, frame in baselines_frames.items():
             videos[name] = frame.to(real.device).expand(shape[0], shape[1], shape[2],
                                                         *frame.shape).clone()
+        if "disk" in batch:
+            videos["limb_darkened_disk"] = batch["disk"].float()
+            if mean_residual is not None:
+                videos["disk_plus_mean_residual"] = batch["disk"].float() + \
+                    mean_residual.to(real.device)
+            for name in ("limb_darkened_disk", "disk_plus_mean_residual"):
+                if name in videos and name not in rows:
+                    rows[name] = []
+                    names.append(name)
         mask = batch.get("disk_mask")
         for b in range(shape[0]):
             for name, video in videos.items():
@@ -266,6 +321,10 @@ def evaluate_video(system, ctx, dataset, out_dir, options) -> dict:
     from solarmodels.evaluate import summarise_variants
 
     metrics, baselines = summarise_variants(table, "window")
+    ensemble = baselines.pop("model_ensemble", None)
+    if ensemble is not None:
+        metrics.update({f"ensemble_{k}": v for k, v in ensemble.items()})
+        metrics["ensemble_size"] = k_samples
     metrics["data_range"] = float(options.data_range)
     metrics["frame_units"] = units
     fig = video_figure(first, title=f"light curve → video ({ctx.config.model}, "
@@ -280,7 +339,8 @@ def video_figure(videos, *, frames=8, title=""):
     curve against the generated disk-integrated brightness (both divided by their mean)."""
     from matplotlib.figure import Figure
 
-    rows = [k for k in ("real", "model", "train_mean_frame", "last_train_frame") if k in videos]
+    rows = [k for k in ("real", "model", "model_ensemble", "train_mean_frame",
+                        "last_train_frame", "limb_darkened_disk") if k in videos]
     t = videos["real"].shape[2]
     picks = np.linspace(0, t - 1, min(frames, t)).round().astype(int)
     fig = Figure(figsize=(1.2 * len(picks) + 3.5, 1.2 * len(rows) + 0.6), layout="constrained")

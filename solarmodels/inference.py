@@ -155,12 +155,13 @@ def predict_solared(system, ctx, source, out_path, *, batch_size=64) -> dict:
     ``intensity_observed``; coordinates ``active_region``, ``window_end``, ``target_time``,
     ``tile_row``, ``tile_col``.
     """
-    from solarmodels.datasets.solared import SolaredDataset
+    from solarmodels.datasets.solared import SolaredDataset, dataset_options
     from solarmodels.evaluate import predict_solared as run_network
     from solarmodels.evaluate import solared_figure, solared_metrics
 
-    data = _solared_source(ctx, source)
-    dataset = SolaredDataset(data, None)
+    dataset = SolaredDataset(_solared_source(ctx, source), None,
+                             **dataset_options(ctx.config.data))
+    data = dataset.data
     pred, target, last = run_network(system, dataset, batch_size=batch_size,
                                      with_persistence=True)
     scale = float(data.attrs.get("target_scale", 1.0))
@@ -393,10 +394,18 @@ def sample_video(system, ctx, out_path, *, lightcurve, variable=None, seed=0, st
     z = (values - float(info["lc_mean"])) / float(info["lc_std"])
     shape = (1, window, *[int(v) for v in info.get("frame_shape", (32, 32))])
     gen = torch.Generator(device=system.device).manual_seed(int(seed))
+    times = t[0] + (grid * 3.6e12).astype("timedelta64[ns]")
+    disk = None
+    if "disk_coefficients" in info:              # the limb-darkened disk seen from the Earth
+        from solarmodels.datasets.video import disk_for_times
+
+        disk = torch.as_tensor(disk_for_times(info, times, shape[-2:]), dtype=torch.float32)
     videos = []
     for w in range(n_win):
         cond = {"values": torch.as_tensor(z[w * window:(w + 1) * window],
                                           dtype=torch.float32)[None].to(system.device)}
+        if disk is not None:
+            cond["disk"] = disk[w * window:(w + 1) * window][None, None].to(system.device)
         if getattr(system.config, "use_times", False):
             cond["times"] = torch.as_tensor(grid[w * window:(w + 1) * window]
                                             - grid[w * window], dtype=torch.float32)[None]
@@ -404,7 +413,6 @@ def sample_video(system, ctx, out_path, *, lightcurve, variable=None, seed=0, st
                                     guidance_scale=guidance_scale).float().cpu()[0, 0])
     x = torch.cat(videos).clamp(-1, 1).numpy()
     intensity = ((x + 1.0) / 2.0 * float(info["i_max"])).astype(np.float32)
-    times = t[0] + (grid * 3.6e12).astype("timedelta64[ns]")
     frame_units = str(info.get("units", "")) or "1"
     out = xr.Dataset(
         {"intensity": (("time", "y", "x"), intensity,
@@ -446,3 +454,48 @@ def _video_sample_figure(out, frames=8):
     ax.legend(fontsize=7)
     fig.autofmt_xdate()
     return fig
+
+
+def reconstruct_frames(system, ctx, source, out_path) -> dict:
+    """The stage-1 autoencoder of the latent video model over the frames of an image file.
+
+    ``source``: anything :func:`solarprep.load` reads (FITS files or a glob) or a netCDF / zarr
+    image Dataset (``solarprep.io.storage.open_dataset``). Frames are scaled with the run's
+    training statistics (``x = 2I/I_max − 1``), their limb-darkened disks computed from their
+    geometry with the run's profile, encoded and decoded. The output holds
+    ``intensity_reconstructed (time, y, x)`` in the frames' units and ``intensity`` (the input).
+    """
+    import solarprep
+    from solarmodels.datasets.video import disk_model, frame_geometry
+    from solarprep.dataset import data_variables
+
+    info = dict(ctx.target_attrs.get("frames") or {})
+    if "i_max" not in info:
+        raise ConfigError(f"{ctx.run_dir}: the checkpoint does not record the frame statistics")
+    path = pathlib.Path(str(source))
+    if path.suffix in (".nc", ".zarr", ".h5"):
+        from solarprep.io.storage import open_dataset
+
+        ds = open_dataset(path)
+    else:
+        ds = solarprep.load(str(source), progress=False)
+    name = info.get("variable") or data_variables(ds)[0]
+    frames = np.asarray(ds[name].values, np.float32)
+    i_max = float(info["i_max"])
+    x = torch.as_tensor(2.0 * np.nan_to_num(frames, nan=0.0) / i_max - 1.0)[None, None]
+    batch = {"input": x.to(system.device)}
+    if "disk_coefficients" in info:
+        geo = frame_geometry(ds)
+        disk = disk_model(frames.shape[-2:], geo["radius"], geo["center"],
+                          info["disk_coefficients"])
+        batch["disk"] = torch.as_tensor(2.0 * np.nan_to_num(disk, nan=0.0) / i_max - 1.0,
+                                        dtype=torch.float32)[None, None].to(system.device)
+    rec = system.predict(batch).float().cpu().clamp(-1, 1).numpy()[0, 0]
+    units = str(ds[name].attrs.get("units", info.get("units", "")))
+    out = xr.Dataset(
+        {"intensity_reconstructed": (("time", "y", "x"),
+                                     ((rec + 1.0) / 2.0 * i_max).astype(np.float32),
+                                     {"units": units, "long_name": "autoencoder reconstruction"}),
+         "intensity": (("time", "y", "x"), frames, {"units": units, "long_name": "input frames"})},
+        coords={"time": ds["time"].values}, attrs={"title": f"reconstructions of {path.name}"})
+    return _finish(out, ctx, out_path, f"predict {path.name}")

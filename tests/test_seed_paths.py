@@ -40,6 +40,7 @@ def test_park2019_pix2pix_hmi_to_aia(tmp_path, examples):
 
     res = run(tmp_path, toy=True)
     assert res["train"]["step"] == 2 and res["train"]["warnings"] == []
+    assert set(res["evaluate_a"]["baselines"]) == {"train_mean", "field_regression"}
     ev = res["evaluate"]
     assert ev["split"] == "test" and ev["n"] >= 1
     for key in ("cc_physical", "re_physical", "ppe10_physical", "psnr", "ssim", "rmse"):
@@ -103,8 +104,14 @@ def test_lightcurve_to_video(tmp_path, examples):
     ev = res["evaluate"]
     assert ev["split"] == "test" and ev["n"] == 1
     _finite(ev, "mae", "psnr", "ssim", "physics_r", "mae_physical")
-    assert set(ev["baselines"]) == {"train_mean_frame", "last_train_frame"}
-    assert ev["metrics"]["data_range"] == 2.0
+    assert set(ev["baselines"]) == {"train_mean_frame", "last_train_frame", "limb_darkened_disk",
+                                    "disk_plus_mean_residual"}
+    assert ev["metrics"]["data_range"] == 2.0 and ev["metrics"]["ensemble_size"] == 2
+    assert np.isfinite(ev["metrics"]["ensemble_psnr"])
+    assert [res[k]["step"] for k in ("stage1", "stage2", "train")] == [2, 2, 2]
+    assert np.isfinite(res["evaluate_autoencoder"]["metrics"]["psnr"])
+    with xr.open_dataset(res["reconstruct"]["output"], engine="h5netcdf") as ds:
+        assert ds["intensity_reconstructed"].shape == ds["intensity"].shape == (20, 16, 16)
     with xr.open_dataset(res["sample"]["output"], engine="h5netcdf") as ds:
         assert ds["intensity"].shape == (16, 16, 16)             # one 16-frame window
         assert ds["intensity"].attrs["units"] == "DN / s" and ds.attrs["window"] == 16
@@ -115,7 +122,7 @@ def test_lightcurve_to_video(tmp_path, examples):
     from solarmodels._runs import open_run
     from solarmodels.inference import sample_video
 
-    ctx = open_run(tmp_path / "video_run")
+    ctx = open_run(tmp_path / "video_stage3")
     with xr.open_dataset(res["lightcurve"], engine="h5netcdf") as lc:   # a Dataset plugs in
         out = sample_video(ctx.system, ctx, tmp_path / "ds.nc", lightcurve=lc[["flux"]].load())
     with xr.open_dataset(out["output"], engine="h5netcdf") as ds:

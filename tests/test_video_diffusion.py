@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from solarmodels.config import ConfigError
 from solarmodels.diffusion import RectifiedFlow, guided_prediction
 from solarmodels.diffusion.rectified_flow import resolution_shift
 from solarmodels.networks.stdit import STDIT_PRESETS, FourierEncoder, STDiTConfig, _Layout, stdit_param_count
@@ -186,7 +187,8 @@ def test_video_windows(series):
     assert len(parts["val"]) == 0
     frames = ds[list(ds.data_vars)[0]].values
     stats = VideoWindows.fit_stats(frames, lc.flux.values, (0, 29))
-    assert train.stats == stats == parts["test"].stats     # train split statistics everywhere
+    assert train.stats == parts["test"].stats              # train split statistics everywhere
+    assert {k: train.stats[k] for k in stats} == stats
     assert stats["i_max"] == pytest.approx(float(np.nanmax(frames[:29])))
     item = train[1]
     assert item["input"].shape == (1, 16, 16, 16) and item["cond"].shape == (16,)
@@ -244,3 +246,83 @@ def test_cuda_bf16_forward_matches_fp32():
     for a, b in ((v, ref_v), (u, ref_u)):
         err = float((a.float() - b).abs().max() / b.abs().max())
         assert err < 0.05, err
+
+
+def test_disk_model_and_profile_fit():
+    from solarmodels.datasets.video import disk_model, fit_disk_profile
+
+    coef = [0.3, 0.9, -0.2]
+    radius = np.array([10.0, 10.5])
+    center = np.array([[15.5, 15.5], [15.0, 16.0]])
+    disk = disk_model((32, 32), radius, center, coef)
+    assert disk.shape == (2, 32, 32)
+    assert np.isnan(disk[0, 0, 0]) and disk[0, 16, 16] == pytest.approx(sum(coef), rel=1e-2)
+    spotted = disk.copy()
+    spotted[:, 14:17, 12:15] *= 0.3                       # a spot: left out by the clipping
+    np.testing.assert_allclose(fit_disk_profile(spotted, radius, center), coef, atol=1e-6)
+    inside = np.isfinite(disk[1])
+    yy, xx = np.mgrid[:32, :32]
+    np.testing.assert_array_equal(inside, np.hypot(xx - 15.0, yy - 16.0) < 10.5)
+
+
+def test_skip_preconditioning_is_the_best_linear_velocity():
+    from solarmodels.diffusion import RectifiedFlow
+
+    flow = RectifiedFlow(data_std=1.0)
+    s = torch.tensor([0.25, 0.5, 0.9, 1.0])
+    torch.testing.assert_close(flow.skip(s), (2 * s - 1) / ((1 - s) ** 2 + s ** 2))
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(200_000, generator=g), torch.randn(200_000, generator=g)
+    xs = (1 - 0.3) * x0 + 0.3 * eps
+    v = eps - x0
+    assert float((v * xs).mean() / (xs * xs).mean()) == pytest.approx(
+        float(flow.skip(torch.tensor(0.3))), abs=0.01)
+    assert float(RectifiedFlow().skip(s).abs().sum()) == 0.0
+
+
+def test_frame_autoencoder_shapes_and_video_codec_roundtrip(tmp_path):
+    from solarmodels.datasets.video import synthetic_continuum_series, video_windows
+    from solarmodels.trainer import Trainer
+
+    ae = create_model("video_autoencoder", width=4)
+    x = torch.randn(2, 1, 3, 16, 16)
+    z = ae.encode(x)
+    assert z.shape == (2, 4, 3, 4, 4) and ae(x).shape == x.shape
+    with pytest.raises(ValueError, match="divisible"):
+        ae.encode(torch.randn(1, 1, 1, 10, 10))
+    assert create_model("video_autoencoder_f8").factor == 8
+    # a trained autoencoder run, then a latent flow on it: codec statistics saved and restored
+    ds, lc = synthetic_continuum_series(40, 16, seed=3, n_spots=4)
+    parts = video_windows(ds, lc, window=8, stride=8)
+    run = {"model": "video_autoencoder", "model_config": {"width": 4}, "system":
+           "video_autoencoder", "system_config": {"disk_residual": True},
+           "data": {"dataset": "synthetic_continuum_video"},
+           "train": {"steps": 2, "batch_size": 1, "progress": False, "tensorboard": False}}
+    ae_system = create_system("video_autoencoder", run["system_config"], ae)
+    Trainer(ae_system, parts["train"], None, run["train"], tmp_path / "ae", run_config=run).fit()
+    net = create_model("stdit_tiny", hidden_size=16, num_heads=2, depth=1, mapping_size=16,
+                       in_channels=5, out_channels=4, patch_size=(1, 1, 1))
+    cfg = {"autoencoder": str(tmp_path / "ae"), "disk_residual": True, "disk_condition": True,
+           "standardize": "mean", "skip": True, "sample_steps": 2}
+    flow = create_system("video_rflow", cfg, net)
+    flow.prepare(parts["train"])
+    assert flow.constants["codec_shift"].shape == (4, 1, 4, 4)
+    item = {k: v[None] for k, v in parts["train"][0].items()}
+    back = flow.decode(flow.encode(item["input"], item["disk"]), item["disk"])
+    rec = ae_system.predict(item)
+    torch.testing.assert_close(back, rec, atol=1e-4, rtol=1e-4)
+    state = flow.state_dict()
+    assert {"const.codec_shift", "const.codec_scale"} <= set(state)
+    assert any(k.startswith("autoencoder.") for k in state)
+    other = create_system("video_rflow", cfg, create_model(
+        "stdit_tiny", hidden_size=16, num_heads=2, depth=1, mapping_size=16, in_channels=5,
+        out_channels=4, patch_size=(1, 1, 1)))
+    other.load_state_dict(state)
+    torch.testing.assert_close(other.constants["codec_scale"], flow.constants["codec_scale"])
+    video = flow.sample(flow.condition(item), tuple(item["input"].shape),
+                        generator=torch.Generator().manual_seed(0))
+    assert video.shape == item["input"].shape and torch.isfinite(video).all()
+    with pytest.raises(ConfigError, match="in_channels = 5"):
+        create_system("video_rflow", cfg, create_model("stdit_tiny"))
+    with pytest.raises(ConfigError, match="disk_residual"):
+        create_system("video_rflow", {**cfg, "disk_residual": False}, net)

@@ -337,9 +337,12 @@ class STDiT(nn.Module):
     """Spatial-temporal diffusion transformer conditioned on a light curve (module docstring).
 
     Forward: ``x`` (B, C, T, H, W); ``t`` (B,) diffusion time (0..1000); ``cond`` a dict with
-    ``"values"`` (B, L) light-curve values (z-scored) and optional ``"mask"`` (B, L) and
-    ``"times"`` (B, L, hours), or the (B, L) values tensor itself; ``null`` (B,) bool selects the
-    learned null sequence (classifier-free guidance). Returns (B, C_out, T, H, W).
+    ``"values"`` (B, L) light-curve values (z-scored) and optional ``"mask"`` (B, L),
+    ``"times"`` (B, L, hours) and ``"channels"`` (B, C_c, T, H, W), frames concatenated to ``x``
+    along the channels before the patch embedding (e.g. the limb-darkened disk; then
+    ``in_channels = C + C_c`` and ``out_channels = C``; never dropped for guidance), or the
+    (B, L) values tensor itself; ``null`` (B,) bool selects the learned null sequence
+    (classifier-free guidance). Returns (B, C_out, T, H, W).
     """
 
     def __init__(self, config: STDiTConfig):
@@ -400,6 +403,11 @@ class STDiT(nn.Module):
         return self.y_embedder(tokens, m, null)
 
     def forward(self, x, t, cond=None, null=None):
+        if isinstance(cond, dict) and cond.get("channels") is not None:
+            x = torch.cat([x, cond["channels"].to(x.dtype)], dim=1)
+        if x.shape[1] != self.config.in_channels:
+            raise ValueError(f"STDiT built for {self.config.in_channels} input channels got "
+                             f"{x.shape[1]} (x plus cond['channels'])")
         b, c, T, H, W = x.shape
         pt, ph, pw = self.patch
         if T % pt or H % ph or W % pw:

@@ -1,26 +1,63 @@
 """Training system of the light-curve → continuum-video rectified-flow transformer (seed 1).
 
-Loss: rectified flow ``‖(ε − x_0) − v_θ(x_s, 1000 s, c')‖²`` with logit-normal ``s`` and the light
+Loss: rectified flow ``‖(ε − z_0) − v_θ(z_s, 1000 s, c')‖²`` with logit-normal ``s`` and the light
 curve ``c`` replaced by the learned null sequence with probability ``p_uncond`` (the seed's 0.1 in
 stage 1, 0.2 later). Optional physics term (``physics_weight > 0``): ``1 − r`` between the disk
-integral of the implied clean video ``x̂_0 = x_s − s v_θ`` (de-normalised, inside the disk mask)
-and the conditioning light curve (:func:`solarmodels.metrics_generative.physics_loss`).
+integral of the implied clean video ``x̂_0 = D(z_s − s v_θ)`` (decoded, de-normalised, inside the
+disk mask) and the conditioning light curve (:func:`solarmodels.metrics_generative.physics_loss`).
 
-Sampling: Euler, ``sample_steps`` (10) with guidance ``guidance_scale`` (4), on EMA weights.
+**What the flow generates** (``z``), from the frames ``x`` on [−1, 1] and the limb-darkened disk
+``d`` of each frame (:func:`solarmodels.datasets.video.disk_model`, from the observer geometry):
+
+* pixel space (the default, as before): ``z = x``;
+* ``disk_residual = true``: ``z = x − d`` (the spots, faculae and the limb mismatch; an
+  all-zero ``z`` is the disk itself);
+* ``autoencoder = "RUN"`` (the seed's latent diffusion; stage 1 trains the autoencoder,
+  :mod:`solarmodels.systems.video_autoencoder`): ``z = E(x)`` or ``E(x − d)`` with the frozen
+  encoder of that run (which must have been trained with the same ``disk_residual``), and
+  ``x = D(z) (+ d)`` after sampling;
+* ``standardize = "channel"``: ``z ← (z − m)/σ`` per channel with the mean and standard deviation
+  of the training windows (the latent scaling of Rombach et al. 2022); ``"mean"``: ``m`` is the
+  mean training ``z`` per channel *and position* (the mean frame in the generated space: the
+  flow then generates residuals from it, and ``z = 0`` decodes to the mean frame) and ``σ`` the
+  per-channel standard deviation around it. Fitted by :meth:`prepare` before training and
+  stored in the checkpoint (``const.codec_shift``, ``const.codec_scale``).
+
+``temperature = τ`` scales the initial noise of sampling (``z_1 = τ ε``; 1 = the model's
+distribution; below 1 fewer invented features, as the temperature of Kingma & Dhariwal 2018).
+
+``skip = true`` preconditions the velocity with the linear skip of data of unit variance
+(:class:`~solarmodels.diffusion.RectifiedFlow`, ``data_std = 1``; use it with ``standardize``).
+
+``disk_condition = true`` adds the disk, average-pooled to the size of ``z``, as an input channel
+of the network (``cond["channels"]``, never dropped for guidance): the transformer then sees
+where the disk and its limb are in every frame (``model_config.in_channels = C + 1``,
+``out_channels = C``).
+
+Sampling: Euler, ``sample_steps`` (10) with guidance ``guidance_scale`` (4), on EMA weights, then
+decoding. ``init`` weights of an earlier stage: ``train.init_from`` (docs/training.md).
 
 Batches (:class:`solarmodels.datasets.video.VideoWindows`): ``"input"`` (B, 1, T, H, W) in [−1, 1],
 ``"cond"`` (B, T) z-scored light curve, ``"times"`` (B, T) hours, ``"light_curve"`` (B, T),
-``"disk_mask"`` (B, H, W).
+``"disk_mask"`` (B, H, W), ``"disk"`` (B, 1, T, H, W).
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
+import pathlib
 
+import torch
+import torch.nn.functional as F
+
+from solarmodels.config import ConfigError
 from solarmodels.diffusion import RectifiedFlow, drop_condition
 from solarmodels.metrics_generative import physics_consistency, physics_loss, video_metrics
 from solarmodels.registry import register_system
 from solarmodels.systems.base import value_range_problems
 from solarmodels.systems.diffusion import DiffusionConfig, DiffusionSystem
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["VideoFlowSystem", "VideoFlowConfig"]
 
@@ -38,6 +75,32 @@ class VideoFlowConfig(DiffusionConfig):
     shift: float = 1.0
     physics_weight: float = 0.0
     use_times: bool = False
+    autoencoder: str = ""
+    disk_residual: bool = False
+    disk_condition: bool = False
+    standardize: str = "none"
+    skip: bool = False
+    temperature: float = 1.0
+
+
+def load_autoencoder(run_dir):
+    """The frozen autoencoder of a ``video_autoencoder`` run (EMA weights when kept) and the
+    run's ``disk_residual`` setting."""
+    from solarmodels import load_run
+
+    run_dir = pathlib.Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise ConfigError(f"system_config.autoencoder: {run_dir} is not a trained run (no "
+                          "config.json); train stage 1 first (configs/video_stage1_autoencoder"
+                          "_cpu.toml)")
+    system, run = load_run(run_dir)
+    if run.system != "video_autoencoder":
+        raise ConfigError(f"system_config.autoencoder: {run_dir} is a {run.system!r} run, not "
+                          "a 'video_autoencoder' one")
+    net = system.inference_network().eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net, bool(system.config.disk_residual)
 
 
 @register_system("video_rflow")
@@ -46,26 +109,142 @@ class VideoFlowSystem(DiffusionSystem):
 
     config_cls = VideoFlowConfig
     default_lr = 1e-4
+    stochastic_evaluation = True
 
     def __init__(self, config=None, networks=None):
         super().__init__(config, networks)
         c = self.config
-        self.flow = RectifiedFlow(c.logit_mean, c.logit_std, c.shift)
+        self.flow = RectifiedFlow(c.logit_mean, c.logit_std, c.shift,
+                                  data_std=1.0 if c.skip else None)
         self.frame_mean, self.frame_std = 1.0, 1.0      # x = 2I/I_max − 1 → I ∝ x + 1
+        self.autoencoder = None
+        if c.autoencoder:
+            self.autoencoder, ae_residual = load_autoencoder(c.autoencoder)
+            if ae_residual != c.disk_residual:
+                raise ConfigError(f"the autoencoder {c.autoencoder} was trained with "
+                                  f"disk_residual={ae_residual}; set system_config."
+                                  f"disk_residual={str(ae_residual).lower()} to match")
+        if c.standardize not in ("none", "channel", "mean"):
+            raise ConfigError("system_config.standardize must be 'none', 'channel' or 'mean', "
+                              f"not {c.standardize!r}")
+        if c.temperature < 0:
+            raise ConfigError(f"system_config.temperature must be >= 0, got {c.temperature}")
+        channels = self._latent_channels()
+        self.constants["codec_shift"] = torch.zeros(channels, 1, 1, 1)
+        self.constants["codec_scale"] = torch.ones(channels, 1, 1, 1)
+        net_cfg = getattr(self.networks["model"], "config", None)
+        if net_cfg is not None and hasattr(net_cfg, "in_channels"):
+            want = channels + int(c.disk_condition)
+            if net_cfg.in_channels != want or (net_cfg.out_channels or net_cfg.in_channels) \
+                    != channels:
+                raise ConfigError(
+                    f"the video network must take {want} input channels ({channels} generated"
+                    f"{' + the disk' if c.disk_condition else ''}) and give {channels}: set "
+                    f"model_config.in_channels = {want} and model_config.out_channels = "
+                    f"{channels}")
 
+    # ----------------------------------------------------------------- representation
+    def _latent_channels(self) -> int:
+        if self.autoencoder is not None:
+            return int(self.autoencoder.config.latent_channels)
+        cfg = getattr(self.networks["model"], "config", None)
+        out = getattr(cfg, "out_channels", 0) or getattr(cfg, "in_channels", 1)
+        return int(out)
+
+    @property
+    def factor(self) -> int:
+        """Spatial compression of the generated representation (1 in pixel space)."""
+        return int(self.autoencoder.factor) if self.autoencoder is not None else 1
+
+    def _needs_disk(self) -> bool:
+        return self.config.disk_residual or self.config.disk_condition
+
+    def _disk(self, source):
+        disk = source.get("disk") if isinstance(source, dict) else None
+        if disk is None and self._needs_disk():
+            raise ConfigError("this video model uses the limb-darkened disk of every frame "
+                              "('disk' in the batch: solarmodels.datasets.video.video_windows)")
+        return disk
+
+    def _view(self, v):
+        return v.to(self.device)[None]
+
+    def encode(self, x, disk=None):
+        """What the flow generates (module docstring) for frames ``x`` (B, 1, T, H, W)."""
+        r = x - disk if self.config.disk_residual else x
+        z = self.autoencoder.encode(r) if self.autoencoder is not None else r
+        c = self.constants
+        return (z - self._view(c["codec_shift"]).to(z.dtype)) / self._view(
+            c["codec_scale"]).to(z.dtype)
+
+    def decode(self, z, disk=None):
+        """Frames (B, 1, T, H, W) on [−1, 1] scale from the generated ``z`` (inverse of encode)."""
+        c = self.constants
+        z = z * self._view(c["codec_scale"]).to(z.dtype) + self._view(c["codec_shift"]).to(
+            z.dtype)
+        r = self.autoencoder.decode(z) if self.autoencoder is not None else z
+        return r + disk if self.config.disk_residual else r
+
+    def net_condition(self, cond):
+        """The network's condition: light curve (and times) plus the pooled disk channel."""
+        out = {k: cond[k] for k in ("values", "times", "mask") if k in cond}
+        if self.config.disk_condition:
+            disk = self._disk(cond)
+            f = self.factor
+            b, c, t, h, w = disk.shape
+            pooled = F.avg_pool2d(disk.transpose(1, 2).reshape(b * t, c, h, w), f) if f > 1 \
+                else disk.transpose(1, 2).reshape(b * t, c, h, w)
+            out["channels"] = pooled.view(b, t, c, h // f, w // f).transpose(1, 2)
+        return out
+
+    @torch.no_grad()
+    def prepare(self, train_data, *, max_windows: int = 64):
+        """Fit the per-channel mean and standard deviation of the generated representation on
+        (up to ``max_windows``) training windows when ``standardize`` (called by the trainer
+        before training; stored in the checkpoint)."""
+        mode = self.config.standardize
+        if mode == "none" or train_data is None or len(train_data) == 0:
+            return
+        n = min(len(train_data), max_windows)
+        channels = self._latent_channels()
+        self.constants["codec_shift"] = torch.zeros(channels, 1, 1, 1)
+        self.constants["codec_scale"] = torch.ones(channels, 1, 1, 1)
+        zs = []
+        for i in range(n):
+            item = train_data[i]
+            disk = item.get("disk")
+            zs.append(self.encode(item["input"][None].to(self.device),
+                                  None if disk is None else disk[None].to(self.device)).float())
+        z = torch.cat(zs).transpose(0, 1)                        # (C, N, T, h, w)
+        if mode == "mean":
+            shift = z.mean(dim=(1, 2), keepdim=True)[:, 0]        # (C, 1, h, w)
+        else:
+            shift = z.mean(dim=(1, 2, 3, 4)).view(channels, 1, 1, 1)
+        scale = (z - shift[:, None]).reshape(channels, -1).std(1).view(channels, 1, 1, 1)
+        self.constants["codec_shift"] = shift.cpu()
+        self.constants["codec_scale"] = scale = scale.clamp_min(1e-6).cpu()
+        logger.info("video codec statistics (%s) of %d training windows: scale %.4g … %.4g", mode,
+                    n, float(scale.min()), float(scale.max()))
+
+    # ----------------------------------------------------------------- diffusion
     def condition(self, batch):
         cond = {"values": batch["cond"]}
         if self.config.use_times and "times" in batch:
             cond["times"] = batch["times"]
+        if "disk" in batch:
+            cond["disk"] = batch["disk"]
         return cond
 
     def diffusion_loss(self, batch, p_uncond, net, generator=None):
-        x0 = batch["input"]
-        null = drop_condition(x0.shape[0], p_uncond, device=x0.device, generator=generator)
+        disk = self._disk(batch)
+        z0 = self.encode(batch["input"], disk)
+        null = drop_condition(z0.shape[0], p_uncond, device=z0.device, generator=generator)
         c = self.config
+        cond = self.net_condition(self.condition(batch))
         if c.physics_weight > 0:
-            loss, x0_hat = self.flow.loss(net, x0, self.condition(batch), null=null,
-                                          generator=generator, return_x0=True)
+            loss, z0_hat = self.flow.loss(net, z0, cond, null=null, generator=generator,
+                                          return_x0=True)
+            x0_hat = self.decode(z0_hat, disk)
             mask = batch.get("disk_mask")
             phys = physics_loss(x0_hat.float(), batch["cond"],
                                 None if mask is None else mask[:, None],
@@ -75,12 +254,54 @@ class VideoFlowSystem(DiffusionSystem):
             phys_term = phys * keep.float().mean()      # = phys when no sample dropped, no sync
             return loss + c.physics_weight * phys_term, {"flow_loss": loss.detach(),
                                                          "physics_loss": phys.detach()}
-        loss = self.flow.loss(net, x0, self.condition(batch), null=null, generator=generator)
+        loss = self.flow.loss(net, z0, cond, null=null, generator=generator)
         return loss, {}
 
     def draw(self, net, shape, cond, *, steps, guidance_scale, generator, progress):
-        return self.flow.sample(net, shape, cond, num_steps=steps, guidance_scale=guidance_scale,
-                                generator=generator, device=self.device, progress=progress)
+        """Samples of pixel ``shape`` (B, 1, T, H, W): Euler in the generated space, decoded."""
+        b, _, t, h, w = shape
+        f = self.factor
+        if h % f or w % f:
+            raise ConfigError(f"frames of {h}x{w} are not divisible by the autoencoder's "
+                              f"compression {f}")
+        zshape = (b, self._latent_channels(), t, h // f, w // f)
+        gen_device = generator.device if generator is not None else self.device
+        noise = torch.randn(zshape, generator=generator, device=gen_device).to(self.device)
+        z = self.flow.sample(net, zshape, self.net_condition(cond), num_steps=steps,
+                             guidance_scale=guidance_scale, generator=generator,
+                             device=self.device, progress=progress,
+                             x_T=self.config.temperature * noise)
+        return self.decode(z, self._disk(cond) if self.config.disk_residual else None)
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict:
+        """The networks (and EMA), the codec statistics (``const.codec_shift``,
+        ``const.codec_scale``) and the frozen autoencoder (``autoencoder.…``), so that a
+        checkpoint decodes as trained."""
+        out = super().state_dict()
+        if self.autoencoder is not None:
+            out.update({f"autoencoder.{k}": v for k, v in self.autoencoder.state_dict().items()})
+        return out
+
+    def load_state_dict(self, state, strict: bool = True):
+        state = dict(state)
+        ae = {k[len("autoencoder."):]: state.pop(k) for k in list(state)
+              if k.startswith("autoencoder.")}
+        if ae and self.autoencoder is not None:
+            self.autoencoder.load_state_dict(ae, strict=strict)
+        return super().load_state_dict(state, strict=strict)
+
+    def to(self, device):
+        super().to(device)
+        if self.autoencoder is not None:
+            self.autoencoder.to(self.device)
+        return self
+
+    def evaluation_video(self, batch, generator=None):
+        """The video scored by :func:`~solarmodels.evaluate_generative.evaluate_video`: one
+        guided sample for the light curve (and disk) of each window."""
+        return self.sample(self.condition(batch), tuple(batch["input"].shape),
+                           generator=generator)
 
     def evaluate_samples(self, batch, samples=None, *, data_range=2.0) -> dict:
         """MAE/MSE/PSNR/SSIM against the real window plus physics consistency with the light curve."""
