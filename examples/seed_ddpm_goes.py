@@ -16,6 +16,7 @@ What a user types (``runs/ddpm`` here)::
     #    training images. --feature-extractor inception.pt2 --feature-size 299 --feature-rgb uses
     #    Inception-v3 features from a local file; the offline default is a small encoder.
     solarmodels evaluate runs/ddpm/run
+    solarmodels evaluate runs/ddpm/run --option guidance_scale=1.0     # without guidance
     # 4. sample: 16 images of class M; one image per time of a GOES file
     solarmodels sample runs/ddpm/run --class M --n 16 --out runs/ddpm/m_class.nc
     solarmodels predict runs/ddpm/run ../shared/data/real/goes/go1520110607.fits \\
@@ -71,6 +72,12 @@ def run(out, *, toy=False, progress=False) -> dict:
                            "--n-samples", p["n_samples"],
                            "--option", f"encoder_steps={p['encoder_steps']}",
                            "--option", f"f1_steps={p['f1_steps']}"])
+    # the same without guidance (w = 1): closer to the data, still ordered by class
+    res["evaluate_w1"] = cli(["evaluate", run_dir, "--figures", 0, "--out",
+                              out / "ddpm_eval_w1", "--n-samples", p["n_samples"],
+                              "--option", f"encoder_steps={p['encoder_steps']}",
+                              "--option", f"f1_steps={p['f1_steps']}",
+                              "--option", "guidance_scale=1.0"])
     res["sample"] = cli(["sample", run_dir, "--class", "M", "--n", 4 if toy else 16, "--out",
                          out / "ddpm_class_M.nc"])
     goes = _goes_file()
@@ -107,12 +114,19 @@ def summarise(res, out, tic=None) -> dict:
             f"{versus(ev, 'fid', 'FID (small encoder)', '{:.2f}')}; F1 with generated "
             f"{ev['metrics']['f1_macro']:.2f} (real only {f1_base:.2f}); class means "
             f"ordered A<…<X: {ev['metrics']['class_intensity_ordered']}, flare peaks: "
-            f"{ev['metrics']['class_peak_ordered']}")
+            f"{ev['metrics']['class_peak_ordered']}; without guidance (w = 1) "
+            f"{versus(res['evaluate_w1'], 'fid', 'FID', '{:.2f}')}, flare peaks ordered: "
+            f"{res['evaluate_w1']['metrics']['class_peak_ordered']}")
     row = step("ddpm_goes_class", tic, files, metrics, note)
     peak = ev["metrics"]["peak_intensity_generated"]
-    row["versus"] = [versus_line("DDPM + CFG", name, ev, key)
+    ev1 = res["evaluate_w1"]
+    metrics["w1"] = table(ev1, ("fid", "kid"))
+    metrics["w1"]["class_peak_ordered"] = ev1["metrics"]["class_peak_ordered"]
+    row["versus"] = [versus_line(f"DDPM, guidance {w}", name, result, key)
+                     for w, result in (("w = 3", ev), ("w = 1", ev1))
                      for name, key in (("FID (small encoder)", "fid"), ("KID", "kid"))]
-    row["versus"].append({"model": "DDPM + CFG", "metric": "peak DN per class A<B<C<M<X",
+    row["versus"].append({"model": "DDPM, guidance w = 3", "metric":
+                          "peak DN per class A<B<C<M<X",
                           "value": " < ".join(f"{peak[c]:.0f}" for c in "ABCMX"),
                           "baselines": {"real test images": " < ".join(
                               f"{ev['metrics']['peak_intensity_real'][c]:.0f}"

@@ -87,6 +87,8 @@ class EvalOptions:
         Seed of the sampling noise.
     ensemble : int
         Video: the mean of this many samples per window is scored too (``ensemble_*``).
+    guidance_scale : float, optional
+        DDPM: the classifier-free guidance of the scored samples (default the run's).
     """
 
     split: str = "test"
@@ -103,6 +105,7 @@ class EvalOptions:
     f1_steps: int = 200
     seed: int = 0
     ensemble: int = 8
+    guidance_scale: float | None = None
 
 
 # --------------------------------------------------------------------------- entry point

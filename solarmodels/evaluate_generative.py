@@ -63,13 +63,15 @@ def collect(dataset, keys, *, limit=None):
             if k in items[0]}
 
 
-def draw_samples(system, labels, shape, *, batch_size=32, seed=0, progress=False):
-    """Guided samples for ``labels`` in batches (seeded: the same labels give the same images)."""
+def draw_samples(system, labels, shape, *, batch_size=32, seed=0, progress=False,
+                 guidance_scale=None):
+    """Guided samples for ``labels`` in batches (seeded: the same labels give the same images);
+    ``guidance_scale`` None: the system's."""
     out = []
     gen = torch.Generator(device=system.device).manual_seed(int(seed))
     for chunk in torch.as_tensor(labels).split(max(int(batch_size), 1)):
         out.append(system.sample(chunk.to(system.device), (len(chunk), *shape), generator=gen,
-                                 progress=progress).float().cpu())
+                                 progress=progress, guidance_scale=guidance_scale).float().cpu())
     return torch.cat(out)
 
 
@@ -123,7 +125,8 @@ def evaluate_ddpm(system, ctx, dataset, out_dir, options) -> dict:
                                        generator=torch.Generator().manual_seed(options.seed))[:n]]
     samples = draw_samples(system, gen_labels, tuple(x_test.shape[1:]),
                            batch_size=options.batch_size, seed=options.seed,
-                           progress=options.progress)
+                           progress=options.progress,
+                           guidance_scale=getattr(options, "guidance_scale", None))
     overall = x_train.mean(0)
     class_mean = torch.stack([x_train[y_train == c].mean(0) if bool((y_train == c).any())
                               else overall for c in range(len(CLASSES))])
@@ -180,7 +183,9 @@ def evaluate_ddpm(system, ctx, dataset, out_dir, options) -> dict:
                                     "per class"})
     table["f1_real_only"] = ((), f1["f1_real_only"])
     table.attrs.update(features=feature_name, n_generated=int(n), n_real=int(len(y_test)))
+    w = getattr(options, "guidance_scale", None)
     metrics = {**rows["model"], "class_intensity_ordered": ordered,
+               "guidance_scale": float(system.config.guidance_scale if w is None else w),
                "class_peak_ordered": _ordered(gen_peak),
                "mean_intensity_generated": dict(zip(CLASSES, gen_int.tolist())),
                "mean_intensity_real": dict(zip(CLASSES, real_int.tolist())),
