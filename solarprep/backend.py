@@ -10,7 +10,8 @@ import importlib.util
 
 import numpy as np
 
-__all__ = ["gpu_available", "resolve_device", "array_module", "is_cupy", "to_device", "to_torch"]
+__all__ = ["gpu_available", "resolve_device", "array_module", "is_cupy", "is_dask", "to_device",
+           "to_torch"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -37,11 +38,21 @@ def is_cupy(array):
     return type(array).__module__.startswith("cupy")
 
 
+def is_dask(array):
+    """True if ``array`` is a dask array (without importing dask)."""
+    return type(array).__module__.startswith("dask.")
+
+
+def _block_type(data):
+    """The array itself, or for a dask array the type its blocks have (``_meta``)."""
+    return getattr(data, "_meta", data) if is_dask(data) else data
+
+
 def _holds_cupy(obj):
     if hasattr(obj, "data_vars"):
-        return any(is_cupy(v.data) for v in obj.data_vars.values())
+        return any(is_cupy(_block_type(v.data)) for v in obj.data_vars.values())
     data = getattr(obj, "data", obj)
-    return is_cupy(data)
+    return is_cupy(_block_type(data))
 
 
 def resolve_device(device="auto", obj=None):
@@ -85,6 +96,11 @@ def array_module(device):
 
 
 def _move(array, device):
+    if is_dask(array):
+        # Lazy: every block is moved when it is computed (on the worker that holds it).
+        xp = array_module(device)
+        meta = xp.empty((0,) * array.ndim, dtype=array.dtype)
+        return array.map_blocks(_move, device, dtype=array.dtype, meta=meta)
     if device == "cuda":
         import cupy
 
@@ -98,7 +114,8 @@ def to_device(ds, device):
     """Return ``ds`` with its data variables and non-index coordinates on ``device``.
 
     Index coordinates (``time``, ``y``, ``x``) stay NumPy, as xarray requires.
-    This is the one place where solarprep copies between host and device.
+    This is the one place where solarprep copies between host and device. Dask-backed
+    (chunked) variables stay lazy: each block is moved when it is computed.
     """
     device = resolve_device(device, ds)
     moved = ds.copy(deep=False)

@@ -17,7 +17,9 @@ The hierarchy::
     ├── GoesDataError           a GOES/XRS file or Dataset that cannot be used
     ├── PairError               inputs that cannot be co-registered into pairs
     ├── ScalingError            an instrument scaling that cannot be applied
-    └── NormalizationError      a split or statistics that cannot normalise the data
+    ├── NormalizationError      a split or statistics that cannot normalise the data
+    ├── ChunkingError           a chunked (dask) Dataset that an operation cannot take as it is
+    └── PipelineError           a pipeline run or output store that cannot be used or resumed
 
     SolarprepWarning (UserWarning)
     SolarprepDeprecationWarning (FutureWarning)
@@ -25,7 +27,8 @@ The hierarchy::
 
 __all__ = ["SolarprepError", "SolarDataError", "CadenceError", "DatasetConventionError",
            "GeometryError", "EphemerisError", "PhotometryError", "GoesDataError", "PairError",
-           "ScalingError", "NormalizationError", "SolarprepWarning",
+           "ScalingError", "NormalizationError", "ChunkingError", "PipelineError",
+           "SolarprepWarning",
            "SolarprepDeprecationWarning"]
 
 
@@ -71,6 +74,19 @@ class ScalingError(SolarprepError, ValueError):
 
 class NormalizationError(SolarprepError, ValueError):
     """A split or statistics that cannot normalise the data."""
+
+
+class ChunkingError(SolarprepError, ValueError):
+    """A chunked (dask-backed) Dataset that an operation cannot take as it is.
+
+    Raised for defaults that depend on the whole series (a middle-frame reference time, a
+    median over every frame, statistics of the whole split), which a chunked computation
+    would otherwise take block by block; the message names the argument to give explicitly.
+    """
+
+
+class PipelineError(SolarprepError, ValueError):
+    """A pipeline (``solarprep run``) that cannot run or resume: unknown step, foreign store."""
 
 
 class SolarprepWarning(UserWarning):
