@@ -16,7 +16,7 @@ _derotate_source, _track_source, _sample = compile_for(
 def _gather_kernel(source):
     """A parallel gather: ``out[t, i, j] = image[t](source(i, j, p[t]))`` and its validity."""
 
-    @numba.njit(parallel=True, cache=True, fastmath=_FAST)
+    @numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
     def gather(p, image, out, valid, order):
         nt, ny, nx = out.shape
         for row in numba.prange(nt * ny):
