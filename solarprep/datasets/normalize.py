@@ -14,7 +14,9 @@ to, or inverted on, any split:
 
 z-score: ``z = (x − mean)/std`` (population std, ``ddof=0`` unless asked);
 min-max: ``z = (x − min)/(max − min)`` ∈ [0, 1] on the training split. NaNs are
-ignored when fitting and kept when applying.
+ignored when fitting and kept when applying. Statistics are never fitted on a chunked
+(dask) Dataset (:class:`~solarprep.errors.ChunkingError`): fit them on an in-memory sample
+and :func:`apply` them, lazily, to the chunked data.
 """
 import dataclasses
 import json
@@ -24,6 +26,7 @@ import numpy as np
 import xarray as xr
 
 from solarprep.errors import NormalizationError  # noqa: F401 (re-exported)
+from solarprep.parallel.blocks import require_explicit
 
 __all__ = ["NormStats", "NormalizationError", "fit_zscore", "fit_minmax", "apply", "invert"]
 
@@ -115,6 +118,10 @@ def _stats_of(values, method, ddof):
 
 
 def _fit(data, split_mask, method, *, dim, split, keep, ddof):
+    if isinstance(data, (xr.Dataset, xr.DataArray)):
+        require_explicit(data, f"{method} statistics of the training split",
+                         "fit them on an in-memory sample, stats = fit_zscore(ds.isel(time=...)"
+                         ".compute(), ...), then normalise lazily with apply(ds, stats)")
     mask = _train_mask(data, split_mask, dim, split)
     center, scale = {}, {}
     for name, var in _variables(data).items():
