@@ -28,7 +28,7 @@ from solarprep.errors import (
 )
 from solarprep.io import lazy
 
-__all__ = ["load", "SolarDataError"]
+__all__ = ["load", "expand_paths", "SolarDataError"]
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +221,18 @@ def _constant(smap):
 
 def _reader(path):
     return functools.partial(_open_fits, path)
+
+
+def expand_paths(source):
+    """The files :func:`load` reads for a path, a glob pattern or a list of them (in order).
+
+    Raises
+    ------
+    SolarDataError
+        As :func:`load` does for a missing file, a folder or a pattern matching nothing.
+    """
+    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    return [path for item in items for path in _expand_path(item)]
 
 
 def _expand_path(entry):

@@ -19,7 +19,7 @@ import xarray as xr
 from solarprep import backend
 from solarprep.dataset import validate
 
-__all__ = ["save", "open_dataset", "append_zarr", "time_chunk", "NETCDF_SUFFIXES",
+__all__ = ["save", "open_dataset", "append_zarr", "time_chunk", "quiet_zarr", "NETCDF_SUFFIXES",
            "ZARR_SUFFIXES"]
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,8 @@ def _format(path):
 
 
 def _to_host(ds):
-    if any(backend.is_cupy(var.data) for var in ds.variables.values()):
+    # (a dask array's blocks are CuPy when its _meta is)
+    if any(backend.is_cupy(getattr(var.data, "_meta", var.data)) for var in ds.variables.values()):
         return backend.to_device(ds, "cpu")
     return ds
 
@@ -250,7 +251,7 @@ def _write_netcdf(ds, tmp, extra=None):
 
 
 def _write_zarr(ds, tmp, extra=None):
-    with _quiet_zarr():
+    with quiet_zarr():
         _regular(ds).to_zarr(tmp, mode="w-", encoding=_merged(ds, "zarr", extra),
                              consolidated=True)
 
@@ -312,19 +313,21 @@ def _regular(ds, first=None):
 
 
 @contextlib.contextmanager
-def _quiet_zarr():
+def quiet_zarr():
     """Silence zarr's note that consolidated metadata are not in the zarr 3 specification."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
         yield
 
 
-def append_zarr(ds, target, append_dim="time", storage_options=None):
+def append_zarr(ds, target, append_dim="time", storage_options=None, compute=True):
     """Append ``ds`` to the zarr store ``target`` along ``append_dim``, chunk-aligned.
 
     The dask chunks are cut so that each writes whole chunks of the store (the first one
     fills the store's last, partial chunk), which keeps parallel writes safe; metadata are
-    consolidated.
+    consolidated. With ``compute=False`` the arrays are lengthened and the in-memory
+    variables written at once, and a ``dask.delayed`` that writes the chunks is returned
+    (the caller consolidates the metadata when it has run).
     """
     import zarr
 
@@ -337,10 +340,12 @@ def append_zarr(ds, target, append_dim="time", storage_options=None):
             length, chunk = group[name].shape[0], group[name].chunks[0]
             first = (chunk - length % chunk) % chunk or None
             break
-    with _quiet_zarr():
-        _regular(prepared, first).to_zarr(store, append_dim=append_dim, consolidated=True,
-                                          storage_options=storage_options)
+    with quiet_zarr():
+        writes = _regular(prepared, first).to_zarr(
+            store, append_dim=append_dim, consolidated=compute, compute=compute,
+            storage_options=storage_options)
     log.info("appended %d frame(s) to %s", ds.sizes.get(append_dim, 0), target)
+    return None if compute else writes
 
 
 def _save_url(ds, url, overwrite, encoding, append_dim, storage_options):
@@ -358,7 +363,7 @@ def _save_url(ds, url, overwrite, encoding, append_dim, storage_options):
         raise FileExistsError(f"{url}: exists; pass overwrite=True to replace it")
     prepared = _prepare(_to_host(ds))
     if fmt == "zarr":
-        with _quiet_zarr():
+        with quiet_zarr():
             _regular(prepared).to_zarr(url, mode="w", consolidated=True,
                                        encoding=_merged(prepared, "zarr", encoding),
                                        storage_options=storage_options)
@@ -383,7 +388,7 @@ def _open_lazy(path, chunks, storage_options):
     if not url and not where.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
     if fmt == "zarr":
-        with _quiet_zarr():
+        with quiet_zarr():
             ds = xr.open_dataset(str(path), engine="zarr", chunks=chunks, consolidated=None,
                                  storage_options=storage_options)
     elif url:

@@ -140,8 +140,8 @@ def map_frames(func, *args, output_core_dims, output_dtypes, output_sizes=None, 
         One per output.
     output_sizes : dict, optional
         Sizes of output dims that no input has (or whose size differs from the input's).
-    device : {"cpu", "cuda"}
-        Where the outputs live (NumPy or CuPy blocks).
+    device : {"cpu", "cuda"} or list of them
+        Where the outputs live (NumPy or CuPy blocks), for all or for each output.
     kwargs : dict, optional
         Keyword arguments of ``func``.
     frame_index : bool
@@ -177,8 +177,9 @@ def map_frames(func, *args, output_core_dims, output_dtypes, output_sizes=None, 
     sizes = {d: n for arg in args for d, n in arg.sizes.items()}
     sizes.update(output_sizes or {})
     core_in = [[d for d in a.dims if d != "time"] for a in inputs]
-    metas = tuple(_meta(device, np.dtype(dt), 1 + len(dims))
-                  for dt, dims in zip(output_dtypes, output_core_dims))
+    devices = [device] * len(output_dtypes) if isinstance(device, str) else list(device)
+    metas = tuple(_meta(dev, np.dtype(dt), 1 + len(dims))
+                  for dev, dt, dims in zip(devices, output_dtypes, output_core_dims))
     single = len(output_core_dims) == 1
     runner = functools.partial(_run_block, func, block_threads(), single, dict(kwargs or {}))
     return xr.apply_ufunc(

@@ -91,7 +91,8 @@ def frame_apply(func, ds, variable, *rows, outputs, device, **options):
 
     ``image`` is the variable, ``mu`` the Dataset's μ coordinate, ``rows`` per-frame
     parameter arrays (``(nt, ...)``). ``outputs`` lists ``(core dims, dtype)`` of what
-    ``func`` returns (dims after ``time``). Eagerly ``func`` gets the whole arrays; for a
+    ``func`` returns (dims after ``time``), or ``(core dims, dtype, "cpu")`` for outputs
+    that ``func`` returns on the host whatever the device. Eagerly ``func`` gets the whole arrays; for a
     chunked Dataset it runs on every block of frames through
     :func:`solarprep.parallel.blocks.map_frames` and lazy arrays come back (the frame
     indices of the block are passed last, for messages).
@@ -100,9 +101,10 @@ def frame_apply(func, ds, variable, *rows, outputs, device, **options):
     if not is_chunked(ds[variable]):
         return func(ds[variable].data, ds.coords["mu"].data, *rows, device=device, **options)
     result = map_frames(func, ds[variable], ds.coords["mu"], *(frame_rows(r) for r in rows),
-                        output_core_dims=[list(dims) for dims, _ in outputs],
-                        output_dtypes=[dtype for _, dtype in outputs], output_sizes=sizes,
-                        device=device, kwargs={"device": device, **options}, frame_index=True)
+                        output_core_dims=[list(out[0]) for out in outputs],
+                        output_dtypes=[out[1] for out in outputs], output_sizes=sizes,
+                        device=[out[2] if len(out) > 2 else device for out in outputs],
+                        kwargs={"device": device, **options}, frame_index=True)
     return tuple(r.data for r in result) if len(outputs) > 1 else result.data
 
 

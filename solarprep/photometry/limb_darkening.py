@@ -428,7 +428,7 @@ def fit_limb_darkening(ds, *, law="poly5", variable=None, mu_min=0.1, clip_sigma
     ds = with_mu(ds, device)
     options = dict(spec=spec, mu_min=mu_min, clip_sigma=clip_sigma, max_iter=max_iter)
     columns = frame_apply(_fit_frames, ds, variable, device=device,
-                          outputs=[(_FIT_DIMS[name][1:], np.float32) for name in _FIT_DIMS],
+                          outputs=[(_FIT_DIMS[name][1:], np.float32, "cpu") for name in _FIT_DIMS],
                           output_sizes={"coefficient": len(spec.coefficient_names),
                                         "power": spec.nq}, **options)
     return _fit_dataset(ds, variable, spec, dict(zip(_FIT_DIMS, columns)), mu_min, clip_sigma)
@@ -560,7 +560,7 @@ def remove_limb_darkening(ds, fit=None, *, variable=None, law="poly5", i0=None, 
         spec = _law_spec(law if fit is None else fit, ds)
         out, i0_t, poly = frame_apply(
             _fit_and_divide, ds, variable, device=device,
-            outputs=image_out + [((), np.float32), (("power",), np.float32)],
+            outputs=image_out + [((), np.float32, "cpu"), (("power",), np.float32, "cpu")],
             output_sizes={"power": spec.nq}, spec=spec, mu_min=mu_min, clip_sigma=clip_sigma,
             max_iter=max_iter)
         label = f"fit {spec.name}"
