@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import astropy.units as u
 import dask
@@ -381,22 +382,26 @@ def test_killed_client_resumes_to_the_clean_store(series, clean_run, tmp_path):
 
 def test_killed_worker_mid_run_gives_the_clean_store(series, clean_run, tmp_path, dask_client):
     clean = solarprep.open_dataset(clean_run)
-    killed = []
+    before = set(dask_client.scheduler_info()["workers"])
+    killed, commits = [], []
 
-    def kill_one_worker(frames):
-        if not killed:
-            worker = sorted(dask_client.scheduler_info()["workers"])[0]
-            killed.append(worker)
-            threading.Timer(0.05, dask_client.run, args=(os._exit, 1),
-                            kwargs={"workers": [worker], "wait": False}).start()
+    def kill(worker):
+        dask_client.run(os._exit, 1, workers=[worker], wait=False)
+        killed.append(time.monotonic())
+
+    def on_batch(frames):
+        commits.append(time.monotonic())
+        if len(commits) == 1:  # a worker dies during the next batch
+            threading.Timer(0.05, kill, args=(sorted(before)[0],)).start()
 
     out = tmp_path / "worker.zarr"
     pipeline.run(series["continuum"], STEPS, out, chunks=1, batch=2, progress=False,
-                 scheduler=dask_client.scheduler.address, on_batch=kill_one_worker)
-    assert killed
+                 scheduler=dask_client.scheduler.address, on_batch=on_batch)
+    assert killed and any(t > killed[0] for t in commits), "the worker died after the run"
     xr.testing.assert_identical(_without_progress(solarprep.open_dataset(out)),
                                 _without_progress(clean))
     dask_client.wait_for_workers(2, timeout=60)
+    assert sorted(before)[0] not in dask_client.scheduler_info()["workers"]  # it was replaced
 
 
 def _on_gpu(ds):
