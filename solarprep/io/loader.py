@@ -113,7 +113,8 @@ def load(source, *, name=None, unit=None, observer=None, north_up=True, progress
         workers of the active dask client, if any, with a progress bar); the pixels stay
         a dask array with one block per file, rechunked to ``n`` frames per chunk, read
         when computed (:mod:`solarprep.io.lazy`; ``docs/parallel.md``). Errors that only
-        the pixels reveal (all NaN) are raised then.
+        the pixels reveal (all NaN) are raised then. The blocks stay NumPy (``device`` is
+        not applied; ``solarprep run --device cuda`` moves them on the workers).
 
     Returns
     -------
@@ -176,7 +177,7 @@ def load(source, *, name=None, unit=None, observer=None, north_up=True, progress
         ds = append_history(ds, f"load: turned {turned} frame(s) by 180 deg (CROTA2 near 180) "
                                 "so that solar north is up; north_up=False keeps the file order")
     validate(ds)
-    if resolve_device(device) == "cuda":
+    if chunks is None and resolve_device(device) == "cuda":  # chunked: blocks stay on the host
         ds = to_device(ds, "cuda")
     return ds
 

@@ -11,10 +11,11 @@
 
 See ``docs/parallel.md``.
 """
-from solarprep.parallel.blocks import is_chunked, map_frames, require_explicit
+from solarprep.parallel.blocks import images_to_device, is_chunked, map_frames, require_explicit
 from solarprep.parallel.cluster import NumbaThreads, active_client, connect, local_cluster
 
-__all__ = ["is_chunked", "map_frames", "require_explicit", "local_cluster", "connect",
+__all__ = ["is_chunked", "map_frames", "require_explicit", "images_to_device", "local_cluster",
+           "connect",
            "active_client", "NumbaThreads", "run", "STEPS"]
 
 

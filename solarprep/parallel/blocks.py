@@ -26,7 +26,7 @@ from solarprep import backend
 from solarprep.errors import ChunkingError
 
 __all__ = ["is_chunked", "time_chunks", "require_explicit", "frame_rows", "map_frames",
-           "block_threads", "numba_threads", "ChunkingError"]
+           "images_to_device", "block_threads", "numba_threads", "ChunkingError"]
 
 log = logging.getLogger(__name__)
 
@@ -187,3 +187,18 @@ def map_frames(func, *args, output_core_dims, output_dtypes, output_sizes=None, 
         dask="parallelized",
         dask_gufunc_kwargs={"output_sizes": {d: sizes[d] for d in set().union(*output_core_dims)},
                             "meta": metas[0] if single else metas})
+
+
+def images_to_device(ds, device):
+    """``ds`` with its data variables on ``device`` and its coordinates left where they are.
+
+    Chunked variables stay lazy: each block is moved when it is computed, on the worker that
+    computes it (dask-cuda workers: CuPy blocks on their GPU). The per-frame geometry stays
+    NumPy, which every operation reads on the host; :func:`solarprep.to_device` moves the
+    coordinates too.
+    """
+    out = ds.copy()
+    for name, var in ds.data_vars.items():
+        moved = backend.to_device(xr.Dataset({name: var.variable}), device)
+        out[name] = var.copy(data=moved[name].data)
+    return out

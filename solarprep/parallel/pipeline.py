@@ -22,6 +22,7 @@ import time
 
 from solarprep.errors import PipelineError
 from solarprep.parallel import store
+from solarprep.parallel.blocks import images_to_device
 from solarprep.parallel.cluster import connect
 
 __all__ = ["STEPS", "Step", "parse_step", "run"]
@@ -225,17 +226,6 @@ class _Writer:
             self.on_batch(end)
 
 
-def _blocks_to_gpu(ds):
-    """The images as CuPy blocks, moved on the workers when read (the geometry stays NumPy)."""
-    import cupy
-
-    out = ds.copy()
-    for name, var in ds.data_vars.items():
-        meta = cupy.empty((0,) * var.ndim, var.dtype)
-        out[name] = var.copy(data=var.data.map_blocks(cupy.asarray, meta=meta))
-    return out
-
-
 def run(inputs, steps, output, *, scheduler=None, n_workers=None, threads_per_worker=1,
         chunks=4, batch=None, overwrite=False, device="cpu", progress=True,
         storage_options=None, on_batch=None):
@@ -297,7 +287,7 @@ def run(inputs, steps, output, *, scheduler=None, n_workers=None, threads_per_wo
                  gpu=device == "cuda") as client:
         ds = load(paths, chunks={"time": int(chunks)}, progress=progress, device="cpu")
         if device == "cuda":
-            ds = _blocks_to_gpu(ds)
+            ds = images_to_device(ds, "cuda")
         for step in steps:
             ds = step(ds)
         done = store.prepare(output, job, overwrite=overwrite, storage_options=storage_options)
