@@ -195,7 +195,7 @@ class _Writer:
     def append(self, part):
         from solarprep.io.storage import append_zarr, save
 
-        part.attrs.update(store.progress_attrs(self.committed, self.job))
+        part.attrs = {**part.attrs, **store.progress_attrs(self.committed, self.job)}
         end = (self.pending[-1][0] if self.pending else self.committed) + part.sizes["time"]
         if self.client is None or not self._exists():
             save(part, self.output, append_dim="time", storage_options=self.options)
