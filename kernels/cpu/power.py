@@ -51,7 +51,7 @@ def _prepare_block(v, out, taper, detrend, p0, p1, centre, denom):
                                         centre, w)
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _centre_denom(m):
     centre = (m - 1) / 2.0
     denom = 0.0
@@ -60,7 +60,7 @@ def _centre_denom(m):
     return centre, (denom if denom > 0.0 else 1.0)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _prepare_series(v, out, taper, detrend):
     npix = v.shape[1]
     centre, denom = _centre_denom(out.shape[0])
@@ -94,7 +94,7 @@ def _band_block(spec, starts, stops, weights, out, p0, p1):
             out[b, p0 + q] = acc[q]
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _band_power(spec, starts, stops, weights, out):
     npix = spec.shape[1]
     nblocks = (npix + BLOCK - 1) // BLOCK
