@@ -187,7 +187,7 @@ def band_power(spec, starts, stops, weights, out):
 
 # -- pixel-major twins (the GPU path's layout): a window (N, P) in, samples (P, M) out ------
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _prepare_rows(v, out, taper, detrend, centre, denom):
     n = v.shape[0]
     m = out.shape[1]
@@ -206,7 +206,7 @@ def _prepare_rows(v, out, taper, detrend, centre, denom):
             out[p, t] = _detrended(_sample(v, t, p, diff), t, mean, slope, centre, taper[t])
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _band_power_rows(spec, starts, stops, weights, out):
     for p in numba.prange(spec.shape[0]):
         for b in range(starts.shape[0]):

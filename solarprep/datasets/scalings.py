@@ -286,9 +286,9 @@ def scale(obj, scaling, *, variable=None, on_disk=None, **params):
         if is_chunked(da):
             out, med = _chunked(_median_forward, da.copy(data=data), mask, scaling=scaling,
                                 params=p, n_out=2)
-        else:
-            out, med = _median_forward(data, array_of(mask), scaling=scaling, params=p)
-            med = to_host(med).astype(np.float64)  # per-frame: a host coordinate
+        else:  # the per-frame medians: one read, a host coordinate
+            med = to_host(disk_median(data, array_of(mask))).astype(np.float64)
+            out = spec.forward(data, med, **p)
         lead = da.dims[:-2]
         coords[f"{name}_scaling_median"] = (lead, med,
                                            {"units": da.attrs["units"],
