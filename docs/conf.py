@@ -59,7 +59,7 @@ sphinx_gallery_conf = {
     "gallery_dirs": "gallery",
     "filename_pattern": r"^$",       # render the scripts, do not run them (make demo runs them)
     "plot_gallery": False,
-    "ignore_pattern": r"(__init__|/_[^/]*)\.py$",
+    "ignore_pattern": r"(^|/)_[^/]*\.py$",
     "download_all_examples": False,
     "show_signature": False,
 }

@@ -11,6 +11,8 @@ The device policy (``docs/devices.md``):
 * :func:`to_device` moves a Dataset's data variables; per-frame geometry, time and
   the other coordinates stay on the host. :func:`to_host` is the one path from the
   device back to the host inside the library.
+* Dask-backed (chunked) variables count by the type of their blocks (``_meta``) and
+  stay lazy when moved: each block is moved when it is computed, on its worker.
 """
 import functools
 import importlib.util
@@ -22,7 +24,8 @@ import numpy as np
 from solarprep.errors import DeviceError, GPUUnavailableError
 
 __all__ = ["DEVICES", "ENV_VAR", "gpu_available", "default_device", "resolve_device",
-           "array_module", "is_cupy", "array_of", "on_device", "to_host", "to_device", "to_torch"]
+           "array_module", "is_cupy", "is_dask", "array_of", "on_device", "to_host", "to_device",
+           "to_torch"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,16 @@ def is_cupy(array):
     return type(array).__module__.split(".")[0] == "cupy"
 
 
+def is_dask(array):
+    """True if ``array`` is a dask array (without importing dask)."""
+    return type(array).__module__.startswith("dask.")
+
+
+def _block_type(data):
+    """The array itself, or for a dask array the type its blocks have (``_meta``)."""
+    return getattr(data, "_meta", data) if is_dask(data) else data
+
+
 def array_of(obj):
     """The array inside an xarray DataArray or Variable, or ``obj`` itself.
 
@@ -90,8 +103,8 @@ def array_of(obj):
 def on_device(obj):
     """True if ``obj`` (a Dataset, DataArray or array) holds CuPy data in a data variable."""
     if hasattr(obj, "data_vars"):
-        return any(is_cupy(v.data) for v in obj.data_vars.values())
-    return is_cupy(array_of(obj))
+        return any(is_cupy(_block_type(v.data)) for v in obj.data_vars.values())
+    return is_cupy(_block_type(array_of(obj)))
 
 
 def resolve_device(device="auto", obj=None):
@@ -152,6 +165,13 @@ def to_host(array):
 
 
 def _move(array, device):
+    if is_dask(array):
+        # Lazy: every block is moved when it is computed (on the worker that holds it).
+        if device == "cuda" and np.dtype(array.dtype).kind in _HOST_ONLY_KINDS:
+            return array
+        xp = array_module(device)
+        meta = xp.empty((0,) * array.ndim, dtype=array.dtype)
+        return array.map_blocks(_move, device, dtype=array.dtype, meta=meta)
     if device == "cuda":
         if is_cupy(array) or np.dtype(array.dtype).kind in _HOST_ONLY_KINDS:
             return array
@@ -173,13 +193,14 @@ def to_device(ds, device):
     if hasattr(ds, "data_vars"):
         moved = ds.copy(deep=False)
         for name, var in ds.data_vars.items():
-            if device == "cuda" or is_cupy(var.data):
+            if device == "cuda" or is_cupy(_block_type(var.data)):
                 moved[name] = var.variable.copy(data=_move(var.data, device), deep=False)
     else:
         moved = ds.copy(data=_move(ds.data, device), deep=False)
     if device == "cpu":
-        moved = moved.assign_coords({k: c.variable.copy(data=to_host(c.data), deep=False)
-                                     for k, c in ds.coords.items() if is_cupy(c.data)})
+        moved = moved.assign_coords({k: c.variable.copy(data=_move(c.data, "cpu"), deep=False)
+                                     for k, c in ds.coords.items()
+                                     if is_cupy(_block_type(c.data))})
     return moved
 
 

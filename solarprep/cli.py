@@ -143,6 +143,17 @@ def _preset_names():
     return sorted(PRESETS)
 
 
+def _run(args):
+    from solarprep.parallel.pipeline import run
+
+    run(args.inputs if len(args.inputs) > 1 else args.inputs[0], args.step, args.output,
+        scheduler=args.scheduler, n_workers=args.workers,
+        threads_per_worker=args.threads_per_worker, chunks=args.chunks, batch=args.batch,
+        overwrite=args.overwrite, device=args.device, progress=not args.no_progress)
+    print(f"wrote {args.output}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="solarprep", description=__doc__)
     parser.add_argument("--version", action="version", version=f"solarprep {__version__}")
@@ -233,6 +244,32 @@ def build_parser():
                                                             "volume, download nothing")
     fet.add_argument("--no-progress", action="store_true", help="no progress bars")
     fet.set_defaults(func=_fetch)
+
+    run = sub.add_parser(
+        "run", help="process a large archive on dask: FITS files through steps into zarr "
+                    "(streaming, resumable; docs/parallel.md)")
+    run.add_argument("inputs", nargs="+", help="FITS files or a quoted glob pattern")
+    run.add_argument("-o", "--output", required=True, help="output .zarr store (path or URL)")
+    run.add_argument("-s", "--step", action="append", default=[],
+                     help="a step, in order, e.g. derotate:to=2011-02-15T12:00, limb-darkening, "
+                          "foreshortening, disk-coordinates, scale:scaling=aia_log2, "
+                          "regrid:shape=1024, doppler-difference, power-maps:window=8h,step=1h")
+    run.add_argument("--scheduler", default="local",
+                     help="tcp://host:8786 (a running dask scheduler), local (a local cluster, "
+                          "default), threads (no cluster) or synchronous")
+    run.add_argument("--workers", type=int, default=None,
+                     help="workers of the local cluster (default: one per core, or per GPU)")
+    run.add_argument("--threads-per-worker", type=int, default=1,
+                     help="threads of each worker, numba gets as many (default 1)")
+    run.add_argument("--chunks", type=int, default=4, help="frames per chunk (default 4)")
+    run.add_argument("--batch", type=int, default=None,
+                     help="frames appended at a time (default: 4 chunks per worker)")
+    run.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                     help="cuda: chunks on the GPUs of a dask-cuda cluster")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the output (default: resume it if the same job wrote it)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.set_defaults(func=_run)
     return parser
 
 

@@ -23,8 +23,10 @@ The hierarchy::
     │   ├── DownloadError       a download that failed (network, partial file, bad content)
     │   └── CacheError          a download cache that cannot be used (disk full, damaged files)
     ├── PrepError               an image that the level-1.5 preparation cannot process
-    └── DeviceError             an unknown device name (argument or SOLARPREP_DEVICE)
-        └── GPUUnavailableError device="cuda" asked for where no GPU is usable (also a RuntimeError)
+    ├── DeviceError             an unknown device name (argument or SOLARPREP_DEVICE)
+    │   └── GPUUnavailableError device="cuda" asked for where no GPU is usable (also a RuntimeError)
+    ├── ChunkingError           a chunked (dask) Dataset that an operation cannot take as it is
+    └── PipelineError           a pipeline run or output store that cannot be used or resumed
 
     SolarDataError also has LightCurveError (a light-curve file that cannot be read) and
     SdomlError (an SDOML zarr store that does not have the SDOML v2 layout).
@@ -37,7 +39,7 @@ __all__ = ["SolarprepError", "SolarDataError", "CadenceError", "DatasetConventio
            "GeometryError", "EphemerisError", "PhotometryError", "GoesDataError", "PairError",
            "ScalingError", "NormalizationError", "ArchiveError", "QueryError", "DownloadError",
            "CacheError", "PrepError", "LightCurveError", "SdomlError", "DeviceError",
-           "GPUUnavailableError", "SolarprepWarning",
+           "GPUUnavailableError", "ChunkingError", "PipelineError", "SolarprepWarning",
            "SolarprepDeprecationWarning"]
 
 
@@ -119,6 +121,19 @@ class DeviceError(SolarprepError, ValueError):
 
 class GPUUnavailableError(DeviceError, RuntimeError):
     """``device="cuda"`` (or ``SOLARPREP_DEVICE=cuda``) where CuPy and a CUDA GPU are not usable."""
+
+
+class ChunkingError(SolarprepError, ValueError):
+    """A chunked (dask-backed) Dataset that an operation cannot take as it is.
+
+    Raised for defaults that depend on the whole series (a middle-frame reference time, a
+    median over every frame, statistics of the whole split), which a chunked computation
+    would otherwise take block by block; the message names the argument to give explicitly.
+    """
+
+
+class PipelineError(SolarprepError, ValueError):
+    """A pipeline (``solarprep run``) that cannot run or resume: unknown step, foreign store."""
 
 
 class SolarprepWarning(UserWarning):

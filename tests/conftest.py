@@ -165,3 +165,17 @@ def examples():
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """One ``LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`` for the session
+    (``solarprep.parallel.local_cluster``: numba on one thread per worker), closed at the end."""
+    pytest.importorskip("distributed")
+    from distributed import Client
+
+    from solarprep.parallel import local_cluster
+
+    with local_cluster(2, threads_per_worker=1, processes=True) as cluster, \
+            Client(cluster) as client:
+        yield client

@@ -19,7 +19,9 @@ def test_gallery_scripts_have_titles_and_a_demo_step():
         lines = doc.splitlines()
         assert len(lines) > 1 and set(lines[1]) == {"="} and len(lines[1]) >= len(lines[0]), \
             f"{path.name}: the docstring must start with a title underlined with '=' (sphinx-gallery)"
-        names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)} | {
+            t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
+            if isinstance(t, ast.Name)}
         assert "demo_step" in names or path.name == "main_job.py", f"{path.name}: no demo_step"
 
 

@@ -120,3 +120,17 @@ def test_kernel_parameter_layouts_are_consistent():
     assert p.shape == (2, 55) and p[1, params.DR_DT] == 2.0 and p[0, params.DR_LAW + 2] == 5.0
     with pytest.raises(ValueError, match="25 numbers"):
         params.surface_params([[0.0] * 24], 695.7, 0.1)
+
+
+def test_ruff_is_clean():
+    """The lint configuration of pyproject.toml holds for the whole tree (``ruff check .``)."""
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = shutil.which("ruff", path=str(pathlib.Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install ruff, or the test extra)")
+    proc = subprocess.run([ruff, "check", "--no-cache", "--output-format", "concise", str(ROOT)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-1000:]

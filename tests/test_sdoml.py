@@ -87,8 +87,13 @@ def test_sdoml_dataset_goes_through_solarprep(stores):
     solarprep.validate(ds)
     disk = solarprep.disk_coordinates(ds, device="cpu")
     assert int(disk["on_disk"].sum()) > 0
-    lc = solarprep.disk_integrate(ds, device="cpu", min_covered=0.0)
+    # lazy (SDOML is read with dask): a whole-series default must be given explicitly
+    with pytest.raises(solarprep.errors.ChunkingError, match="reference"):
+        solarprep.disk_integrate(ds, device="cpu", min_covered=0.0)
+    lc = solarprep.disk_integrate(ds, device="cpu", min_covered=0.0, reference=1.0)
     assert lc.sizes["time"] == 3
+    eager = solarprep.disk_integrate(ds.compute(), device="cpu", min_covered=0.0)
+    np.testing.assert_allclose(lc["flux"].values, eager["flux"].values, rtol=1e-6)
     maps = solarprep.to_maps(ds.isel(time=[0]))
     assert maps[0].data.shape == (N, N)
 

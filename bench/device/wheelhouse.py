@@ -22,8 +22,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 IMAGE = pathlib.Path(__file__).resolve().parent / "image-packages.txt"
 #: Extras of the project that the device run needs (the test suite, the models, the bench).
 EXTRAS = ("test", "models", "bench")
-#: Never downloaded: in the image, and large (torch would not fit the 64 MiB carried tree).
-NEVER = {"torch"}
+#: Never downloaded: in the image, and large (torch would not fit the 64 MiB carried tree),
+#: or not needed on the device (ruff: the lint test skips without it; 10 MiB).
+NEVER = {"torch", "ruff"}
 PLATFORMS = ["manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64"] + [
     f"manylinux_2_{n}_x86_64" for n in range(17, 40)]
 

@@ -9,7 +9,7 @@ __all__ = ["disk_coordinates", "sky_coordinates"]
 _pixel_geometry, _sky_position, *_ = compile_for(numba.njit(inline="always", cache=True))
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _disk_coordinates(p, mu, lat, lon, on_disk):
     nt, ny, nx = mu.shape
     for row in numba.prange(nt * ny):
@@ -24,7 +24,7 @@ def _disk_coordinates(p, mu, lat, lon, on_disk):
             on_disk[t, i, j] = m == m
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _sky_coordinates(p, impact, angle):
     nt, ny, nx = impact.shape
     for row in numba.prange(nt * ny):

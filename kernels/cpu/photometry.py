@@ -16,7 +16,7 @@ __all__ = ["ld_normal_sums", "ld_solve", "ld_divide", "surface_area", "foreshort
  _solve) = compile_for(numba.njit(inline="always", cache=True))
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _ld_sums(image, mu, p, partial):
     nt, ny, nx = image.shape
     per_frame_mu = mu.shape[0] > 1
@@ -54,7 +54,7 @@ def ld_normal_sums(image, mu, p, sums):
     sums[...] = partial.reshape(nt, ny, NSUMS).sum(axis=1)
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _ld_solve(sums, basis, p):
     a = np.empty((LD_MAXC, LD_MAXC))
     b = np.empty(LD_MAXC)
@@ -72,7 +72,7 @@ def ld_solve(sums, basis, p):
     _ld_solve(sums, basis, p)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _ld_divide(image, mu, p, out):
     nt, ny, nx = image.shape
     per_frame_mu = mu.shape[0] > 1
@@ -90,7 +90,7 @@ def ld_divide(image, mu, p, out):
     _ld_divide(image, mu, p, out)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _surface_area(p, area):
     nt, ny, nx = area.shape
     for row in numba.prange(nt * ny):
@@ -111,7 +111,7 @@ def surface_area(p, area):
     _surface_area(np.ascontiguousarray(p, dtype=np.float64), area)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _foreshortening(p, image, out):
     nt, ny, nx = image.shape
     shared = p.shape[0] == 1
@@ -132,7 +132,7 @@ def foreshortening(p, image, out):
     _foreshortening(np.ascontiguousarray(p, dtype=np.float64), image, out)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _solid_angle_weights(p, weight):
     nt, ny, nx = weight.shape
     for row in numba.prange(nt * ny):
@@ -152,7 +152,7 @@ def solid_angle_weights(p, weight):
     _solid_angle_weights(np.ascontiguousarray(p, dtype=np.float64), weight)
 
 
-@numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath={"reassoc", "contract"})
 def _disk_sums(image, weight, partial):
     # Branch-free (selects) so that LLVM vectorises the row loop; "reassoc" allows the
     # reordered float64 sums, NaN semantics are kept (no "nnan").

@@ -51,7 +51,7 @@ def _prepare_block(v, out, taper, detrend, p0, p1, centre, denom):
                                         centre, w)
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _centre_denom(m):
     centre = (m - 1) / 2.0
     denom = 0.0
@@ -60,7 +60,7 @@ def _centre_denom(m):
     return centre, (denom if denom > 0.0 else 1.0)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _prepare_series(v, out, taper, detrend):
     npix = v.shape[1]
     centre, denom = _centre_denom(out.shape[0])
@@ -94,7 +94,7 @@ def _band_block(spec, starts, stops, weights, out, p0, p1):
             out[b, p0 + q] = acc[q]
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _band_power(spec, starts, stops, weights, out):
     npix = spec.shape[1]
     nblocks = (npix + BLOCK - 1) // BLOCK
@@ -187,7 +187,7 @@ def band_power(spec, starts, stops, weights, out):
 
 # -- pixel-major twins (the GPU path's layout): a window (N, P) in, samples (P, M) out ------
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _prepare_rows(v, out, taper, detrend, centre, denom):
     n = v.shape[0]
     m = out.shape[1]
@@ -206,7 +206,7 @@ def _prepare_rows(v, out, taper, detrend, centre, denom):
             out[p, t] = _detrended(_sample(v, t, p, diff), t, mean, slope, centre, taper[t])
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)
 def _band_power_rows(spec, starts, stops, weights, out):
     for p in numba.prange(spec.shape[0]):
         for b in range(starts.shape[0]):

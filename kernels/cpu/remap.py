@@ -1,4 +1,6 @@
 """Derotation and tracking on the CPU (numba, parallel over output rows)."""
+import types
+
 import numba
 import numpy as np
 
@@ -13,27 +15,38 @@ _derotate_source, _track_source, _sample = compile_for(
     numba.njit(inline="always", cache=True, fastmath=_FAST))
 
 
-def _gather_kernel(source):
-    """A parallel gather: ``out[t, i, j] = image[t](source(i, j, p[t]))`` and its validity."""
+def _gather(p, image, out, valid, order):
+    """A parallel gather: ``out[t, i, j] = image[t](source(i, j, p[t]))`` and its validity.
 
-    @numba.njit(parallel=True, cache=True, fastmath=_FAST)
-    def gather(p, image, out, valid, order):
-        nt, ny, nx = out.shape
-        for row in numba.prange(nt * ny):
-            t = row // ny
-            i = row - t * ny
-            pt = p[t]
-            for j in range(nx):
-                x, y = source(i, j, pt)
-                out[t, i, j] = _sample(image, t, x, y, order)
-                valid[t, i, j] = x == x and x >= -0.5 and x <= image.shape[2] - 0.5 \
-                    and y >= -0.5 and y <= image.shape[1] - 0.5
-
-    return gather
+    A template: :func:`_gather_kernel` compiles it with its own global ``source``.
+    """
+    nt, ny, nx = out.shape
+    for row in numba.prange(nt * ny):
+        t = row // ny
+        i = row - t * ny
+        pt = p[t]
+        for j in range(nx):
+            x, y = source(i, j, pt)  # noqa: F821 - the kernel's own global
+            out[t, i, j] = _sample(image, t, x, y, order)
+            valid[t, i, j] = x == x and x >= -0.5 and x <= image.shape[2] - 0.5 \
+                and y >= -0.5 and y <= image.shape[1] - 0.5
 
 
-_derotate = _gather_kernel(_derotate_source)
-_track = _gather_kernel(_track_source)
+def _gather_kernel(source, name):
+    """The gather kernel of one ``source`` mapping, named ``name``.
+
+    ``source`` is a global of the kernel, not a closure variable, and each kernel has its
+    own name: numba's cache then finds it again in a new process (dask workers included)
+    instead of compiling it anew (a closure over a jitted function hashes differently in
+    every process).
+    """
+    kernel = types.FunctionType(_gather.__code__, {**globals(), "source": source}, name)
+    kernel.__qualname__ = name
+    return numba.njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)(kernel)
+
+
+_derotate = _gather_kernel(_derotate_source, "_derotate")
+_track = _gather_kernel(_track_source, "_track")
 
 
 def _check(p, image, out, valid, order, width):

@@ -18,6 +18,7 @@ from kernels.params import GEOMETRY_LEN as NPARAMS
 from solarprep import backend
 from solarprep.dataset import GEOMETRY_COORDS, append_history
 from solarprep.errors import GeometryError  # noqa: F401 (re-exported)
+from solarprep.parallel.blocks import frame_rows, is_chunked, map_frames
 
 __all__ = ["FrameGeometry", "frame_geometries", "kernel_params",
            "disk_coordinates", "RSUN_REF_DEFAULT"]
@@ -208,6 +209,20 @@ def kernel_params(geometries):
     return np.stack([g.kernel_params() for g in geometries])
 
 
+def _disk_frames(params, *, shape, device):
+    """μ, latitude, longitude and on-disk mask of the frames whose kernel rows are ``params``."""
+    from kernels import get as get_kernel
+
+    xp = backend.array_module(device)
+    out_shape = (params.shape[0], *shape)
+    mu = xp.empty(out_shape, dtype=np.float32)
+    lat = xp.empty(out_shape, dtype=np.float32)
+    lon = xp.empty(out_shape, dtype=np.float32)
+    on_disk = xp.empty(out_shape, dtype=np.bool_)
+    get_kernel("disk_coordinates", device)(xp.asarray(params), mu, lat, lon, on_disk)
+    return mu, lat, lon, on_disk
+
+
 def disk_coordinates(ds, *, device="auto"):
     """Add ``mu``, ``hgs_lat``, ``hgs_lon`` and ``on_disk`` coordinates to a solar Dataset.
 
@@ -227,7 +242,8 @@ def disk_coordinates(ds, *, device="auto"):
     xarray.Dataset
         ``ds`` with the four coordinates, dims ``(y, x)`` when every frame shares
         one geometry, else ``(time, y, x)``. Off-disk pixels are NaN (False in
-        ``on_disk``).
+        ``on_disk``). For a chunked (dask) Dataset, per-frame coordinates are lazy and
+        chunked along ``time`` like the data.
 
     Notes
     -----
@@ -245,21 +261,21 @@ def disk_coordinates(ds, *, device="auto"):
     rotated to heliographic Stonyhurst coordinates by the observer's B0 and L0
     (Thompson 2006, A&A 449, 791).
     """
-    from kernels import get as get_kernel
-
     device = backend.resolve_device(device, ds)
     params = kernel_params(frame_geometries(ds))
     shared = bool(np.all(params == params[:1]))
     if shared:
         params = params[:1]
     ny, nx = ds.sizes["y"], ds.sizes["x"]
-    xp = backend.array_module(device)
-    shape = (params.shape[0], ny, nx)
-    mu = xp.empty(shape, dtype=np.float32)
-    lat = xp.empty(shape, dtype=np.float32)
-    lon = xp.empty(shape, dtype=np.float32)
-    on_disk = xp.empty(shape, dtype=np.bool_)
-    get_kernel("disk_coordinates", device)(xp.asarray(params), mu, lat, lon, on_disk)
+    if not shared and is_chunked(ds):
+        # One lazy block of coordinates per block of frames (parallel/blocks.py).
+        mu, lat, lon, on_disk = (out.data for out in map_frames(
+            _disk_frames, frame_rows(params), output_core_dims=[["y", "x"]] * 4,
+            output_dtypes=[np.float32] * 3 + [np.bool_], output_sizes={"y": ny, "x": nx},
+            device=device, kwargs={"shape": (ny, nx), "device": device},
+            chunks_like=ds))
+    else:
+        mu, lat, lon, on_disk = _disk_frames(params, shape=(ny, nx), device=device)
     if shared:
         dims = ("y", "x")
         mu, lat, lon, on_disk = mu[0], lat[0], lon[0], on_disk[0]

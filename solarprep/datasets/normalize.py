@@ -27,6 +27,10 @@ Device-agnostic: NumPy and CuPy arrays (bare or inside xarray objects) are reduc
 transformed with the array module of the input (``cupy`` for CuPy data: nothing is copied to
 the host but the fitted statistics, a few numbers); torch tensors are transformed on their
 device.
+
+Statistics are never fitted on a chunked (dask) Dataset
+(:class:`~solarprep.errors.ChunkingError`): fit them on an in-memory sample and
+:func:`apply` them, lazily, to the chunked data.
 """
 import dataclasses
 import json
@@ -37,6 +41,7 @@ import xarray as xr
 
 from solarprep.backend import is_cupy
 from solarprep.errors import NormalizationError  # noqa: F401 (re-exported)
+from solarprep.parallel.blocks import require_explicit
 
 __all__ = ["NormStats", "METHODS", "fit", "fit_zscore", "fit_minmax", "fit_peak",
            "fit_percentile", "apply", "invert", "array_module"]
@@ -217,6 +222,10 @@ def fit(data, method, split_mask=None, *, dim="time", split="train", keep=(), dd
     """
     if method not in METHODS:
         raise NormalizationError(f"unknown normalisation {method!r}; use one of {METHODS}")
+    if isinstance(data, (xr.Dataset, xr.DataArray)):
+        require_explicit(data, f"{method} statistics of the training split",
+                         "fit them on an in-memory sample, stats = fit(ds.isel(time=...)"
+                         ".compute(), ...), then normalise lazily with apply(ds, stats)")
     mask = _train_mask(data, split_mask, dim, split)
     center, scale = {}, {}
     for name, var in _variables(data).items():

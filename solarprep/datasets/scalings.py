@@ -27,10 +27,12 @@ import logging
 import math
 
 import numpy as np
+import xarray as xr
 
 from solarprep.backend import array_of, is_cupy, to_host
 from solarprep.dataset import append_history
 from solarprep.errors import ScalingError  # noqa: F401 (re-exported)
+from solarprep.parallel.blocks import is_chunked
 
 __all__ = [ "Scaling", "SCALINGS", "aia_log2", "aia_log2_inverse", "hmi_linear",
            "hmi_linear_inverse", "euv_median_log10", "euv_median_log10_inverse", "disk_median",
@@ -209,6 +211,32 @@ def _pick(obj, variable):
     return obj, obj.name
 
 
+def _median_forward(x, mask=None, frames=None, *, scaling, params):
+    """Scale frames by their own disk median: ``(scaled, median)``."""
+    med = disk_median(x, mask)
+    return get_scaling(scaling).forward(x, med, **params), med
+
+
+def _median_inverse(y, median, frames=None, *, scaling, params):
+    return get_scaling(scaling).inverse(y, median, **params)
+
+
+def _chunked(func, da, per_frame, *, scaling, params, n_out=1):
+    """``func`` on every block of frames of a chunked ``(time, ..., y, x)`` DataArray."""
+    from solarprep.parallel.blocks import map_frames
+
+    if da.dims[0] != "time":
+        raise ScalingError(f"a chunked variable must have 'time' first to be scaled frame by "
+                           f"frame, not dims {da.dims}")
+    args = [da] if per_frame is None else [da, per_frame if hasattr(per_frame, "dims") else
+                                           xr.DataArray(per_frame, dims=da.dims[-2:])]
+    core = list(da.dims[1:])
+    out = map_frames(func, *args, output_core_dims=[core, []][:n_out],
+                     output_dtypes=[np.float32, np.float64][:n_out],
+                     kwargs={"scaling": scaling, "params": params})
+    return tuple(o.data for o in out) if n_out > 1 else out.data
+
+
 def scale(obj, scaling, *, variable=None, on_disk=None, **params):
     """Apply a named scaling to an xarray DataArray or one variable of a Dataset.
 
@@ -255,13 +283,18 @@ def scale(obj, scaling, *, variable=None, on_disk=None, **params):
             from solarprep.coordinates.geometry import disk_coordinates
 
             mask = disk_coordinates(obj)["on_disk"]    # the seeds' disk median, where the data are
-        mask = array_of(mask)
-        med = to_host(disk_median(data, mask)).astype(np.float64)  # per-frame: a host coordinate
-        out = spec.forward(data, med, **p)
+        if is_chunked(da):
+            out, med = _chunked(_median_forward, da.copy(data=data), mask, scaling=scaling,
+                                params=p, n_out=2)
+        else:  # the per-frame medians: one read, a host coordinate
+            med = to_host(disk_median(data, array_of(mask))).astype(np.float64)
+            out = spec.forward(data, med, **p)
         lead = da.dims[:-2]
         coords[f"{name}_scaling_median"] = (lead, med,
                                            {"units": da.attrs["units"],
                                             "long_name": f"on-disk median of {name}"})
+    elif is_chunked(da):
+        out = data.map_blocks(spec.forward, dtype=np.float32, **p)  # pixel by pixel
     else:
         out = spec.forward(data, **p)
     attrs = {k: v for k, v in da.attrs.items() if k not in ("units", "long_name")}
@@ -298,7 +331,12 @@ def unscale(obj, *, variable=None):
         if key not in da.coords:
             raise ScalingError(f"variable {name!r} lacks the coordinate {key!r} with the disk "
                                "medians that euv_median_log10 needs to invert")
-        out = spec.inverse(da.data, da.coords[key].data, **p)
+        if is_chunked(da):
+            out = _chunked(_median_inverse, da, da.coords[key], scaling=scaling, params=p)
+        else:
+            out = _median_inverse(da.data, da.coords[key].data, scaling=scaling, params=p)
+    elif is_chunked(da):
+        out = da.data.map_blocks(spec.inverse, dtype=np.float32, **p)  # pixel by pixel
     else:
         out = spec.inverse(da.data, **p)
     attrs = {k: v for k, v in da.attrs.items()

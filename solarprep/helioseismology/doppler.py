@@ -59,7 +59,9 @@ def doppler_difference(ds, variable=None, *, gap_factor=1.5, cadence=None, name=
         coordinates are those of the first frame of the pair. The variable has the
         input's units, ``long_name`` "… time difference V[i+1] − V[i]" and the
         attributes ``cadence_s`` and ``differenced = 1``. Gaps stay visible in
-        ``time`` (a difference is missing where a frame was missing).
+        ``time`` (a difference is missing where a frame was missing). A chunked (dask)
+        series gives a lazy result: each difference reads its two frames, across chunk
+        borders where they fall (an overlap of one frame), so it equals the eager one.
 
     Raises
     ------

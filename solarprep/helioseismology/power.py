@@ -44,6 +44,7 @@ from solarprep.dataset import FRAME_COORDS, append_history
 from solarprep.errors import CadenceError
 from solarprep.helioseismology._common import pick_variable as _pick_variable
 from solarprep.helioseismology.cadence import regular_grid
+from solarprep.parallel.blocks import is_chunked
 
 __all__ = ["DEFAULT_BANDS", "CONVENTIONS", "band_weights", "band_powers", "power_maps",
            "band_name"]
@@ -362,6 +363,48 @@ def _to_seconds(value, what):
                          "'12min', '45s'") from None
 
 
+def _window_power(cube, eng, out=None):
+    """Band powers ``(nb, P)`` of one window ``cube`` (``(N, ...)``, NumPy or CuPy)."""
+    xp = backend.array_module(eng.device)
+    cube = xp.asarray(cube).reshape(eng.n, eng.npix)
+    if cube.dtype != np.float32 and eng.dtype == np.float32:
+        cube = cube.astype(np.float32)
+    return eng(xp.ascontiguousarray(cube), out)
+
+
+def _window_block(cube, eng):
+    """One window of a chunked series (a task): its own copy of the engine's buffers."""
+    import copy
+
+    from solarprep.parallel.blocks import block_threads, numba_threads
+
+    eng = copy.copy(eng)
+    eng._buf = None  # two tasks of one worker may share the engine, never its buffers
+    with numba_threads(block_threads()):
+        return _window_power(cube, eng)
+
+
+def _lazy_window(cube, eng):
+    """The band powers ``(nb, P)`` of one window of a dask series, as a lazy array.
+
+    The window's frames, wherever the chunk borders fall, are gathered into one block, so
+    its powers are computed exactly as in the eager loop.
+    """
+    import dask
+
+    meta = backend.array_module(eng.device).empty((0, 0), np.float32)
+    whole = cube.reshape(cube.shape[0], -1).rechunk(-1)
+    return whole.map_blocks(_window_block, dask.delayed(eng, pure=True), dtype=np.float32,
+                            chunks=((eng.nb,), (eng.npix,)), meta=meta)
+
+
+def _lazy_nan_window(data, nb):
+    import dask.array
+
+    return dask.array.full((nb, int(np.prod(data.shape[1:]))), np.nan, dtype=np.float32,
+                           chunks=-1)
+
+
 def power_maps(ds, variable=None, *, bands=DEFAULT_BANDS, window="8h", step=None,
                convention="physical", difference=True, compensate_difference=False,
                detrend=None, apodize=None, cadence=None, gaps="nan", precision="float32",
@@ -406,7 +449,8 @@ def power_maps(ds, variable=None, *, bands=DEFAULT_BANDS, window="8h", step=None
     Returns
     -------
     xarray.Dataset
-        One float32 ``(time, y, x)`` variable per band, named :func:`band_name`
+        One float32 ``(time, y, x)`` variable per band (for a chunked series, lazy: one
+        task per window, its frames gathered across chunk borders), named :func:`band_name`
         (``power_2_3``, ...), units ``m2 / s2`` (physical) or ``m2 / s`` (SOLARED's
         ``Δt²/T·|X|²`` per unit bin), ``time`` = window centres, per-frame geometry
         of the frame nearest each centre, and the attributes ``convention``,
@@ -462,14 +506,17 @@ def power_maps(ds, variable=None, *, bands=DEFAULT_BANDS, window="8h", step=None
                   compensate=compensate_difference, detrend=detrend, apodize=apodize,
                   precision=precision, device=device)
     xp = backend.array_module(device)
-    out = xp.full((starts.size, eng.nb, npix), np.nan, np.float32)
+    chunked = is_chunked(var)
+    out = [] if chunked else xp.full((starts.size, eng.nb, npix), np.nan, np.float32)
     centre_frames = np.empty(starts.size, np.int64)
-    source = _window_source(var.data, eng)
+    data = var.data
+    source = None if chunked else _window_source(data, eng)
     n_nan = 0
     from tqdm.auto import tqdm
 
     tic = _time.perf_counter()
-    for j, a in enumerate(tqdm(starts, desc="power maps", unit="window", disable=not progress)):
+    for j, a in enumerate(tqdm(starts, desc="power maps", unit="window",
+                               disable=not progress or chunked)):
         idx = frame_at[a:a + n]
         present = idx[idx >= 0]
         mid = a + (n - 1) / 2
@@ -480,13 +527,23 @@ def power_maps(ds, variable=None, *, bands=DEFAULT_BANDS, window="8h", step=None
                     f"window {j} ({n} frames from slot {a}) has {n - present.size} missing "
                     f"frame(s); pass gaps='nan' to get NaN for such windows")
             n_nan += 1
+            if chunked:
+                out.append(_lazy_nan_window(data, eng.nb))
             continue
         lo, hi = int(idx[0]), int(idx[-1]) + 1  # contiguous frames (no gap)
-        eng(_window(source, lo, hi, eng), out[j])
+        if chunked:
+            out.append(_lazy_window(data[lo:hi], eng))
+        else:
+            eng(_window(source, lo, hi, eng), out[j])
     if n_nan:
         log.warning("power_maps: %d of %d windows contain a gap and are NaN", n_nan, starts.size)
-    log.debug("power_maps: %d windows of %d frames in %.3f s on %s", starts.size, n,
-              _time.perf_counter() - tic, device)
+    if chunked:
+        import dask.array
+
+        out = dask.array.stack(out)
+    else:
+        log.debug("power_maps: %d windows of %d frames in %.3f s on %s", starts.size, n,
+                  _time.perf_counter() - tic, device)
     out = out.reshape((starts.size, eng.nb) + tuple(shape))
     t0 = times[0]
     centres = t0 + ((starts + (n - 1) / 2) * dt * 1e9).astype("timedelta64[ns]")

@@ -8,6 +8,7 @@ attributes. Every reason a file cannot be used is reported as a
 :class:`SolarDataError` that names the file, the problem and the fix.
 """
 import dataclasses
+import functools
 import glob
 import logging
 import math
@@ -25,6 +26,7 @@ from solarprep.errors import (
     GeometryError,
     SolarDataError,  # noqa: F401 (re-exported)
 )
+from solarprep.io import lazy
 from solarprep.io._header import (
     TRUNCATED,
     check_date_obs,
@@ -38,7 +40,7 @@ from solarprep.io._header import (
     verify_checksums,
 )
 
-__all__ = ["load"]
+__all__ = ["load", "expand_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ class _Frame:
 
 
 def load(source, *, name=None, unit=None, observer=None, north_up=True, progress=True,
-         device="auto"):
+         device="auto", chunks=None):
     """Read solar images into a solar Dataset (``docs/dataset.md``).
 
     Parameters
@@ -119,6 +121,13 @@ def load(source, *, name=None, unit=None, observer=None, north_up=True, progress
         Where the data variables live: ``"cuda"`` puts them on the GPU as CuPy
         arrays, copied there once (coordinates stay on the host); ``"auto"`` keeps
         them on the host unless ``SOLARPREP_DEVICE=cuda`` (``docs/devices.md``).
+    chunks : dict or int, optional
+        ``{"time": n}``: a lazy, chunked Dataset. Only the headers are read (on the
+        workers of the active dask client, if any, with a progress bar); the pixels stay
+        a dask array with one block per file, rechunked to ``n`` frames per chunk, read
+        when computed (:mod:`solarprep.io.lazy`; ``docs/parallel.md``). Errors that only
+        the pixels reveal (all NaN) are raised then. The blocks stay NumPy (``device`` is
+        not applied; ``solarprep run --device cuda`` moves them on the workers).
 
     Returns
     -------
@@ -165,12 +174,17 @@ def load(source, *, name=None, unit=None, observer=None, north_up=True, progress
     if name is not None:
         _check_name(name)
     items, source_attr, description = _resolve_source(source)
-    frames = [_read_frame(label, get_map, unit=unit, observer=observer, north_up=north_up)
-              for label, get_map in _progress(items, progress)]
+    if chunks is not None:
+        chunks = lazy.check_chunks(chunks)
+        frames = lazy.read_headers(items, progress=progress, unit=unit, observer=observer,
+                                   north_up=north_up)
+    else:
+        frames = [_read_frame(label, get_map, unit=unit, observer=observer, north_up=north_up)
+                  for label, get_map in _progress(items, progress)]
     frames.sort(key=lambda f: f.time)
     _check_stack(frames)
     frames, conversion = _harmonise_units(frames)
-    ds = _build_dataset(frames, name=name, source_attr=source_attr)
+    ds = _build_dataset(frames, name=name, source_attr=source_attr, chunks=chunks)
     ds = append_history(ds, f"load: {description}")
     assumed = sum(f.assumed_observer for f in frames)
     if assumed:
@@ -183,7 +197,7 @@ def load(source, *, name=None, unit=None, observer=None, north_up=True, progress
         ds = append_history(ds, f"load: turned {turned} frame(s) by 180 deg (CROTA2 near 180) "
                                 "so that solar north is up; north_up=False keeps the file order")
     validate(ds)
-    if resolve_device(device) == "cuda":
+    if chunks is None and resolve_device(device) == "cuda":  # chunked: blocks stay on the host
         ds = to_device(ds, "cuda")
     return ds
 
@@ -227,7 +241,19 @@ def _constant(smap):
 
 
 def _reader(path):
-    return lambda unit: _open_fits(path, unit)
+    return functools.partial(_open_fits, path)
+
+
+def expand_paths(source):
+    """The files :func:`load` reads for a path, a glob pattern or a list of them (in order).
+
+    Raises
+    ------
+    SolarDataError
+        As :func:`load` does for a missing file, a folder or a pattern matching nothing.
+    """
+    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    return [path for item in items for path in _expand_path(item)]
 
 
 def _expand_path(entry):
@@ -282,19 +308,23 @@ def _progress(items, progress):
     return tqdm(items, desc="solarprep.load", unit="file")
 
 
-def _open_fits(path, unit=None):
-    """Read one file with ``sunpy.map.Map``, turning every failure into a SolarDataError."""
+def _open_fits(path, unit=None, header_only=False):
+    """Read one file with ``sunpy.map.Map``, turning every failure into a SolarDataError.
+
+    ``header_only``: read the headers only; the Map's data are a zero-copy placeholder of
+    the image's shape (lazy loading, :mod:`solarprep.io.lazy`).
+    """
     import sunpy.map
 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = sunpy.map.Map(str(path))
+            result = _header_maps(path) if header_only else sunpy.map.Map(str(path))
     except Exception as exc:  # sunpy/astropy raise OSError, ValueError, TypeError, ...
         if isinstance(exc, ValueError) and "did not parse as unit" in str(exc) \
                 and _bunit_refused(path):
             # Some Map classes (HMIMap) parse BUNIT strictly while being built.
-            return _open_with_unit(path, unit, exc)
+            return _open_with_unit(path, unit, exc, header_only)
         raise unreadable(path, exc) from exc
     truncated = [str(w.message) for w in caught if TRUNCATED in str(w.message)]
     if truncated:
@@ -304,7 +334,7 @@ def _open_fits(path, unit=None):
         raise SolarDataError(
             f"{path}: holds {len(result)} images (several image HDUs); solarprep reads one image "
             "per file: split the file, or read it with sunpy.map.Map and pass the Maps you want")
-    if has_checksum(result.meta):
+    if has_checksum(result.meta) and not header_only:  # lazy: the pixels are not read here
         verify_checksums(path)
     return result
 
@@ -324,15 +354,35 @@ def _bunit_refused(path):
     return False
 
 
-def _open_with_unit(path, unit, exc):
+def _header_maps(path):
+    """The Map(s) of a file built from its headers only, as ``sunpy.map.Map(path)`` would."""
+    import sunpy.map
+    from sunpy.io._fits import get_header  # what Map(path) reads, without the data
+
+    maps = [sunpy.map.Map(_placeholder(header), header) for header in get_header(str(path))
+            if int(header.get("NAXIS", 0) or 0) >= 2]
+    if not maps:
+        raise OSError(f"Found no HDUs with >= 2D data in '{path}'.")
+    return maps[0] if len(maps) == 1 else maps
+
+
+def _placeholder(header):
+    """Zero-copy stand-in for an image of the header's shape (nothing is read)."""
+    naxis = int(header.get("NAXIS", 0) or 0)
+    return np.broadcast_to(np.float32(0), tuple(int(header[f"NAXIS{k}"])
+                                                for k in range(naxis, 0, -1)))
+
+
+def _open_with_unit(path, unit, exc, header_only=False):
     """Build the Map of a file whose BUNIT sunpy refuses, with BUNIT replaced by ``unit``."""
     import astropy.units as u
     import sunpy.map
     from astropy.io import fits
 
     with fits.open(path) as hdul:
-        hdu = next(h for h in hdul if h.is_image and h.data is not None)
-        header, data = hdu.header.copy(), np.array(hdu.data)
+        hdu = next(h for h in hdul if h.is_image and int(h.header.get("NAXIS", 0) or 0) >= 2)
+        header = hdu.header.copy()
+        data = _placeholder(header) if header_only else np.array(hdu.data)
     if unit is None:
         raise SolarDataError(
             f"{path}: the header's BUNIT={header.get('BUNIT')!r} is not a unit astropy or sunpy "
@@ -355,7 +405,8 @@ def _relay_warnings(caught, label):
 # --------------------------------------------------------------------------- one frame
 
 
-def _read_frame(label, get_map, *, unit, observer, north_up):
+def _read_frame(label, get_map, *, unit, observer, north_up, pixels=None):
+    """One frame; with ``pixels`` (:class:`~solarprep.io.lazy.LazyPixels`), from the header only."""
     smap = get_map(unit)
     _check_2d(label, smap)
     _check_required_keys(label, smap)
@@ -365,10 +416,10 @@ def _read_frame(label, get_map, *, unit, observer, north_up):
     frame_unit = _frame_unit(label, smap, unit)
     smap, assumed = _with_observer(label, smap, observer)
     geometry = _geometry(label, smap)
-    data = _frame_data(label, smap)
+    data = _frame_data(label, smap) if pixels is None else pixels(smap)
     turned = north_up and abs(geometry.crota2) > 90.0
     if turned:
-        data = np.ascontiguousarray(data[::-1, ::-1])
+        data = np.ascontiguousarray(data[::-1, ::-1]) if pixels is None else data.turned()
         geometry = geometry.turned_half(*data.shape)
     name, long_name = _variable_name(smap, frame_unit)
     wavelength, wavelength_unit = _wavelength(smap)
@@ -683,14 +734,17 @@ def _divide_by_exptime(frame):
             f"{frame.label}: is in DN while other images are in DN / s, and it has no usable "
             f"EXPTIME ({frame.exptime}) to convert it; add EXPTIME to the header or load the "
             "DN images separately")
-    data = (frame.data.astype(np.float64) / frame.exptime).astype(np.float32)
+    if isinstance(frame.data, lazy.LazyPixels):
+        data = frame.data.divided(frame.exptime)  # when read
+    else:
+        data = (frame.data.astype(np.float64) / frame.exptime).astype(np.float32)
     return dataclasses.replace(frame, data=data, unit=u.DN / u.s)
 
 
 # --------------------------------------------------------------------------- the Dataset
 
 
-def _build_dataset(frames, *, name, source_attr):
+def _build_dataset(frames, *, name, source_attr, chunks=None):
     first = frames[0]
     geom = first.geometry
     ny, nx = first.data.shape
@@ -706,7 +760,9 @@ def _build_dataset(frames, *, name, source_attr):
     }
     coords.update(_frame_coords(frames))
     var_name = name or first.name
-    variable = xr.Variable(("time", "y", "x"), np.stack([f.data for f in frames]),
+    pixels = (np.stack([f.data for f in frames]) if chunks is None
+              else lazy.lazy_stack([f.data for f in frames], chunks))
+    variable = xr.Variable(("time", "y", "x"), pixels,
                            {"units": first.unit.to_string(), "long_name": first.long_name})
     ds = xr.Dataset({var_name: variable}, coords=coords)
     ds.attrs = _global_attrs(frames, source_attr)

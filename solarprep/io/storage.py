@@ -5,9 +5,11 @@ target's folder and renames it into place (:mod:`solarprep.io.atomic`), so that
 the target never holds a half-written file; :func:`open_dataset` reads it back,
 unchanged, into memory. ``docs/guarantees.md`` lists what is guaranteed.
 """
+import contextlib
 import json
 import logging
 import pathlib
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -17,7 +19,8 @@ from solarprep.dataset import validate
 from solarprep.errors import SolarDataError
 from solarprep.io.atomic import atomic_path, clean_stale
 
-__all__ = ["save", "open_dataset", "check_zarr_codecs", "NETCDF_SUFFIXES", "ZARR_SUFFIXES"]
+__all__ = ["save", "open_dataset", "check_zarr_codecs", "append_zarr", "time_chunk",
+           "quiet_zarr", "NETCDF_SUFFIXES", "ZARR_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,8 @@ _TIME_ENCODING = {"units": "nanoseconds since 1970-01-01T00:00:00", "dtype": "in
 # --------------------------------------------------------------------------- public API
 
 
-def save(ds, path, *, overwrite=True, check=True, encoding=None):
+def save(ds, path, *, overwrite=True, check=True, encoding=None, append_dim=None,
+         storage_options=None):
     """Write a solar Dataset (or any Dataset, with ``check=False``) to netCDF-4 or zarr, atomically.
 
     Parameters
@@ -54,6 +58,13 @@ def save(ds, path, *, overwrite=True, check=True, encoding=None):
     encoding : dict, optional
         Extra per-variable encodings, merged over the defaults (e.g. compression of a
         variable that is not an image).
+    append_dim : str, optional
+        zarr only: ``"time"`` appends ``ds`` to an existing store along that dimension
+        (in place, not atomically; a store that does not exist yet is written as usual).
+        Chunked (dask) data are computed block by block as they are written, so a series
+        of any length streams through with constant memory (``docs/parallel.md``).
+    storage_options : dict, optional
+        fsspec options for a URL target (``"s3://bucket/x.zarr"``, ``"memory://x.zarr"``).
 
     Returns
     -------
@@ -85,11 +96,23 @@ def save(ds, path, *, overwrite=True, check=True, encoding=None):
     ``""``, booleans become 0/1, dicts become JSON strings. Datetime
     coordinates are stored as int64 nanoseconds (exact); data variables are
     compressed losslessly (netCDF: zlib level 4 with shuffle).
+
+    Chunked (dask) images are written with the dask chunks along ``time`` as the
+    file's chunks (zarr: with consolidated metadata). A URL target (fsspec) is written
+    in place: object stores have no rename; netCDF goes through a local temporary file.
     """
-    path = pathlib.Path(path)
-    fmt = _format(path)
     if check:
         validate(ds)
+    if _is_url(path):
+        return _save_url(ds, str(path), overwrite, encoding, append_dim, storage_options)
+    path = pathlib.Path(path)
+    fmt = _format(path)
+    if append_dim is not None:
+        if fmt != "zarr":
+            raise ValueError(f"{path}: append_dim needs a zarr store (.zarr), not netCDF")
+        if path.exists():
+            append_zarr(ds, path, append_dim)
+            return path
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: exists; pass overwrite=True to replace it")
     if not path.parent.is_dir():
@@ -104,18 +127,24 @@ def save(ds, path, *, overwrite=True, check=True, encoding=None):
     return path
 
 
-def open_dataset(path):
-    """Read a Dataset written by :func:`save` into memory.
+def open_dataset(path, *, chunks=None, storage_options=None):
+    """Read a Dataset written by :func:`save`: into memory, or lazily with ``chunks``.
 
     Parameters
     ----------
     path : str or os.PathLike
-        A ``.nc``/``.nc4``/``.h5`` file or a ``.zarr`` store.
+        A ``.nc``/``.nc4``/``.h5`` file or a ``.zarr`` store, or a URL (fsspec).
+    chunks : dict or int, optional
+        ``{"time": n}`` (or ``n``): a lazy, chunked Dataset (dask) that reads ``n``
+        frames per block when computed; the per-frame coordinates are read at once
+        (:mod:`solarprep.parallel`). ``"auto"`` or ``{}`` use the file's own chunks.
+    storage_options : dict, optional
+        fsspec options for a URL.
 
     Returns
     -------
     xarray.Dataset
-        The Dataset, loaded eagerly (NumPy arrays); the file is closed.
+        The Dataset, loaded eagerly (NumPy arrays; the file is closed), or chunked.
 
     Raises
     ------
@@ -133,6 +162,8 @@ def open_dataset(path):
     A zarr store that an interrupted replacement left under its old-store name
     (see :mod:`solarprep.io.atomic`) is renamed back first.
     """
+    if chunks is not None or _is_url(path):
+        return _open_lazy(path, chunks, storage_options)
     path = pathlib.Path(path)
     fmt = _format(path)
     if not path.exists():
@@ -172,7 +203,8 @@ def _format(path):
 
 
 def _to_host(ds):
-    if any(backend.is_cupy(var.data) for var in ds.variables.values()):
+    # (a dask array's blocks are CuPy when its _meta is)
+    if any(backend.is_cupy(getattr(var.data, "_meta", var.data)) for var in ds.variables.values()):
         return backend.to_device(ds, "cpu")
     return ds
 
@@ -213,7 +245,7 @@ def _encoding(ds, fmt):
         if np.issubdtype(var.dtype, np.datetime64):
             encoding[name] = dict(_TIME_ENCODING)
         elif var.dims == ("time", "y", "x"):
-            chunks = (1, ds.sizes["y"], ds.sizes["x"])
+            chunks = (time_chunk(var), ds.sizes["y"], ds.sizes["x"])
             if fmt == "netcdf":
                 encoding[name] = {"zlib": True, "complevel": 4, "shuffle": True,
                                   "chunksizes": chunks}
@@ -234,7 +266,9 @@ def _write_netcdf(ds, tmp, extra=None):
 
 
 def _write_zarr(ds, tmp, extra=None):
-    ds.to_zarr(tmp, mode="w-", encoding=_merged(ds, "zarr", extra), consolidated=False)
+    with quiet_zarr():
+        _regular(ds).to_zarr(tmp, mode="w-", encoding=_merged(ds, "zarr", extra),
+                             consolidated=True)
 
 
 #: Codec ids that unpickle stored bytes: reading them would run code from the file.
@@ -268,3 +302,131 @@ def check_zarr_codecs(path):
                 f"{path}: the array {meta.parent.name!r} is stored with the {unsafe[0]!r} codec, "
                 "which would run code from the file when read; solarprep refuses it: rewrite "
                 "the store without object (pickled) arrays")
+
+
+# --------------------------------------------------------------------------- chunked and remote
+
+
+def _is_url(path):
+    return isinstance(path, str) and "://" in path and not path.startswith("file://")
+
+
+def time_chunk(var):
+    """Frames per file chunk of a ``(time, ...)`` variable: its dask chunk, else one frame."""
+    data = var.data
+    if backend.is_dask(data) and var.dims[:1] == ("time",):
+        return max(1, int(data.chunks[0][0]))
+    return 1
+
+
+def _regular(ds, first=None):
+    """``ds`` with equal chunks along ``time`` (the first of ``first`` frames, to fill a chunk).
+
+    zarr writes a dask chunk to whole file chunks; irregular chunks (after an isel, a
+    difference) are made regular with the size of the first chunk.
+    """
+    sizes = [time_chunk(v) for v in ds.data_vars.values() if backend.is_dask(v.data)]
+    if not sizes:
+        return ds
+    c, n = sizes[0], ds.sizes["time"]
+    head = [min(first, n)] if first else []
+    rest = n - sum(head)
+    wanted = tuple(head + [c] * (rest // c) + ([rest % c] if rest % c else []))
+    return ds.chunk({"time": wanted})
+
+
+@contextlib.contextmanager
+def quiet_zarr():
+    """Silence zarr's note that consolidated metadata are not in the zarr 3 specification."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        yield
+
+
+def append_zarr(ds, target, append_dim="time", storage_options=None, compute=True):
+    """Append ``ds`` to the zarr store ``target`` along ``append_dim``, chunk-aligned.
+
+    The dask chunks are cut so that each writes whole chunks of the store (the first one
+    fills the store's last, partial chunk), which keeps parallel writes safe; metadata are
+    consolidated. With ``compute=False`` the arrays are lengthened and the in-memory
+    variables written at once, and a ``dask.delayed`` that writes the chunks is returned
+    (the caller consolidates the metadata when it has run).
+    """
+    import zarr
+
+    prepared = _prepare(_to_host(ds))
+    store = str(target)
+    group = zarr.open_group(store, mode="r", storage_options=storage_options)
+    first = None
+    for name, var in prepared.data_vars.items():
+        if name in group and var.dims[:1] == (append_dim,):
+            length, chunk = group[name].shape[0], group[name].chunks[0]
+            first = (chunk - length % chunk) % chunk or None
+            break
+    with quiet_zarr():
+        writes = _regular(prepared, first).to_zarr(
+            store, append_dim=append_dim, consolidated=compute, compute=compute,
+            storage_options=storage_options)
+    log.info("appended %d frame(s) to %s", ds.sizes.get(append_dim, 0), target)
+    return None if compute else writes
+
+
+def _save_url(ds, url, overwrite, encoding, append_dim, storage_options):
+    import fsspec
+
+    fmt = _format(pathlib.PurePosixPath(url.split("://", 1)[1]))
+    fs, fs_path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    exists = fs.exists(fs_path)
+    if append_dim is not None and exists:
+        if fmt != "zarr":
+            raise ValueError(f"{url}: append_dim needs a zarr store (.zarr), not netCDF")
+        append_zarr(ds, url, append_dim, storage_options)
+        return url
+    if exists and not overwrite:
+        raise FileExistsError(f"{url}: exists; pass overwrite=True to replace it")
+    prepared = _prepare(_to_host(ds))
+    if fmt == "zarr":
+        with quiet_zarr():
+            _regular(prepared).to_zarr(url, mode="w", consolidated=True,
+                                       encoding=_merged(prepared, "zarr", encoding),
+                                       storage_options=storage_options)
+    else:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            local = pathlib.Path(folder) / "upload.nc"
+            _write_netcdf(prepared, local, encoding)
+            fs.put_file(str(local), fs_path)
+    log.info("saved %s (%s, %d frame(s))", url, fmt, ds.sizes.get("time", 0))
+    return url
+
+
+def _open_lazy(path, chunks, storage_options):
+    """A chunked (or, for a URL without ``chunks``, eagerly loaded) Dataset."""
+    if isinstance(chunks, (int, np.integer)) and not isinstance(chunks, bool):
+        chunks = {"time": int(chunks)}
+    url = _is_url(path)
+    where = pathlib.PurePosixPath(str(path).split("://", 1)[-1]) if url else pathlib.Path(path)
+    fmt = _format(where)
+    if not url and not where.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if fmt == "zarr":
+        if not url:
+            check_zarr_codecs(where)
+        with quiet_zarr():
+            ds = xr.open_dataset(str(path), engine="zarr", chunks=chunks, consolidated=None,
+                                 storage_options=storage_options)
+    elif url:
+        import fsspec
+
+        handle = fsspec.open(str(path), "rb", **(storage_options or {})).open()
+        ds = xr.open_dataset(handle, engine="h5netcdf", chunks=chunks)
+    else:
+        ds = xr.open_dataset(where, engine="h5netcdf", chunks=chunks)
+    if chunks is None:
+        with ds:
+            return ds.load()
+    # The per-frame geometry is small and read by every operation: in memory, not lazy.
+    small = [name for name, c in ds.coords.items()
+             if name not in ds.indexes and c.ndim <= 1 and backend.is_dask(c.data)]
+    return ds.assign_coords({name: ds[name].compute() for name in small})

@@ -12,9 +12,11 @@ from solarprep.errors import (
     GeometryError,
     PhotometryError,  # noqa: F401 (re-exported)
 )
+from solarprep.parallel.blocks import frame_rows, is_chunked, map_frames
 
-__all__ = [ "check_mu_min", "image_variable", "image_array", "mu_array",
-           "geometry_params", "to_host", "wavelength_nm", "float32_var"]
+__all__ = ["check_mu_min", "image_variable", "image_array", "mu_array", "as_image", "as_mu",
+           "with_mu", "frame_apply", "geometry_params", "geometry_map", "frame_stack_or_map",
+           "to_host", "wavelength_nm", "float32_var"]
 
 
 def check_mu_min(mu_min):
@@ -45,13 +47,32 @@ def image_variable(ds, variable=None):
     return names[0]
 
 
-def image_array(ds, variable, device):
-    """The variable's data as a C-contiguous float32 ``(nt, ny, nx)`` array on ``device``."""
+def as_image(data, device):
+    """An image stack (or a block of one) as a C-contiguous float32 array on ``device``."""
     xp = backend.array_module(device)
-    data = ds[variable].data
     if device == "cpu":
         data = to_host(data)
     return xp.ascontiguousarray(xp.asarray(data, dtype=np.float32))
+
+
+def as_mu(mu, device):
+    """μ (``(y, x)`` or ``(nt, y, x)``, or a block) as float32 ``(1 or nt, ny, nx)`` on ``device``."""
+    mu = as_image(mu, device)
+    return mu[None] if mu.ndim == 2 else mu
+
+
+def image_array(ds, variable, device):
+    """The variable's data as a C-contiguous float32 ``(nt, ny, nx)`` array on ``device``."""
+    return as_image(ds[variable].data, device)
+
+
+def with_mu(ds, device):
+    """``ds`` with its ``mu`` coordinate, computed by ``disk_coordinates`` when missing."""
+    if "mu" not in ds.coords:
+        from solarprep.coordinates.geometry import disk_coordinates
+
+        ds = disk_coordinates(ds, device=device)
+    return ds
 
 
 def mu_array(ds, device):
@@ -60,18 +81,30 @@ def mu_array(ds, device):
     Uses the Dataset's ``mu`` coordinate when present, otherwise computes it with
     :func:`solarprep.coordinates.geometry.disk_coordinates` (and returns the Dataset with it).
     """
-    if "mu" not in ds.coords:
-        from solarprep.coordinates.geometry import disk_coordinates
+    ds = with_mu(ds, device)
+    return ds, as_mu(ds.coords["mu"].data, device)
 
-        ds = disk_coordinates(ds, device=device)
-    xp = backend.array_module(device)
-    mu = ds.coords["mu"].data
-    if device == "cpu":
-        mu = to_host(mu)
-    mu = xp.asarray(mu, dtype=np.float32)
-    if mu.ndim == 2:
-        mu = mu[None]
-    return ds, xp.ascontiguousarray(mu)
+
+def frame_apply(func, ds, variable, *rows, outputs, device, **options):
+    """``func(image, mu, *rows, device=device, **options)`` on the series or block by block.
+
+    ``image`` is the variable, ``mu`` the Dataset's μ coordinate, ``rows`` per-frame
+    parameter arrays (``(nt, ...)``). ``outputs`` lists ``(core dims, dtype)`` of what
+    ``func`` returns (dims after ``time``), or ``(core dims, dtype, "cpu")`` for outputs
+    that ``func`` returns on the host whatever the device. Eagerly ``func`` gets the whole arrays; for a
+    chunked Dataset it runs on every block of frames through
+    :func:`solarprep.parallel.blocks.map_frames` and lazy arrays come back (the frame
+    indices of the block are passed last, for messages).
+    """
+    sizes = {"y": ds.sizes["y"], "x": ds.sizes["x"], **options.pop("output_sizes", {})}
+    if not is_chunked(ds[variable]):
+        return func(ds[variable].data, ds.coords["mu"].data, *rows, device=device, **options)
+    result = map_frames(func, ds[variable], ds.coords["mu"], *(frame_rows(r) for r in rows),
+                        output_core_dims=[list(out[0]) for out in outputs],
+                        output_dtypes=[out[1] for out in outputs], output_sizes=sizes,
+                        device=[out[2] if len(out) > 2 else device for out in outputs],
+                        kwargs={"device": device, **options}, frame_index=True)
+    return tuple(r.data for r in result) if len(outputs) > 1 else result.data
 
 
 def geometry_params(ds, mu_min=0.0, *, shared=False):
@@ -88,6 +121,41 @@ def geometry_params(ds, mu_min=0.0, *, shared=False):
     if shared and bool(np.all(p == p[:1])):
         p = p[:1]
     return np.ascontiguousarray(p)
+
+
+def _geometry_frames(params, frames=None, *, kernel, shape, device):
+    from kernels import get
+
+    xp = backend.array_module(device)
+    out = xp.empty((params.shape[0], *shape), dtype=np.float32)
+    get(kernel, device)(xp.asarray(params), out)
+    return out
+
+
+def geometry_map(ds, kernel, mu_min, device):
+    """A per-pixel map of the geometry (``kernel(params, out)``), float32 ``(1 or nt, ny, nx)``.
+
+    One frame when every frame shares the geometry; otherwise one per frame, lazy and
+    chunked along ``time`` like the data for a chunked Dataset.
+    """
+    p = geometry_params(ds, mu_min, shared=True)
+    options = {"kernel": kernel, "shape": (ds.sizes["y"], ds.sizes["x"]), "device": device}
+    if p.shape[0] > 1 and is_chunked(ds):
+        return map_frames(_geometry_frames, frame_rows(p), output_core_dims=[["y", "x"]],
+                          output_dtypes=[np.float32],
+                          output_sizes=dict(zip(("y", "x"), options["shape"])), device=device,
+                          kwargs=options, chunks_like=ds).data
+    return _geometry_frames(p, **options)
+
+
+def frame_stack_or_map(array):
+    """A DataArray for :func:`map_frames`: ``(nt, y, x)`` stacks split with the frames,
+    ``(1, y, x)`` or ``(y, x)`` maps (shared by every frame) given whole to every block."""
+    import xarray as xr
+
+    if array.ndim == 3 and array.shape[0] > 1:
+        return xr.DataArray(array, dims=("time", "y", "x"))
+    return xr.DataArray(array.reshape(array.shape[-2:]), dims=("y", "x"))
 
 
 def wavelength_nm(ds):
@@ -112,6 +180,10 @@ def float32_var(dims, data, units, long_name, **attrs):
     """An ``xarray.Variable`` of float32 data with ``units`` and ``long_name``."""
     import xarray as xr
 
-    xp = np if not backend.is_cupy(data) else backend.array_module("cuda")
-    return xr.Variable(dims, xp.asarray(data, dtype=np.float32),
+    if backend.is_dask(data):
+        data = data.astype(np.float32)
+    else:
+        xp = np if not backend.is_cupy(data) else backend.array_module("cuda")
+        data = xp.asarray(data, dtype=np.float32)
+    return xr.Variable(dims, data,
                        {"units": units, "long_name": long_name, **attrs})

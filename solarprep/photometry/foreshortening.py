@@ -21,13 +21,16 @@ import xarray as xr
 from solarprep import backend
 from solarprep.dataset import append_history, data_variables
 from solarprep.errors import PhotometryError
+from solarprep.parallel.blocks import frame_rows, is_chunked, map_frames
 from solarprep.photometry._common import (
+    as_image,
     check_mu_min,
+    frame_stack_or_map,
+    geometry_map,
     geometry_params,
-    image_array,
     image_variable,
-    mu_array,
     to_host,
+    with_mu,
 )
 
 __all__ = ["pixel_area", "foreshortening_correct", "total_unsigned_flux", "CM2_PER_MM2"]
@@ -42,13 +45,18 @@ _KINDS = ("area", "radial-field")
 
 def _area_array(ds, mu_min, device):
     """Surface area per pixel (Mm², float32) on ``device``, ``(1 or nt, ny, nx)``."""
+    return geometry_map(ds, "surface_area", mu_min, device)
+
+
+def _foreshorten_frames(image, params, frames=None, *, device):
+    """``image / μ`` (NaN below μ_min) of a stack of frames (or a block of one)."""
     from kernels import get
 
-    p = geometry_params(ds, mu_min, shared=True)
     xp = backend.array_module(device)
-    area = xp.empty((p.shape[0], ds.sizes["y"], ds.sizes["x"]), dtype=np.float32)
-    get("surface_area", device)(xp.asarray(p), area)
-    return area
+    image = as_image(image, device)
+    corrected = xp.empty_like(image)
+    get("foreshortening", device)(xp.asarray(params), image, corrected)
+    return corrected
 
 
 def _area_variable(area):
@@ -126,16 +134,17 @@ def foreshortening_correct(ds, *, kind="area", mu_min=0.1, variables=None, devic
                                                           for v in variables]
     if not names:
         raise PhotometryError("the Dataset has no image variable (dims time, y, x) to correct")
-    from kernels import get
-
-    xp = backend.array_module(device)
-    p = xp.asarray(geometry_params(ds, mu_min, shared=True))
-    kernel = get("foreshortening", device)
+    p = geometry_params(ds, mu_min, shared=True)
+    # One shared row goes whole to every block; per-frame rows are split with the frames.
+    rows = xr.DataArray(p, dims=("row", "param")) if p.shape[0] == 1 else frame_rows(p)
     out = ds.copy()
     for name in names:
-        image = image_array(ds, name, device)
-        corrected = xp.empty_like(image)
-        kernel(p, image, corrected)
+        if is_chunked(ds[name]):
+            corrected = map_frames(_foreshorten_frames, ds[name], rows,
+                                   output_core_dims=[["y", "x"]], output_dtypes=[np.float32],
+                                   device=device, kwargs={"device": device}).data
+        else:
+            corrected = _foreshorten_frames(ds[name].data, p, device=device)
         attrs = dict(ds[name].attrs)
         long_name = attrs.get("long_name", name)
         if kind == "radial-field":
@@ -178,8 +187,14 @@ def total_unsigned_flux(data, mask=None, *, variable=None, kind="radial", mu_min
     Returns
     -------
     float or numpy.ndarray or xarray.DataArray
-        Φ in Mx (G cm²): a DataArray along ``time`` for a Dataset, a float per
-        2-D array, an array per frame for 3-D input.
+        Φ in Mx (G cm²): a DataArray along ``time`` for a Dataset (lazy for a chunked
+        one), a float per 2-D array, an array per frame for 3-D input.
+
+    Raises
+    ------
+    PhotometryError
+        When no pixel of any frame is left (eager input; a chunked Dataset gives 0 for
+        such frames, as the eager result does for frames without pixels).
 
     Notes
     -----
@@ -198,17 +213,20 @@ def total_unsigned_flux(data, mask=None, *, variable=None, kind="radial", mu_min
             raise PhotometryError(f"variable {variable!r} has units {units!r}: total unsigned "
                                   "flux needs a magnetogram in G")
         device = backend.resolve_device(device, ds)
-        if "mu" not in ds.coords:
-            from solarprep.coordinates.geometry import disk_coordinates
-
-            ds = disk_coordinates(ds, device=device)
-        xp = backend.array_module(device)
-        data = ds[variable].data
-        b = xp.asarray(data if device == "cuda" else to_host(data), dtype=np.float64)
-        _, mu_arr = mu_array(ds, device)
+        ds = with_mu(ds, device)
         area = _area_array(ds, mu_min, device)
-        flux = _flux(xp, b, mask, kind, mu_min, threshold, mu_arr, area)
-        return xr.DataArray(flux, dims=("time",),
+        options = {"kind": kind, "mu_min": mu_min, "threshold": threshold, "device": device}
+        if is_chunked(ds[variable]):
+            args = [ds[variable], ds.coords["mu"], frame_stack_or_map(area)]
+            if mask is not None:
+                args.append(frame_stack_or_map(backend.array_of(mask)))
+            flux = map_frames(_flux_frames, *args, output_core_dims=[[]],
+                              output_dtypes=[np.float64], device="cpu",
+                              kwargs={**options, "allow_empty": True}).data
+        else:
+            flux = _flux_frames(ds[variable].data, ds.coords["mu"].data, area,
+                                *(() if mask is None else (mask,)), **options)
+        return xr.DataArray(flux.astype(np.float64), dims=("time",),
                             coords={"time": ds["time"].values}, name="total_unsigned_flux",
                             attrs={"units": "Mx", "long_name": f"total unsigned flux ({kind})",
                                    "mu_min": mu_min, "threshold_G": float(threshold)})
@@ -216,33 +234,38 @@ def total_unsigned_flux(data, mask=None, *, variable=None, kind="radial", mu_min
         raise PhotometryError("total_unsigned_flux of a bare array needs mu= and pixel_area= "
                               "(Mm²); or pass the solar Dataset")
     on_gpu = backend.is_cupy(backend.array_of(data))
-    xp = backend.array_module("cuda" if on_gpu else "cpu")
-    b = xp.asarray(backend.array_of(data))
-    squeeze = b.ndim == 2
-    b = b[None] if squeeze else b
-    mu_arr = xp.asarray(backend.array_of(mu))
-    area = xp.asarray(backend.array_of(pixel_area))
-    mu_arr = mu_arr[None] if mu_arr.ndim == 2 else mu_arr
-    area = area[None] if area.ndim == 2 else area
-    flux = _flux(xp, b, mask, kind, mu_min, threshold, mu_arr, area)
+    squeeze = np.ndim(backend.array_of(data)) == 2
+    flux = _flux_frames(data, mu, pixel_area, mask, kind=kind, mu_min=mu_min,
+                        threshold=threshold, device="cuda" if on_gpu else "cpu")
     return float(flux[0]) if squeeze else flux
 
 
-def _flux(xp, b, mask, kind, mu_min, threshold, mu, area):
-    """Φ per frame (Mx, host float64): sums on ``xp``'s device, one read of ``(2, nt)`` values."""
-    b = b.astype(np.float64)
-    mu = mu.astype(np.float64)
-    area = area.astype(np.float64)
+def _flux_frames(b, mu, area, mask=None, frames=None, *, kind, mu_min, threshold, device,
+                 allow_empty=False):
+    """Φ per frame (Mx, host float64) of a stack or of a block of one.
+
+    The sums run on ``device`` (the data are copied there once if they are not); one read
+    of ``(2, nt)`` numbers brings them back.
+    """
+    xp = backend.array_module(device)
+
+    def on_device(a):
+        a = backend.array_of(a)
+        a = xp.asarray(a if device == "cuda" else to_host(a), dtype=np.float64)
+        return a[None] if a.ndim == 2 else a
+
+    b, mu, area = on_device(b), on_device(mu), on_device(area)
     keep = xp.isfinite(b) & (mu >= mu_min) & xp.isfinite(area) & (xp.abs(b) > threshold)
     if mask is not None:
-        keep &= xp.asarray(backend.array_of(mask), dtype=bool)
+        m = backend.array_of(mask)
+        keep &= xp.asarray(m if device == "cuda" else to_host(m), dtype=bool)
     if kind == "radial":
         per_px = xp.abs(b) / mu * area
     else:
         per_px = xp.abs(b) * area * mu
     per_px = xp.where(keep, per_px, 0.0)
     sums = to_host(xp.stack([per_px.sum(axis=(1, 2)), keep.sum(axis=(1, 2)).astype(np.float64)]))
-    if not sums[1].any():
+    if not sums[1].any() and not allow_empty:
         raise PhotometryError(
             f"no pixel left for the flux (on disk, μ ≥ mu_min={mu_min}, |B| > {threshold} G, in "
             "the mask): is this an off-disk cutout?")

@@ -15,13 +15,17 @@ import xarray as xr
 from solarprep import backend
 from solarprep.dataset import CONVENTIONS, append_history
 from solarprep.errors import PhotometryError
+from solarprep.parallel.blocks import frame_rows, is_chunked, map_frames, require_explicit
 from solarprep.photometry._common import (
+    as_image,
+    as_mu,
     check_mu_min,
     float32_var,
-    geometry_params,
-    image_array,
+    frame_stack_or_map,
+    geometry_map,
     image_variable,
     to_host,
+    with_mu,
 )
 
 __all__ = ["disk_integrate", "solid_angle", "relative_variation", "one_au_factor", "AU"]
@@ -42,13 +46,7 @@ def one_au_factor(distance):
 
 def _weights(ds, device):
     """Solid angle (sr, float32) of every on-disk pixel, 0 elsewhere: ``(1 or nt, ny, nx)``."""
-    from kernels import get
-
-    p = geometry_params(ds, 0.0, shared=True)
-    xp = backend.array_module(device)
-    weight = xp.empty((p.shape[0], ds.sizes["y"], ds.sizes["x"]), dtype=np.float32)
-    get("solid_angle_weights", device)(xp.asarray(p), weight)
-    return weight
+    return geometry_map(ds, "solid_angle_weights", 0.0, device)
 
 
 def solid_angle(ds, *, device="auto"):
@@ -106,6 +104,11 @@ def relative_variation(values, reference="median"):
     transit), ``"first"`` (first finite value), an
     int (index of a frame) or a number (the reference value itself).
     """
+    if backend.is_dask(values):  # a lazy light curve: only an explicit value is possible
+        ref = float(reference)
+        if not np.isfinite(ref) or ref == 0:
+            raise PhotometryError(f"the reference value {ref} cannot normalise the light curve")
+        return (values / ref - 1.0) * 1e6, ref
     v = np.asarray(values, dtype=np.float64)
     finite = v[np.isfinite(v)]
     if finite.size == 0:
@@ -149,7 +152,10 @@ def disk_integrate(ds, *, quantity="flux", variable=None, normalize_distance=Tru
     normalize_distance : bool
         Scale the flux to 1 AU, ``F·(d/1 AU)²`` (the mean intensity never is).
     reference : str, int or float
-        Reference of ``relative_variation`` (ppm; see :func:`relative_variation`).
+        Reference of ``relative_variation`` (ppm; see :func:`relative_variation`). A
+        chunked (dask) Dataset needs a value: the default median (or any statistic or
+        frame of the series) depends on the whole series
+        (:class:`~solarprep.errors.ChunkingError` otherwise); the light curve is then lazy.
     min_covered : float
         Frames whose covered fraction of the disk (by solid angle) is below this
         get NaN in the main variable instead of a biased value.
@@ -190,27 +196,26 @@ def disk_integrate(ds, *, quantity="flux", variable=None, normalize_distance=Tru
     variable = image_variable(ds, variable)
     _check_frames(ds, variable)
     device = backend.resolve_device(device, ds)
-    from kernels import get
     from kernels.params import DISK_SUMS_LEN as DISK_NSUMS
 
+    chunked = is_chunked(ds[variable])
+    if chunked and isinstance(reference, (str, int, np.integer)):
+        require_explicit(ds, f"disk_integrate's reference={reference!r} (a statistic of the "
+                             "light curve)", "reference=<value> in the light curve's units")
     xp = backend.array_module(device)
     weight = _weights(ds, device)
-    image = image_array(ds, variable, device)
     if mu_min is not None:
         mu_min = check_mu_min(mu_min)
-        from solarprep.photometry._common import mu_array
-
-        _, mu = mu_array(ds, device)
+        mu = with_mu(ds, device).coords["mu"].data
+        mu = (mu[None] if mu.ndim == 2 else mu) if chunked else as_mu(mu, device)
         weight = xp.where(mu >= mu_min, weight, np.float32(0))
-    nt = image.shape[0]
-    sums = xp.zeros((nt, DISK_NSUMS))
-    get("disk_sums", device)(image, weight, sums)
-    s = to_host(sums)
-    if not np.all(s[:, 4] > 0):
-        bad = np.flatnonzero(~(s[:, 4] > 0)).tolist()
-        raise PhotometryError(
-            f"frames {bad} have no pixel on the solar disk (an off-limb cutout?): nothing to "
-            "integrate")
+    if chunked:
+        s = map_frames(_sums_frames, ds[variable], frame_stack_or_map(weight),
+                       output_core_dims=[["sum"]], output_dtypes=[np.float64],
+                       output_sizes={"sum": DISK_NSUMS}, kwargs={"device": device},
+                       frame_index=True).data
+    else:
+        s = _sums_frames(ds[variable].data, weight, device=device)
     covered = s[:, 1] / s[:, 2]
     flux = s[:, 0].copy()
     dsun = np.asarray(ds["dsun_obs"].values, dtype=np.float64)
@@ -225,7 +230,8 @@ def disk_integrate(ds, *, quantity="flux", variable=None, normalize_distance=Tru
         main_units = units
         long_name = f"disk-averaged {ds[variable].attrs.get('long_name', variable)}"
     main = np.where(covered >= min_covered, main, np.nan)
-    _report_coverage(ds, covered, min_covered)
+    if not chunked:  # (a chunked light curve is checked when computed: NaN frames)
+        _report_coverage(ds, covered, min_covered)
     rel, ref = relative_variation(main, reference)
     data = {
         quantity: float32_var(("time",), main, main_units, long_name,
@@ -240,7 +246,7 @@ def disk_integrate(ds, *, quantity="flux", variable=None, normalize_distance=Tru
         "n_pixels": float32_var(("time",), s[:, 3], "", "finite on-disk pixels"),
     }
     if limb_darkening is not None:
-        data.update(_model_flux(ds, variable, limb_darkening, weight, image, flux, device))
+        data.update(_model_flux(ds, variable, limb_darkening, weight, flux, device))
     out = xr.Dataset(data, coords={"time": ds["time"].values,
                                    "dsun_obs": ("time", dsun, {"units": "m"})},
                      attrs={"Conventions": CONVENTIONS,
@@ -270,15 +276,48 @@ def _report_coverage(ds, covered, min_covered):
                 "finite data and are NaN: %s", low.size, min_covered, shown)
 
 
-def _model_flux(ds, variable, law, weight, image, flux, device):
-    """``flux_model`` and ``relative_flux`` for a limb-darkening profile over the covered pixels."""
+def _sums_frames(image, weight, frames=None, *, device):
+    """Per frame ``[Σ wI, Σ w (finite), Σ w (disk), n finite, n disk]`` (host float64)."""
     from kernels import get
     from kernels.params import DISK_SUMS_LEN as DISK_NSUMS
-    from solarprep.photometry._common import mu_array
+
+    xp = backend.array_module(device)
+    image = as_image(image, device)
+    sums = xp.zeros((image.shape[0], DISK_NSUMS))
+    get("disk_sums", device)(image, as_mu(weight, device), sums)
+    s = to_host(sums)
+    if not np.all(s[:, 4] > 0):
+        bad = np.flatnonzero(~(s[:, 4] > 0))
+        bad = (bad if frames is None else np.asarray(frames)[bad]).tolist()
+        raise PhotometryError(
+            f"frames {bad} have no pixel on the solar disk (an off-limb cutout?): nothing to "
+            "integrate")
+    return s
+
+
+def _model_frames(image, mu, weight, poly, i0, frames=None, *, device):
+    """Per frame, the flux of the profile ``i0·L(μ)`` (rows ``poly``) over the finite pixels."""
+    from kernels import get
+    from kernels.params import DISK_SUMS_LEN as DISK_NSUMS
     from solarprep.photometry.limb_darkening import LimbDarkening
 
     xp = backend.array_module(device)
+    image, mu = as_image(image, device), as_mu(mu, device)
     nt = image.shape[0]
+    model = xp.empty_like(image)
+    for t in range(nt):
+        prof = LimbDarkening(tuple(poly[t]))(mu[t if mu.shape[0] > 1 else 0])
+        model[t] = xp.where(xp.isfinite(image[t]), prof * np.float32(i0[t]), np.nan)
+    sums = xp.zeros((nt, DISK_NSUMS))
+    get("disk_sums", device)(model, as_mu(weight, device), sums)
+    return to_host(sums)[:, 0]
+
+
+def _model_flux(ds, variable, law, weight, flux, device):
+    """``flux_model`` and ``relative_flux`` for a limb-darkening profile over the covered pixels."""
+    from solarprep.photometry.limb_darkening import LimbDarkening
+
+    nt = ds.sizes["time"]
     if isinstance(law, xr.Dataset):
         poly, i0 = to_host(law["polynomial"].data), to_host(law["i0"].data)
     elif isinstance(law, LimbDarkening):
@@ -289,14 +328,14 @@ def _model_flux(ds, variable, law, weight, image, flux, device):
         raise PhotometryError("limb_darkening must be a fit Dataset or a LimbDarkening")
     poly = np.broadcast_to(np.atleast_2d(poly), (nt, np.shape(poly)[-1]))
     i0 = np.broadcast_to(np.asarray(i0, float), (nt,))
-    _, mu = mu_array(ds, device)
-    model = xp.empty_like(image)
-    for t in range(nt):
-        prof = LimbDarkening(tuple(poly[t]))(mu[t if mu.shape[0] > 1 else 0])
-        model[t] = xp.where(xp.isfinite(image[t]), prof * np.float32(i0[t]), np.nan)
-    sums = xp.zeros((nt, DISK_NSUMS))
-    get("disk_sums", device)(model, weight, sums)
-    fm = to_host(sums)[:, 0]
+    ds = with_mu(ds, device)
+    if is_chunked(ds[variable]):
+        fm = map_frames(_model_frames, ds[variable], ds.coords["mu"], frame_stack_or_map(weight),
+                        frame_rows(poly), frame_rows(i0), output_core_dims=[[]],
+                        output_dtypes=[np.float64], kwargs={"device": device}).data
+    else:
+        fm = _model_frames(ds[variable].data, ds.coords["mu"].data, weight, poly, i0,
+                           device=device)
     units = ds[variable].attrs.get("units", "")
     return {"flux_model": float32_var(("time",), fm, f"{units} sr".strip(),
                                       "flux of the limb-darkening profile (same pixels)"),

@@ -29,13 +29,17 @@ from solarprep import backend
 from solarprep.dataset import CONVENTIONS, append_history
 from solarprep.errors import PhotometryError
 from solarprep.photometry._common import (
+    as_image,
+    as_mu,
     check_mu_min,
     float32_var,
+    frame_apply,
     image_array,
     image_variable,
     mu_array,
     to_host,
     wavelength_nm,
+    with_mu,
 )
 
 __all__ = ["LimbDarkening", "NECKEL_LABS_1994", "NECKEL_LABS_6173", "DEFAULT_LIMB_DARKENING",
@@ -277,8 +281,14 @@ def _kernels(device):
     return (get("ld_normal_sums", device), get("ld_solve", device), get("ld_divide", device))
 
 
-def _run_fit(image, mu, spec, mu_min, clip_sigma, max_iter, device):
+def _run_fit(image, mu, spec, mu_min, clip_sigma, max_iter, device, frames=None):
     """Iterate passes + solves on ``device``.
+
+    Every frame is fitted as if it were alone: clipping stops for a frame at the first pass
+    that keeps as many pixels as the pass before, and its fit is kept from then on, so the
+    result of a frame does not depend on the other frames of the stack (a block of a chunked
+    Dataset gives the frames' results of the whole series). ``frames`` are the global
+    indices of the frames (for messages).
 
     Returns (params on the device, params on the host, sums, eligible pixels, basis).
     """
@@ -298,20 +308,31 @@ def _run_fit(image, mu, spec, mu_min, clip_sigma, max_iter, device):
     passes = 2 + (int(max_iter) if clip_sigma else 0)
     eligible = None
     previous = None
+    done = np.zeros(nt, dtype=bool)  # frames whose clipping has converged: their fit is kept
+    kept_p = kept_sums = None
     for k in range(passes):
         normal_sums(image, mu, p_dev, sums)
         solve(sums, basis_dev, p_dev)
+        if done.any():
+            rows = xp.asarray(np.flatnonzero(done))
+            p_dev[rows] = kept_p[rows]
+            sums[rows] = kept_sums[rows]
         if k == 0:
             eligible = to_host(p_dev[:, LD_USED]).copy()
             if not np.all(eligible > basis.shape[0]):
-                bad = np.flatnonzero(~(eligible > basis.shape[0])).tolist()
+                bad = np.flatnonzero(~(eligible > basis.shape[0]))
+                bad = (bad if frames is None else np.asarray(frames)[bad]).tolist()
                 raise PhotometryError(
                     f"frames {bad} have too few on-disk pixels with μ ≥ mu_min={mu_min} "
                     f"(and finite values) to fit the law: is this an off-disk cutout? Lower "
                     "mu_min or fit a law with fewer coefficients")
         elif k >= 3:
             used = to_host(p_dev[:, LD_USED])
-            if previous is not None and np.array_equal(used, previous):
+            converged = (used == previous) & ~done
+            if converged.any():
+                done |= converged
+                kept_p, kept_sums = p_dev.copy(), sums.copy()
+            if done.all():
                 break
             previous = used.copy()
         if k == 2:
@@ -404,32 +425,52 @@ def fit_limb_darkening(ds, *, law="poly5", variable=None, mu_min=0.1, clip_sigma
     variable = image_variable(ds, variable)
     device = backend.resolve_device(device, ds)
     spec = _law_spec(law, ds)
-    ds, mu = mu_array(ds, device)
-    image = image_array(ds, variable, device)
-    _, p_host, sums, eligible, basis = _run_fit(image, mu, spec, mu_min, clip_sigma, max_iter,
-                                                device)
-    return _fit_dataset(ds, variable, spec, p_host, sums, eligible, basis, mu_min, clip_sigma)
+    ds = with_mu(ds, device)
+    options = dict(spec=spec, mu_min=mu_min, clip_sigma=clip_sigma, max_iter=max_iter)
+    columns = frame_apply(_fit_frames, ds, variable, device=device,
+                          outputs=[(_FIT_DIMS[name][1:], np.float32, "cpu") for name in _FIT_DIMS],
+                          output_sizes={"coefficient": len(spec.coefficient_names),
+                                        "power": spec.nq}, **options)
+    return _fit_dataset(ds, variable, spec, dict(zip(_FIT_DIMS, columns)), mu_min, clip_sigma)
 
 
-def _fit_dataset(ds, variable, spec, p_host, sums, eligible, basis, mu_min, clip_sigma):
+#: The per-frame columns of a fit, with their dims.
+_FIT_DIMS = {"i0": ("time",), "i0_err": ("time",), "coefficients": ("time", "coefficient"),
+             "coefficients_err": ("time", "coefficient"), "polynomial": ("time", "power"),
+             "sigma": ("time",), "n_used": ("time",), "clipped_fraction": ("time",)}
+
+
+def _fit_columns(image, mu, frames, *, spec, mu_min, clip_sigma, max_iter, device):
+    """Fit every frame; returns the parameters on the device and the float32 columns."""
+    p_dev, p_host, sums, eligible, basis = _run_fit(
+        as_image(image, device), as_mu(mu, device), spec, mu_min, clip_sigma, max_iter, device,
+        frames=frames)
     i0, i0_err, poly, coef, coef_err = _uncertainties(spec, p_host, sums, basis)
-    units = ds[variable].attrs.get("units", "")
     used = p_host[:, LD_USED]
-    dims_c = ("time", "coefficient")
+    columns = (i0, i0_err, coef, coef_err, poly, p_host[:, LD_SIGMA], used, 1.0 - used / eligible)
+    return p_dev, tuple(np.asarray(c, dtype=np.float32) for c in columns)
+
+
+def _fit_frames(image, mu, frames=None, **options):
+    """The fit columns of a stack of frames (or a block of one), in :data:`_FIT_DIMS` order."""
+    return _fit_columns(image, mu, frames, **options)[1]
+
+
+def _fit_dataset(ds, variable, spec, columns, mu_min, clip_sigma):
+    units = ds[variable].attrs.get("units", "")
+    long_names = {
+        "i0": (units, "disk-centre intensity I(μ=1) of the fit"),
+        "i0_err": (units, "1σ uncertainty of i0"),
+        "coefficients": ("", f"limb-darkening coefficients ({spec.name})"),
+        "coefficients_err": ("", "1σ uncertainty of coefficients"),
+        "polynomial": ("", "fitted L(μ) = Σ a_k μ^k, L(1) = 1"),
+        "sigma": (units, "rms of the kept residuals"),
+        "n_used": ("", "pixels kept by the last iteration"),
+        "clipped_fraction": ("", "fraction of eligible pixels clipped"),
+    }
     out = xr.Dataset(
-        {
-            "i0": float32_var(("time",), i0, units, "disk-centre intensity I(μ=1) of the fit"),
-            "i0_err": float32_var(("time",), i0_err, units, "1σ uncertainty of i0"),
-            "coefficients": float32_var(dims_c, coef, "",
-                                        f"limb-darkening coefficients ({spec.name})"),
-            "coefficients_err": float32_var(dims_c, coef_err, "", "1σ uncertainty of coefficients"),
-            "polynomial": float32_var(("time", "power"), poly, "",
-                                      "fitted L(μ) = Σ a_k μ^k, L(1) = 1"),
-            "sigma": float32_var(("time",), p_host[:, LD_SIGMA], units, "rms of the kept residuals"),
-            "n_used": float32_var(("time",), used, "", "pixels kept by the last iteration"),
-            "clipped_fraction": float32_var(("time",), 1.0 - used / eligible, "",
-                                            "fraction of eligible pixels clipped"),
-        },
+        {name: float32_var(_FIT_DIMS[name], columns[name], *long_names[name])
+         for name in _FIT_DIMS},
         coords={"time": ds["time"].values, "coefficient": spec.coefficient_names,
                 "power": np.arange(spec.nq)},
         attrs={"Conventions": CONVENTIONS, "title": f"limb-darkening fit of {variable}",
@@ -462,6 +503,25 @@ def _params_from_profile(i0, poly, mu_min, nt):
                                  coefficients=coefficients)
 
 
+def _fit_and_divide(image, mu, frames=None, *, device, **options):
+    """Fit and remove the profile of every frame: ``(contrast, I₀, L's μ-coefficients)``."""
+    xp = backend.array_module(device)
+    image, mu = as_image(image, device), as_mu(mu, device)
+    p_dev, columns = _fit_columns(image, mu, frames, device=device, **options)
+    out = xp.empty_like(image)
+    _kernels(device)[2](image, mu, p_dev, out)
+    return out, columns[0], columns[4]
+
+
+def _divide_frames(image, mu, params, frames=None, *, device):
+    """Divide every frame by the profile of its parameter row (:func:`_params_from_profile`)."""
+    xp = backend.array_module(device)
+    image, mu = as_image(image, device), as_mu(mu, device)
+    out = xp.empty_like(image)
+    _kernels(device)[2](image, mu, xp.asarray(params), out)
+    return out
+
+
 def remove_limb_darkening(ds, fit=None, *, variable=None, law="poly5", i0=None, mu_min=0.1,
                           clip_sigma=3.0, max_iter=10, device="auto"):
     """Divide every frame by its limb-darkening profile: a contrast image, 1 over the quiet Sun.
@@ -492,19 +552,17 @@ def remove_limb_darkening(ds, fit=None, *, variable=None, law="poly5", i0=None, 
     mu_min = check_mu_min(mu_min)
     variable = image_variable(ds, variable)
     device = backend.resolve_device(device, ds)
-    xp = backend.array_module(device)
     units = ds[variable].attrs.get("units", "")
-    ds, mu = mu_array(ds, device)
-    image = image_array(ds, variable, device)
-    nt = image.shape[0]
-    divide = _kernels(device)[2]
+    ds = with_mu(ds, device)
+    nt = ds.sizes["time"]
+    image_out = [(("y", "x"), np.float32)]
     if fit is None or (isinstance(fit, LimbDarkening) and i0 is None):
         spec = _law_spec(law if fit is None else fit, ds)
-        p_dev, p_host, sums, eligible, basis = _run_fit(image, mu, spec, mu_min, clip_sigma,
-                                                        max_iter, device)
-        fitted = _fit_dataset(ds, variable, spec, p_host, sums, eligible, basis, mu_min,
-                              clip_sigma)
-        i0_t, poly = fitted["i0"].values, fitted["polynomial"].values
+        out, i0_t, poly = frame_apply(
+            _fit_and_divide, ds, variable, device=device,
+            outputs=image_out + [((), np.float32, "cpu"), (("power",), np.float32, "cpu")],
+            output_sizes={"power": spec.nq}, spec=spec, mu_min=mu_min, clip_sigma=clip_sigma,
+            max_iter=max_iter)
         label = f"fit {spec.name}"
     else:
         if isinstance(fit, LimbDarkening):
@@ -518,20 +576,21 @@ def remove_limb_darkening(ds, fit=None, *, variable=None, law="poly5", i0=None, 
         else:
             raise PhotometryError("fit must be a fit_limb_darkening Dataset, a LimbDarkening "
                                   f"or None, not {type(fit).__name__}")
-        p_dev = xp.asarray(_params_from_profile(i0_t, poly, mu_min, nt))
-    out = xp.empty_like(image)
-    divide(image, mu, p_dev, out)
+        out = frame_apply(_divide_frames, ds, variable,
+                          _params_from_profile(i0_t, poly, mu_min, nt), device=device,
+                          outputs=image_out)
+        nq = np.asarray(poly).shape[-1]
+        poly = np.broadcast_to(np.atleast_2d(np.asarray(poly, dtype=float)), (nt, nq))
+        i0_t = np.broadcast_to(np.asarray(i0_t, float), (nt,))
     result = ds.copy()
     result[variable] = xr.Variable(ds[variable].dims, out, {
         **ds[variable].attrs, "units": "",
         "long_name": f"{ds[variable].attrs.get('long_name', variable)} / limb-darkening profile"})
-    nq = np.asarray(poly).shape[-1]
-    poly = np.broadcast_to(np.atleast_2d(np.asarray(poly, dtype=float)), (nt, nq))
-    result["ld_i0"] = float32_var(("time",), np.broadcast_to(np.asarray(i0_t, float), (nt,)),
-                                  units, "disk-centre intensity of the removed profile")
+    result["ld_i0"] = float32_var(("time",), i0_t, units,
+                                  "disk-centre intensity of the removed profile")
     result["ld_polynomial"] = float32_var(("time", "power"), poly, "",
                                           "removed L(μ) = Σ a_k μ^k")
-    result = result.assign_coords(power=np.arange(nq))
+    result = result.assign_coords(power=np.arange(poly.shape[-1]))
     return append_history(result, f"remove_limb_darkening({variable!r}, {label}, "
                                   f"mu_min={mu_min}, device={device!r})")
 

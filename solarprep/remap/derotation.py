@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from kernels.params import derotate_params
+from kernels.params import DR_DT, derotate_params
 from solarprep import backend
 from solarprep.coordinates.ephemeris import (
     EARTH_LIKE_TOLERANCE_DEG,
@@ -147,8 +147,7 @@ def derotate(ds, to, *, model="howard", frame_time="sidereal", order=1, observer
 
     device = backend.resolve_device(device, ds)
     out, valid = remap_variables(ds, names, "derotate", params, (nt, ds.sizes["y"], ds.sizes["x"]),
-                                 order, device)
-    _check_overlap(valid, dt, source_times)
+                                 order, device, check=_check_overlap)
 
     new_times = target_times.utc.datetime64.astype("datetime64[ns]")
     rsun_obs = [g.rsun_obs for g in targets]
@@ -238,12 +237,13 @@ def _drift(source_times, target_times):
     return np.radians(after - before)
 
 
-def _check_overlap(valid, dt, source_times):
+def _check_overlap(valid, frames, params):
+    """Raise for frames without any output pixel whose source was visible (block-wise)."""
     empty = empty_frames(valid)
     if empty.size:
         k = int(empty[0])
         raise SolarDataError(
             f"{empty.size} frame(s) have no output pixel whose surface point was visible in the "
-            f"input, first frame {k} ({source_times[k].isot}, Δt = {dt[k] / 86400:.2f} days): "
+            f"input, first frame {int(frames[k])} (Δt = {params[k, DR_DT] / 86400:.2f} days): "
             "the region has rotated off the disk (about half a solar rotation, 13.6 days, "
             "leaves no overlap); choose a closer target time")

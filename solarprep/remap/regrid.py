@@ -23,6 +23,7 @@ off-limb emission (EUV corona) is kept. Interpolation is ``scipy.ndimage.map_coo
 when the grid is ``f`` times coarser (the rule of skimage's ``resize``). Missing input pixels
 (NaN) are not smeared: an output pixel whose interpolation stencil touches one is NaN.
 """
+import dataclasses
 import logging
 import math
 import warnings
@@ -33,6 +34,7 @@ import xarray as xr
 from solarprep.coordinates.geometry import FrameGeometry, frame_geometries
 from solarprep.dataset import FRAME_COORDS, append_history, data_variables
 from solarprep.errors import PairError  # noqa: F401 (re-exported)
+from solarprep.parallel.blocks import frame_rows, is_chunked, map_frames
 
 __all__ = ["disk_grid_geometry", "regrid_disk", "DEFAULT_RADIUS", "DEFAULT_SHAPE"]
 
@@ -168,10 +170,9 @@ def regrid_disk(ds, *, shape=DEFAULT_SHAPE, radius=DEFAULT_RADIUS, order=1, anti
     -------
     xarray.Dataset
         Same variables and per-frame observer, new WCS coordinates (``crval = 0``,
-        ``crota2 = 0``, ``cdelt`` per frame), attribute ``disk_radius_px``.
+        ``crota2 = 0``, ``cdelt`` per frame), attribute ``disk_radius_px``. A chunked (dask)
+        Dataset gives lazy variables, resampled block by block.
     """
-    from tqdm.auto import tqdm
-
     ny, nx = _shape(shape)
     names = variables or data_variables(ds)
     if not names:
@@ -181,22 +182,49 @@ def regrid_disk(ds, *, shape=DEFAULT_SHAPE, radius=DEFAULT_RADIUS, order=1, anti
     if scale is not None:
         radius = float(np.mean([math.degrees(math.tan(math.asin(g.rsun_ref / g.dsun_obs)))
                                 * 3600.0 / scale for g in geoms]))
-    data = {name: np.empty((len(geoms), ny, nx), np.float32) for name in names}
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    r_px = np.hypot(yy - (ny - 1) / 2.0, xx - (nx - 1) / 2.0)
-    for t, (g_in, g_out) in enumerate(tqdm(list(zip(geoms, out_geoms)), disable=not progress,
-                                            desc="regrid", leave=False)):
-        rows, cols = _source_pixels(g_out, g_in, (ny, nx))
-        factor = g_out.cdelt1 / math.sqrt(abs(g_in.cdelt1 * g_in.cdelt2)) if antialias else 1.0
-        for name in names:
-            img = _host(ds[name].isel(time=t).data).astype(np.float64)
-            data[name][t] = _resample(img, rows, cols, factor, order)
-            if limb_mask is not None:
-                data[name][t][r_px > float(limb_mask) * radius] = np.nan
-    return _dataset(ds, names, data, out_geoms, (ny, nx), radius,
+    rows = [np.array([dataclasses.astuple(g) for g in gs]) for gs in (geoms, out_geoms)]
+    options = dict(shape=(ny, nx), radius=radius, order=order, antialias=antialias,
+                   limb_mask=limb_mask)
+    if is_chunked(ds[names]):
+        out = map_frames(_regrid_frames, *(ds[name] for name in names),
+                         *(frame_rows(r) for r in rows),
+                         output_core_dims=[["y", "x"]] * len(names),
+                         output_dtypes=[np.float32] * len(names), output_sizes={"y": ny, "x": nx},
+                         kwargs=options)
+        out = [o.data for o in (out if len(names) > 1 else (out,))]
+    else:
+        out = _regrid_frames(*(ds[name].data for name in names), *rows, progress=progress,
+                             **options)
+    return _dataset(ds, names, dict(zip(names, out)), out_geoms, (ny, nx), radius,
                     f"regrid_disk(shape=({ny}, {nx}), "
                     + (f"scale={scale}" if scale is not None else f"radius={radius}")
                     + f", order={order}, antialias={antialias}, limb_mask={limb_mask})")
+
+
+def _regrid_frames(*arrays, shape, radius, order, antialias, limb_mask, progress=False):
+    """Resample frames (or a block of them) of every image in ``arrays[:-2]`` to their grids.
+
+    ``arrays[-2:]`` are the input and output geometries, one row of :class:`FrameGeometry`
+    fields per frame. Returns one float32 ``(nt, ny, nx)`` array per image.
+    """
+    from tqdm.auto import tqdm
+
+    ny, nx = shape
+    images, (rows_in, rows_out) = arrays[:-2], arrays[-2:]
+    nt = rows_in.shape[0]
+    data = [np.empty((nt, ny, nx), np.float32) for _ in images]
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    r_px = np.hypot(yy - (ny - 1) / 2.0, xx - (nx - 1) / 2.0)
+    for t in tqdm(range(nt), disable=not progress, desc="regrid", leave=False):
+        g_in, g_out = FrameGeometry(*rows_in[t]), FrameGeometry(*rows_out[t])
+        rows, cols = _source_pixels(g_out, g_in, (ny, nx))
+        factor = g_out.cdelt1 / math.sqrt(abs(g_in.cdelt1 * g_in.cdelt2)) if antialias else 1.0
+        for image, out in zip(images, data):
+            img = _host(image[t]).astype(np.float64)
+            out[t] = _resample(img, rows, cols, factor, order)
+            if limb_mask is not None:
+                out[t][r_px > float(limb_mask) * radius] = np.nan
+    return tuple(data)
 
 
 def _dataset(ds, names, data, geoms, shape, radius, message):

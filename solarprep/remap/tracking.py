@@ -20,6 +20,7 @@ from solarprep.coordinates.geometry import frame_geometries, kernel_params
 from solarprep.coordinates.rotation import DEG_PER_DAY, get_law
 from solarprep.dataset import CONVENTIONS, MAP_FRAME_COORDS, append_history, data_variables, validate
 from solarprep.errors import SolarDataError
+from solarprep.parallel.blocks import require_explicit
 from solarprep.remap._gather import empty_frames, remap_variables
 
 __all__ = ["track", "PROJECTIONS", "map_coordinates"]
@@ -70,7 +71,9 @@ def track(ds, center, shape, scale, *, projection="postel", rate="snodgrass", fr
         (light-travel-time corrected).
     reference_time : time-like, optional
         When the centre is where ``center`` says; default the SkyCoord's
-        ``obstime``, else the middle frame's time (as mtrack).
+        ``obstime``, else the middle frame's time (as mtrack). A chunked (dask) Dataset
+        needs it (or a SkyCoord with ``obstime``): the default depends on the whole series
+        (:class:`~solarprep.errors.ChunkingError` otherwise).
     order : {1, 3}
         Bilinear, or Keys bicubic (default, like mtrack's cubic convolution).
     device : {"auto", "cpu", "cuda"}
@@ -123,6 +126,9 @@ def track(ds, center, shape, scale, *, projection="postel", rate="snodgrass", fr
     rsun_ref = float(ds.attrs["rsun_ref"])
     scale_rad = _scale_rad(scale, rsun_ref)
     times = as_time_array(ds["time"].values)
+    if reference_time is None and getattr(center, "obstime", None) is None:
+        require_explicit(ds, "track's default reference time (the middle frame)",
+                         "reference_time='2011-02-15T12:00', or a SkyCoord center with obstime")
     t_ref, lat0, lon_ref = _center(center, frame, reference_time, times)
     omega = _rate(rate, lat0)
 
@@ -135,8 +141,8 @@ def track(ds, center, shape, scale, *, projection="postel", rate="snodgrass", fr
                           basis=_basis(lat0, lon_c), lat0=lat0, lon0=lon_c)
 
     device = backend.resolve_device(device, ds)
-    data, valid = remap_variables(ds, names, "track", params, (len(times), ny, nx), order, device)
-    _check_visible(valid, times)
+    data, valid = remap_variables(ds, names, "track", params, (len(times), ny, nx), order, device,
+                                  check=_check_visible)
 
     axis = (np.arange(nx) - (nx - 1) / 2.0) * math.degrees(scale_rad)
     yaxis = (np.arange(ny) - (ny - 1) / 2.0) * math.degrees(scale_rad)
@@ -329,10 +335,11 @@ def _center_mu(geometries, centers, rsun_ref):
     return mu
 
 
-def _check_visible(valid, times):
+def _check_visible(valid, frames, params):
+    """Raise for frames in which the tracked patch is entirely off the disk (block-wise)."""
     empty = empty_frames(valid)
     if empty.size:
         raise SolarDataError(
             f"the tracked patch is entirely off the visible disk in {empty.size} frame(s), first "
-            f"at {times[int(empty[0])].isot}: track over a shorter span or choose a centre that "
-            "stays on the disk")
+            f"frame {int(frames[int(empty[0])])}: track over a shorter span or choose a centre "
+            "that stays on the disk")
