@@ -381,6 +381,7 @@ class Trainer:
         if self.system.ema:
             ema = get_model_state_dict(self._ema_dict(), options=opts)
             weights.update({f"ema.{k}": v for k, v in ema.items()})
+        weights.update(self.system.extra_state())
         return weights
 
     def save_checkpoint(self) -> pathlib.Path:

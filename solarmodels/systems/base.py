@@ -336,8 +336,13 @@ class System:
         out = {f"{k}.{n}": t for k, m in self.networks.items() for n, t in m.state_dict().items()}
         for k, ema in self.ema.items():
             out.update({f"ema.{k}.{n}": t for n, t in ema.module.state_dict().items()})
-        out.update({f"const.{k}": v.detach().cpu() for k, v in self.constants.items()})
+        out.update(self.extra_state())
         return out
+
+    def extra_state(self) -> dict:
+        """The saved tensors that belong to no trained network: ``"const.name"`` of
+        :attr:`constants` (subclasses add e.g. a frozen autoencoder)."""
+        return {f"const.{k}": v.detach().cpu() for k, v in self.constants.items()}
 
     def load_state_dict(self, state: Mapping, strict: bool = True):
         """Inverse of :meth:`state_dict` (averages restored only where :attr:`ema` exists)."""

@@ -274,11 +274,10 @@ class VideoFlowSystem(DiffusionSystem):
         return self.decode(z, self._disk(cond) if self.config.disk_residual else None)
 
     # ----------------------------------------------------------------- state
-    def state_dict(self) -> dict:
-        """The networks (and EMA), the codec statistics (``const.codec_shift``,
-        ``const.codec_scale``) and the frozen autoencoder (``autoencoder.…``), so that a
-        checkpoint decodes as trained."""
-        out = super().state_dict()
+    def extra_state(self) -> dict:
+        """The codec statistics (``const.codec_shift``, ``const.codec_scale``) and the frozen
+        autoencoder (``autoencoder.…``), so that a checkpoint decodes as trained."""
+        out = super().extra_state()
         if self.autoencoder is not None:
             out.update({f"autoencoder.{k}": v for k, v in self.autoencoder.state_dict().items()})
         return out
