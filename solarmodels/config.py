@@ -43,6 +43,7 @@ import typing
 from collections.abc import Mapping
 
 from solarmodels.errors import ConfigError  # noqa: F401 (re-exported)
+from solarprep.io.atomic import write_text
 
 __all__ = ["TrainConfig", "RunConfig", "load_config", "save_config",
            "build_dataclass", "apply_overrides", "parse_value", "to_dict", "default_run_dir"]
@@ -387,10 +388,7 @@ def save_config(config, path) -> pathlib.Path:
     """Write ``config`` (a dataclass or dict) as indented JSON, atomically."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_dict(config), indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text(path, json.dumps(to_dict(config), indent=2, sort_keys=False) + "\n")
 
 
 #: Characters a run name may hold besides letters and digits (no separators, no ``..``).

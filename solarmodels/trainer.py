@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import logging
 import math
@@ -66,6 +67,7 @@ from solarmodels.config import ConfigError, TrainConfig, build_dataclass, save_c
 from solarmodels.distributed import resolve_device
 from solarmodels.errors import CheckpointError, NonFiniteLossError
 from solarmodels.systems.base import StepContext
+from solarprep.io.atomic import write_text
 
 __all__ = ["Trainer", "TrainConfig", "seed_everything", "resolve_device", "collate",
            "latest_checkpoint", "move_batch"]
@@ -480,14 +482,15 @@ class Trainer:
 
     def _write_history(self):
         rows = self.history
-        (self.run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
         keys = []
         for r in rows:
             keys.extend(k for k in r if k not in keys)
-        with open(self.run_dir / "metrics.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(self.run_dir / "metrics.csv", table.getvalue())
 
     def _log(self, row: dict):
         """Record a row (rank 0: metrics files and TensorBoard)."""

@@ -47,7 +47,8 @@ def test_park2019_pix2pix_hmi_to_aia(tmp_path, examples):
             ev["baselines"]["train_mean"][key]), key
     assert "input" not in ev["baselines"]          # G → DN: no input baseline
     with xr.open_dataset(res["predict"]["output"], engine="h5netcdf") as pred:
-        assert pred["euv171_pred"].attrs["units"] == "DN"
+        assert pred["euv171_pred"].attrs["units"] == "count"       # CF; DN beside it
+        assert pred["euv171_pred"].attrs["units_astropy"] == "DN"
         assert pred.attrs["checkpoint_step"] == 2 and "solarmodels predict" in pred.attrs["history"]
     assert pathlib.Path(res["predict"]["files"][1]).stat().st_size > 1000
     row = summarise(res, tmp_path)
@@ -71,7 +72,7 @@ def test_farside_pix2pixhd_and_pix2pixcc_euv_to_magnetogram(tmp_path, examples):
             assert np.isfinite(ev["baselines"]["train_mean"][key]), key
         assert 1e20 < ev["metrics"]["tumf_target_Mx"] < 1e25
         with xr.open_dataset(res[f"{tag}_predict"]["output"], engine="h5netcdf") as pred:
-            assert pred["blos_pred"].attrs["units"] == "G"
+            assert pred["blos_pred"].attrs["units"] == "gauss"       # UDUNITS-2 name
 
 
 def test_ddpm_goes_class_with_guidance(tmp_path, examples):

@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from solarprep import backend
-from solarprep.dataset import validate
+from solarprep.dataset import cf_decode, cf_encode, validate
 from solarprep.errors import SolarDataError
 from solarprep.io.atomic import atomic_path, clean_stale
 
@@ -92,6 +92,8 @@ def save(ds, path, *, overwrite=True, check=True, encoding=None, append_dim=None
     one. On any error (``KeyboardInterrupt`` too) the temporary is removed and
     the target is left as it was; temporaries left by killed writers are removed
     by the next write of the same target (:func:`solarprep.io.atomic.clean_stale`).
+    ``units`` are written as CF/UDUNITS-2 strings (:func:`solarprep.dataset.cf_encode`;
+    ``docs/dataset.md``, "Files"), and :func:`open_dataset` gives back astropy's.
     Attributes that netCDF cannot hold are converted: ``None`` becomes
     ``""``, booleans become 0/1, dicts become JSON strings. Datetime
     coordinates are stored as int64 nanoseconds (exact); data variables are
@@ -178,7 +180,7 @@ def open_dataset(path, *, chunks=None, storage_options=None):
         else:
             opened = xr.open_dataset(path, engine="zarr", chunks=None, consolidated=False)
         with opened:
-            return opened.load()
+            return cf_decode(opened.load())
     except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
         if isinstance(exc, SolarDataError):
             raise
@@ -210,8 +212,8 @@ def _to_host(ds):
 
 
 def _prepare(ds):
-    """A copy without inherited encodings and with netCDF-safe attributes."""
-    out = ds.drop_encoding()
+    """A copy without inherited encodings, with netCDF-safe attributes and CF units."""
+    out = cf_encode(ds.drop_encoding())
     out.attrs = _clean_attrs(ds.attrs)
     for var in out.variables.values():
         var.attrs = _clean_attrs(var.attrs)
@@ -423,6 +425,7 @@ def _open_lazy(path, chunks, storage_options):
         ds = xr.open_dataset(handle, engine="h5netcdf", chunks=chunks)
     else:
         ds = xr.open_dataset(where, engine="h5netcdf", chunks=chunks)
+    ds = cf_decode(ds)
     if chunks is None:
         with ds:
             return ds.load()
