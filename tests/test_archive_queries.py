@@ -72,6 +72,8 @@ def test_fido_queries_are_exact_attrs():
     (lambda: aia_query("2011-02-16", "2011-02-15", 171), "is not after start"),
     (lambda: aia_query("yesterday", "2011-02-15", 171), "not a time astropy can read"),
     (lambda: aia_query("2011-02-15", "2011-02-16", 171, cadence="6 fortnights"), "duration"),
+    (lambda: aia_query("2011-02-15", "2011-02-16", 171, cadence=6 * u.m), "not a unit of time"),
+    (lambda: preset("park2019", "2011-02-15", "2011-02-16", cadence="0h"), "positive duration"),
     (lambda: hmi_query("2011-02-15", "2011-02-16", "B"), "no HMI series"),
     (lambda: hmi_query("2011-02-15", "2011-02-16", patch={"lon": 1}), "patch needs"),
     (lambda: euvi_query("2011-02-15", "2011-02-16", 171, spacecraft="C"), "STEREO 'A' or 'B'"),

@@ -42,13 +42,15 @@ def doppler_difference(ds, variable=None, *, gap_factor=1.5, cadence=None, name=
     gap_factor : float
         Two consecutive frames further apart than ``gap_factor`` × the cadence are
         on either side of a gap and give no difference (default 1.5).
-    cadence : float, optional
-        Seconds; the median time step by default.
+    cadence : astropy.units.Quantity, str or float, optional
+        ``45 * u.s``, ``"45s"`` or seconds; detected from the time steps by default
+        (:func:`~solarprep.helioseismology.cadence.frame_cadence`).
     name : str, optional
         Name of the output variable (default ``"d" + variable``).
-    tolerance : float
-        Largest distance of a frame from the regular grid ``t₀ + n·cadence``, in
-        cadences (default 0.05, as :func:`solarprep.power_maps`): a series with more
+    tolerance : float, astropy.units.Quantity or str
+        Largest distance of a frame from the regular grid ``t₀ + n·cadence``: a number
+        is in cadences (default 0.05, as :func:`solarprep.power_maps`), a duration
+        (``2 * u.s``, ``"2s"``) is converted with the cadence; a series with more
         timing jitter is refused rather than differenced over uneven steps.
 
     Returns

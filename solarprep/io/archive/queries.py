@@ -17,7 +17,8 @@ import dataclasses
 import datetime
 import math
 
-from solarprep.errors import QueryError
+from solarprep.dataset import as_seconds
+from solarprep.errors import QuantityError, QueryError
 
 __all__ = ["JsocQuery", "FidoQuery", "AIA_SERIES", "AIA_WAVELENGTHS", "HMI_SERIES",
            "aia_query", "hmi_query", "euvi_query", "goes_xrs_query", "hek_flare_query",
@@ -145,28 +146,11 @@ def parse_time(value, name="time"):
 
 
 def _seconds(value, name):
-    """Seconds of a duration: a number (s), an astropy Quantity or a string like ``'6h'``."""
-    import astropy.units as u
-
-    if value is None:
-        return None
-    if isinstance(value, u.Quantity):
-        seconds = float(value.to_value(u.s))
-    elif isinstance(value, str):
-        text = value.strip()
-        units = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-        number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
-        unit = text[len(number):] or "s"
-        try:
-            seconds = float(number) * units[unit]
-        except (KeyError, ValueError) as exc:
-            raise QueryError(f"{name}={value!r}: give a duration such as '45s', '12m', '6h', "
-                             "'1d' or an astropy Quantity") from exc
-    else:
-        seconds = float(value)
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise QueryError(f"{name}={value!r} must be a positive duration")
-    return seconds
+    """Seconds of a duration (:func:`solarprep.dataset.as_seconds`), a QueryError if not one."""
+    try:
+        return as_seconds(value, name, allow_zero=False)
+    except QuantityError as exc:
+        raise QueryError(str(exc)) from None
 
 
 def jsoc_duration(seconds):
