@@ -35,12 +35,21 @@ import platform
 import random
 import shutil
 import subprocess
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from solarmodels.errors import CheckpointError  # noqa: F401 (re-exported)
 from solarprep.io.atomic import fsync_tree, replace_folder, temporary_name, write_text
+
+if TYPE_CHECKING:
+    import os
+    from typing import Any
+
+    from torch import nn
+
+    from solarmodels.distributed import DistributedContext
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_meta", "rng_state", "set_rng_state",
            "data_fingerprint", "environment_versions", "git_revision",
@@ -187,8 +196,11 @@ def _single():
     return DistributedContext()
 
 
-def save_checkpoint(path, system, *, config=None, state=None, meta=None, context=None,
-                    rank_state=None, sharded=None, weights=None, latest=False) -> pathlib.Path:
+def save_checkpoint(path: str | os.PathLike[str], system: nn.Module, *, config: Any = None,
+                    state: dict | None = None, meta: dict | None = None,
+                    context: DistributedContext | None = None, rank_state: dict | None = None,
+                    sharded: dict | None = None, weights: dict | None = None,
+                    latest: bool = False) -> pathlib.Path:
     """Write ``system``'s weights, ``config``, meta and training ``state`` to folder ``path``.
 
     Under ``torch.distributed`` every rank calls it: rank 0 writes the weights, config, meta and
@@ -318,8 +330,9 @@ def read_meta(path) -> dict:
             "meta": json.loads((path / META).read_text()) if (path / META).exists() else {}}
 
 
-def load_checkpoint(path, system=None, *, map_location="cpu", strict=True, with_state=True,
-                    with_weights=True) -> dict:
+def load_checkpoint(path: str | os.PathLike[str], system: nn.Module | None = None, *,
+                    map_location: str | torch.device = "cpu", strict: bool = True,
+                    with_state: bool = True, with_weights: bool = True) -> dict:
     """Read a checkpoint folder; load its weights into ``system`` if given.
 
     Returns ``{"weights": dict, "config": dict, "meta": dict, "state": dict or None}``; the

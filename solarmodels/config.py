@@ -41,9 +41,14 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from solarmodels.errors import ConfigError  # noqa: F401 (re-exported)
 from solarprep.io.atomic import write_text
+
+if TYPE_CHECKING:
+    import os
+    from typing import Any
 
 __all__ = ["TrainConfig", "RunConfig", "load_config", "save_config",
            "build_dataclass", "apply_overrides", "parse_value", "to_dict", "default_run_dir"]
@@ -351,7 +356,8 @@ def _read(path: pathlib.Path) -> dict:
     raise ConfigError(f"{path}: unknown config format {suffix!r}; use .toml, .json or .yaml")
 
 
-def load_config(path_or_dict, overrides=None, *, validate=True) -> RunConfig:
+def load_config(path_or_dict: str | os.PathLike[str] | Mapping, overrides: Any = None, *,
+                validate: bool = True) -> RunConfig:
     """Read a :class:`RunConfig` from a TOML/YAML/JSON file or a dict, then apply ``overrides``.
 
     Parameters

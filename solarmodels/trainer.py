@@ -47,6 +47,7 @@ import random
 import re
 import shutil
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -68,6 +69,12 @@ from solarmodels.distributed import resolve_device
 from solarmodels.errors import CheckpointError, NonFiniteLossError
 from solarmodels.systems.base import StepContext
 from solarprep.io.atomic import write_text
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from solarmodels.systems.base import System
 
 __all__ = ["Trainer", "TrainConfig", "seed_everything", "resolve_device", "collate",
            "latest_checkpoint", "move_batch"]
@@ -194,8 +201,9 @@ class Trainer:
     (:func:`solarmodels.distributed.init_distributed`); ``config.batch_size`` is per rank.
     """
 
-    def __init__(self, system, train_data, val_data=None, config=None, run_dir="run", *,
-                 run_config=None, collate_fn=None):
+    def __init__(self, system: System, train_data: Any, val_data: Any = None, config: Any = None,
+                 run_dir: str | os.PathLike[str] = "run", *, run_config: Any = None,
+                 collate_fn: Callable | None = None) -> None:
         self.system = system
         self.train_data = train_data
         self.val_data = val_data
@@ -412,7 +420,7 @@ class Trainer:
             logger.info("checkpoint %s", path)
         return path
 
-    def load_checkpoint(self, path):
+    def load_checkpoint(self, path: str | os.PathLike[str]) -> dict:
         """Restore weights, optimisers, schedulers, RNG, sampler position and step from ``path``
         (every rank calls it; each restores its own RNG stream)."""
         self._setup()
@@ -597,7 +605,7 @@ class Trainer:
             self._monitor.image(grid[0], grid[1].float(), self.step)
 
     # ----------------------------------------------------------------- evaluation
-    def evaluate(self, data=None, *, max_batches=None) -> dict:
+    def evaluate(self, data: Any = None, *, max_batches: int | None = None) -> dict:
         """Mean of ``system.validation_step`` over ``data`` (default ``val_data``), weighted by
         batch size; networks in eval mode, no gradients, same autocast as training.
 

@@ -5,19 +5,35 @@ Every step of solarprep reads and writes an :class:`xarray.Dataset` with dims
 per-frame geometry as coordinates along ``time`` and the constant metadata in
 the global attributes. :func:`validate` says exactly what a Dataset lacks.
 """
+from __future__ import annotations
+
 import datetime
 import math
 import re
 import warnings
+from typing import TYPE_CHECKING, TypeAlias, overload
 
 import numpy as np
 
 from solarprep._version import __version__
 from solarprep.errors import DatasetConventionError, QuantityError  # noqa: F401 (re-exported)
 
+if TYPE_CHECKING:
+    import os
+
+    import xarray as xr
+    from astropy.units import Quantity, UnitBase
+
 __all__ = ["GEOMETRY_COORDS", "FRAME_COORDS", "REQUIRED_ATTRS", "CONVENTIONS", "validate",
            "append_history", "data_variables", "is_light_curve", "is_heliographic_map",
-           "MAP_PROJECTIONS", "as_seconds", "cf_units", "cf_encode", "cf_decode", "UNITS_ASTROPY"]
+           "MAP_PROJECTIONS", "as_seconds", "cf_units", "cf_encode", "cf_decode", "UNITS_ASTROPY",
+           "Duration", "PathLike"]
+
+#: A duration as the public API takes it (:func:`as_seconds`): ``8 * u.h``, ``"8h"``, a
+#: ``timedelta``, or a number in the argument's documented unit.
+Duration: TypeAlias = "Quantity | str | float | datetime.timedelta | np.timedelta64"
+#: A file or folder path.
+PathLike: TypeAlias = "str | os.PathLike[str]"
 
 CONVENTIONS = "CF-1.11"
 
@@ -56,17 +72,17 @@ MAP_REQUIRED_ATTRS = ("Conventions", "instrument", "rsun_ref", "projection",
                       "solarprep_version", "history")
 
 
-def data_variables(ds):
+def data_variables(ds: xr.Dataset) -> list[str]:
     """Names of the image variables, those with dims ``(time, y, x)``."""
     return [name for name, var in ds.data_vars.items() if var.dims == ("time", "y", "x")]
 
 
-def is_light_curve(ds):
+def is_light_curve(ds: xr.Dataset) -> bool:
     """True for a light-curve Dataset: a ``time`` dimension and no image axes."""
     return "time" in ds.dims and "x" not in ds.dims and "y" not in ds.dims
 
 
-def validate(ds):
+def validate(ds: xr.Dataset) -> xr.Dataset:
     """Check that ``ds`` follows the solar Dataset convention.
 
     Image Datasets (dims ``time, y, x``) are checked in full; light-curve
@@ -130,7 +146,7 @@ def _variable_problems(ds, names):
     return problems
 
 
-def is_heliographic_map(ds):
+def is_heliographic_map(ds: xr.Dataset) -> bool:
     """True for a tracked heliographic map Dataset (``attrs["projection"]`` names one)."""
     return ds.attrs.get("projection") in MAP_PROJECTIONS
 
@@ -160,7 +176,7 @@ def _image_problems(ds):
     return problems
 
 
-def append_history(ds, message):
+def append_history(ds: xr.Dataset, message: str) -> xr.Dataset:
     """Return a shallow copy of ``ds`` with one line added to its ``history`` attribute.
 
     Each line reads ``<UTC time> solarprep <version> <message>``, oldest first.
@@ -188,7 +204,13 @@ _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0, "se
 _DURATION = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z]+)\s*$")
 
 
-def as_seconds(value, name="duration", *, unit="s", allow_zero=True):
+@overload
+def as_seconds(value: None, name: str = ..., *, unit: str = ..., allow_zero: bool = ...) -> None: ...
+@overload
+def as_seconds(value: Duration, name: str = ..., *, unit: str = ...,
+               allow_zero: bool = ...) -> float: ...
+def as_seconds(value: Duration | None, name: str = "duration", *, unit: str = "s",
+               allow_zero: bool = True) -> float | None:
     """A duration in seconds, from any of the forms the public API accepts.
 
     Parameters
@@ -289,7 +311,7 @@ _COUNTS = frozenset(("DN", "ct", "electron", "ph", "adu", "chan"))
 _DROPPED = frozenset(("pix",))
 
 
-def cf_units(unit):
+def cf_units(unit: str | UnitBase) -> str:
     """The CF/UDUNITS-2 spelling of a unit: ``"W m-2"``, ``"m s-1"``, ``"gauss"``, ``"1"``.
 
     Parameters
@@ -345,7 +367,7 @@ def _is_time(var):
 _AXES = {"time": {"standard_name": "time", "axis": "T"}, "x": {"axis": "X"}, "y": {"axis": "Y"}}
 
 
-def cf_encode(ds):
+def cf_encode(ds: xr.Dataset) -> xr.Dataset:
     """The Dataset as files hold it: CF/UDUNITS-2 ``units``, ``axis`` and ``standard_name``.
 
     Every ``units`` attribute (variables and coordinates, not datetimes) becomes
@@ -385,7 +407,7 @@ def cf_encode(ds):
     return out
 
 
-def cf_decode(ds):
+def cf_decode(ds: xr.Dataset) -> xr.Dataset:
     """Inverse of :func:`cf_encode`: astropy's generic ``units`` strings, as in memory.
 
     ``units`` becomes astropy's generic string of the unit (``"W m-2"`` → ``"W / m2"``,

@@ -6,7 +6,10 @@ fixed radius (392 px at 1024² for Park et al. 2019 and Kim et al. 2019; 450 px 
 al. 2020), centred, with solar north up. :func:`build_pairs` puts both instruments on that grid
 with :func:`solarprep.remap.regrid_disk` and matches their frames in time.
 """
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -14,6 +17,9 @@ import xarray as xr
 from solarprep.dataset import CONVENTIONS, append_history, as_seconds, data_variables
 from solarprep.errors import PairError
 from solarprep.remap.regrid import DEFAULT_RADIUS, DEFAULT_SHAPE, regrid_disk
+
+if TYPE_CHECKING:
+    from solarprep.dataset import Duration
 
 __all__ = ["build_pairs", "scale_pairs", "assign_time_splits", "synthetic_pair_sources"]
 
@@ -38,9 +44,12 @@ def _match_times(t_a, t_b, max_dt):
     return np.where(ok, best, -1), diff[np.arange(len(ta)), best]
 
 
-def build_pairs(a, b, *, shape=DEFAULT_SHAPE, radius=DEFAULT_RADIUS, max_dt=600.0, order=1,
-                antialias=True, limb_mask=None, names=None, scale=None, splits=None,
-                progress=True):
+def build_pairs(a: object, b: object, *, shape: int | tuple[int, int] = DEFAULT_SHAPE,
+                radius: float = DEFAULT_RADIUS, max_dt: Duration = 600.0, order: int = 1,
+                antialias: bool = True, limb_mask: float | None = None,
+                names: tuple[str, str] | None = None, scale: dict | None = None,
+                splits: tuple[float, float, float] | None = None,
+                progress: bool = True) -> xr.Dataset:
     """Co-register instruments onto one disk-centred, north-up grid and pair their frames.
 
     Each frame is resampled with :func:`regrid_disk` (its own disk scaled to ``radius`` px at

@@ -33,8 +33,11 @@ is one preparation kernel that writes the samples pixel-major, ``(P, M)``, one
 cuFFT along that last, contiguous axis (a batched R2C; CuPy caches the plan) and
 one band-sum kernel writing into the result on the device: no host round trip.
 """
+from __future__ import annotations
+
 import logging
 import time as _time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -45,6 +48,13 @@ from solarprep.errors import CadenceError
 from solarprep.helioseismology._common import pick_variable as _pick_variable
 from solarprep.helioseismology.cadence import regular_grid
 from solarprep.parallel.blocks import is_chunked
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy.typing as npt
+
+    from solarprep.dataset import Duration
 
 __all__ = ["DEFAULT_BANDS", "CONVENTIONS", "band_weights", "band_powers", "power_maps",
            "band_name"]
@@ -389,10 +399,13 @@ def _lazy_nan_window(data, nb):
                            chunks=-1)
 
 
-def power_maps(ds, variable=None, *, bands=DEFAULT_BANDS, window="8h", step=None,
-               convention="physical", difference=True, compensate_difference=False,
-               detrend=None, apodize=None, cadence=None, gaps="nan", precision="float32",
-               device="auto", progress=False):
+def power_maps(ds: xr.Dataset, variable: str | None = None, *,
+               bands: Sequence[tuple[float, float]] = DEFAULT_BANDS, window: Duration = "8h",
+               step: Duration | None = None, convention: str = "physical", difference: bool = True,
+               compensate_difference: bool = False, detrend: str | None = None,
+               apodize: str | tuple | npt.ArrayLike | None = None, cadence: Duration | None = None,
+               gaps: str = "nan", precision: str = "float32", device: str = "auto",
+               progress: bool = False) -> xr.Dataset:
     """Acoustic power maps in frequency bands, over one or many (sliding) time windows.
 
     Parameters

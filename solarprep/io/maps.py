@@ -5,8 +5,11 @@ coordinates and the global attributes of the Dataset (``docs/dataset.md``), so
 that the Map's data, world coordinates, observer, ``date`` and
 ``reference_date`` are those of the frame.
 """
+from __future__ import annotations
+
 import logging
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,12 +17,16 @@ from solarprep import backend
 from solarprep.coordinates.geometry import frame_geometries
 from solarprep.dataset import UNITS_ASTROPY, data_variables
 
+if TYPE_CHECKING:
+    import xarray as xr
+    from sunpy.map import GenericMap
+
 __all__ = ["to_maps"]
 
 log = logging.getLogger(__name__)
 
 
-def to_maps(ds, name=None):
+def to_maps(ds: xr.Dataset, name: str | None = None) -> list[GenericMap]:
     """One :class:`sunpy.map.GenericMap` per frame of a solar Dataset.
 
     Parameters

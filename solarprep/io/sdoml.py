@@ -15,13 +15,19 @@ zarr with the FITS headers kept, ``docs/data_sdoml.md``)::
 Frames within a year are **not** sorted by time in the public stores; :func:`open_sdoml`
 sorts them. AIA ``T_OBS`` is UTC ISO 8601 with ``Z``; HMI's is TAI (converted to UTC here).
 """
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
 from solarprep.dataset import CONVENTIONS, FRAME_COORDS, append_history, as_seconds, validate
 from solarprep.errors import SdomlError
+
+if TYPE_CHECKING:
+    from solarprep.dataset import Duration
 
 __all__ = ["open_sdoml", "SDOML_AIA_CHANNELS", "SDOML_HMI_CHANNELS", "PUBLIC_STORES"]
 
@@ -151,8 +157,9 @@ def _match(reference, other, tolerance):
     return np.where(ok, pick, -1)
 
 
-def open_sdoml(store, years=None, channels=None, *, reference=None, tolerance="6min",
-               storage_options=None):
+def open_sdoml(store: object, years: int | list[int] | None = None,
+               channels: str | list[str] | None = None, *, reference: str | None = None,
+               tolerance: Duration = "6min", storage_options: dict | None = None) -> xr.Dataset:
     """Open SDOML v2 zarr store(s) as one lazy solar Dataset (``docs/dataset.md``).
 
     Parameters

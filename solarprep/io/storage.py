@@ -5,11 +5,14 @@ target's folder and renames it into place (:mod:`solarprep.io.atomic`), so that
 the target never holds a half-written file; :func:`open_dataset` reads it back,
 unchanged, into memory. ``docs/guarantees.md`` lists what is guaranteed.
 """
+from __future__ import annotations
+
 import contextlib
 import json
 import logging
 import pathlib
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -18,6 +21,9 @@ from solarprep import backend
 from solarprep.dataset import cf_decode, cf_encode, validate
 from solarprep.errors import SolarDataError
 from solarprep.io.atomic import atomic_path, clean_stale
+
+if TYPE_CHECKING:
+    from solarprep.dataset import PathLike
 
 __all__ = ["save", "open_dataset", "check_zarr_codecs", "append_zarr", "time_chunk",
            "quiet_zarr", "NETCDF_SUFFIXES", "ZARR_SUFFIXES"]
@@ -37,8 +43,9 @@ _TIME_ENCODING = {"units": "nanoseconds since 1970-01-01T00:00:00", "dtype": "in
 # --------------------------------------------------------------------------- public API
 
 
-def save(ds, path, *, overwrite=True, check=True, encoding=None, append_dim=None,
-         storage_options=None):
+def save(ds: xr.Dataset, path: PathLike, *, overwrite: bool = True, check: bool = True,
+         encoding: dict | None = None, append_dim: str | None = None,
+         storage_options: dict | None = None) -> pathlib.Path | str:
     """Write a solar Dataset (or any Dataset, with ``check=False``) to netCDF-4 or zarr, atomically.
 
     Parameters
@@ -129,7 +136,8 @@ def save(ds, path, *, overwrite=True, check=True, encoding=None, append_dim=None
     return path
 
 
-def open_dataset(path, *, chunks=None, storage_options=None):
+def open_dataset(path: PathLike, *, chunks: dict | int | str | None = None,
+                 storage_options: dict | None = None) -> xr.Dataset:
     """Read a Dataset written by :func:`save`: into memory, or lazily with ``chunks``.
 
     Parameters

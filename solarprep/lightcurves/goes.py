@@ -28,6 +28,8 @@ the **start** is the first minute of 4 consecutive minutes of strictly increasin
 value is at least 1.4 times the first; the **peak** is the maximum before the end; the **end** is
 the first minute when the flux has fallen back half-way from the peak to the start flux.
 """
+from __future__ import annotations
+
 import glob
 import logging
 import math
@@ -36,11 +38,21 @@ import pathlib
 import re
 import warnings
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from solarprep.dataset import as_seconds
 from solarprep.errors import GoesDataError, QuantityError, SolarprepDeprecationWarning  # noqa: F401
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    import numpy.typing as npt
+    import xarray as xr
+
+    from solarprep.dataset import Duration
 
 __all__ = ["GOES_CLASSES", "SWPC_FACTORS", "MAX_PLAUSIBLE_FLUX", "read_xrs",
            "to_scale", "flare_class", "class_to_flux", "class_index", "class_letter",
@@ -301,7 +313,8 @@ def _read_netcdf(path, kind):
         "product": product, "native_scale": "true"}
 
 
-def read_xrs(source, *, scale="native", progress=False):
+def read_xrs(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
+             scale: str = "native", progress: bool = False) -> xr.Dataset:
     """Read GOES/XRS files of any kind into one light-curve Dataset.
 
     Parameters
@@ -482,8 +495,9 @@ def one_minute(ds, variable="xrsb"):
     return series.resample("1min").mean()
 
 
-def detect_flares(ds, *, variable="xrsb", scale="swpc", rise="4min", rise_ratio=1.4,
-                  min_class=None, rise_minutes=None):
+def detect_flares(ds: xr.Dataset, *, variable: str = "xrsb", scale: str = "swpc",
+                  rise: Duration = "4min", rise_ratio: float = 1.4, min_class: str | None = None,
+                  rise_minutes: int | None = None) -> xr.Dataset:
     """Flare events in a GOES/XRS light curve with NOAA/SWPC-like rules.
 
     On 1-minute averages ``F_i`` of the 1–8 Å flux (on ``scale``):
@@ -609,7 +623,9 @@ def _on_scale(ds, scale):
     return to_scale(ds, scale)
 
 
-def label_times(times, xrs, *, before="30min", after="30min", variable="xrsb", scale="swpc"):
+def label_times(times: npt.ArrayLike | xr.Dataset | xr.DataArray, xrs: xr.Dataset, *,
+                before: Duration = "30min", after: Duration = "30min", variable: str = "xrsb",
+                scale: str = "swpc") -> xr.Dataset:
     """Label image times by the largest GOES class in a window around each.
 
     ``label_k = class of max F(t)`` over ``t ∈ [t_k − before, t_k + after]`` on 1-minute

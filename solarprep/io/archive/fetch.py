@@ -1,15 +1,21 @@
 """``solarprep.fetch``: run archive queries into the download cache (``docs/data_jsoc.md``)."""
+from __future__ import annotations
+
 import logging
 import os
 import pathlib
 import secrets
 import shutil
+from typing import TYPE_CHECKING
 
 from solarprep.dataset import as_seconds
 from solarprep.errors import ArchiveError, CacheError
 from solarprep.io.archive.cache import Cache, check_file
 from solarprep.io.archive.jsoc import export_files, jsoc_client
 from solarprep.io.archive.queries import FidoQuery, JsocQuery
+
+if TYPE_CHECKING:
+    from solarprep.dataset import Duration, PathLike
 
 __all__ = ["fetch", "default_cache", "CACHE_ENV"]
 
@@ -25,8 +31,10 @@ def default_cache():
         os.environ.get(CACHE_ENV, "~/.cache/solarprep/archive")))
 
 
-def fetch(query, cache=None, *, email=None, server=None, retries=4, backoff=1.0, timeout=60.0,
-          export_timeout=600.0, poll=5.0, progress=True):
+def fetch(query: object, cache: PathLike | None = None, *, email: str | None = None,
+          server: str | None = None, retries: int = 4, backoff: Duration = 1.0,
+          timeout: Duration = 60.0, export_timeout: Duration = 600.0, poll: Duration = 5.0,
+          progress: bool = True) -> list[pathlib.Path]:
     """Download what archive queries select into the cache; return the local files.
 
     Parameters

@@ -242,8 +242,9 @@ def hmi_query(start, end, product="M", *, cadence=None, series_cadence="45s", se
         continuum with the limb darkening removed.
     cadence : str, float or Quantity, optional
         Step between records (every record by default).
-    series_cadence : {"45s", "720s"}
-        ``hmi.M_45s`` ... or the 720 s averages ``hmi.M_720s`` ....
+    series_cadence : {"45s", "720s"} or astropy.units.Quantity
+        ``hmi.M_45s`` ... or the 720 s averages ``hmi.M_720s`` ... (``12 * u.min`` is
+        ``"720s"``).
     segment : str, optional
         Override the segment (``magnetogram``, ``continuum``, ``Dopplergram``).
     patch : dict, optional
@@ -258,7 +259,7 @@ def hmi_query(start, end, product="M", *, cadence=None, series_cadence="45s", se
         ``hmi.M_45s[2011.02.15_00:00:34_TAI/1d@6h]{magnetogram}`` for ``hmi_query(
         "2011-02-15", "2011-02-16", "M", cadence="6h")`` (TAI = UTC + 34 s in 2011).
     """
-    key = (product, series_cadence)
+    key = (product, f"{_seconds(series_cadence, 'series_cadence'):g}s")
     if key not in HMI_SERIES:
         raise QueryError(f"no HMI series for product={product!r}, series_cadence="
                          f"{series_cadence!r}; known: "
