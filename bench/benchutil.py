@@ -98,23 +98,52 @@ def torch_cuda_step_times(step, *, warmup, rounds):
     step()
     torch.cuda.synchronize()
     first_s = time.perf_counter() - t0
-    for _ in range(warmup):
-        step()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(rounds):
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        step()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop) * 1e-3)
+    times = torch_event_times(step, rounds=rounds, warmup=warmup)
 
     def synced():
         step()
         torch.cuda.synchronize()
 
     return first_s, times, synced
+
+
+def torch_event_times(fn, *, rounds=10, warmup=3):
+    """Seconds of each of ``rounds`` calls of ``fn()`` on the GPU (torch CUDA events), after
+    ``warmup`` untimed calls."""
+    import torch
+
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(rounds):
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop) * 1e-3)
+    return times
+
+
+def training_step(system, batch, precision="fp32"):
+    """A ``step()`` that runs one training step of ``system`` on ``batch`` with the system's
+    own optimisers (``precision="bf16"``: under bf16 autocast); returns its losses."""
+    import torch
+
+    from solarmodels.systems.base import StepContext
+
+    opts = system.configure_optimizers()
+    device_type = next(system.networks.parameters()).device.type
+
+    def step():
+        ctx = StepContext(opts)
+        if precision == "bf16":
+            with torch.autocast(device_type=device_type, dtype=torch.bfloat16):
+                return system.training_step(batch, ctx)
+        return system.training_step(batch, ctx)
+
+    return step
 
 
 def count_flops(fn):

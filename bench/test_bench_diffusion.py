@@ -29,7 +29,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from benchutil import count_flops
+from benchutil import count_flops, torch_event_times, training_step
 
 FAST = os.environ.get("SOLARMODELS_BENCH_DIFFUSION_FAST", "") not in ("", "0")
 THREADS = int(os.environ.get("SOLARMODELS_BENCH_THREADS", "0"))
@@ -74,20 +74,7 @@ def _video_batch(n, frames, batch, device):
             "cond": torch.randn(batch, frames, generator=g).to(device)}
 
 
-def _step(system, batch, precision="fp32"):
-    from solarmodels.systems.base import StepContext
-
-    opts = system.configure_optimizers()
-    dev = next(system.networks.parameters()).device.type
-
-    def step():
-        ctx = StepContext(opts)
-        if precision == "bf16":
-            with torch.autocast(device_type=dev, dtype=torch.bfloat16):
-                return system.training_step(batch, ctx)
-        return system.training_step(batch, ctx)
-
-    return step
+_step = training_step
 
 
 def _median(benchmark):
@@ -183,18 +170,7 @@ def test_cpu_rflow_sample(benchmark, report):
 
 
 def _cuda_times(fn, rounds=10, warmup=3):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(rounds):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        e.synchronize()
-        times.append(s.elapsed_time(e) * 1e-3)
-    return times
+    return torch_event_times(fn, rounds=rounds, warmup=warmup)
 
 
 @needs_cuda

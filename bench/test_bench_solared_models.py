@@ -22,7 +22,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from benchutil import torch_cuda_step_times
+from benchutil import count_flops, torch_cuda_step_times, training_step
 
 MODELS = os.environ.get("SOLARED_BENCH_MODELS", "solared_attention,solared_resnet3d").split(",")
 CPU_BATCH = int(os.environ.get("SOLARED_BENCH_CPU_BATCH", "4"))
@@ -54,21 +54,7 @@ def make_batch(batch, device, seed=1):
     return {"input": x.to(device), "target": y.to(device)}
 
 
-def step_fn(system, batch, precision):
-    from solarmodels.systems.base import StepContext
-
-    opts = system.configure_optimizers()
-    device_type = next(system.networks.parameters()).device.type
-
-    def step():
-        ctx = StepContext(opts)
-        if precision == "bf16":
-            with torch.autocast(device_type=device_type, dtype=torch.bfloat16):
-                return system.training_step(batch, ctx)
-        return system.training_step(batch, ctx)
-
-    return step
-
+step_fn = training_step
 
 _FLOPS = {}
 
@@ -76,12 +62,8 @@ _FLOPS = {}
 def flops_per_sample(name):
     """FLOPs of one training step on one sample (counted on the CPU at batch 1, cached)."""
     if name not in _FLOPS:
-        from torch.utils.flop_counter import FlopCounterMode
-
         step = step_fn(make_system(name, "cpu"), make_batch(1, "cpu"), "fp32")
-        with FlopCounterMode(display=False) as counter:
-            step()
-        _FLOPS[name] = int(counter.get_total_flops())
+        _, _FLOPS[name] = count_flops(step)
     return _FLOPS[name]
 
 

@@ -31,7 +31,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from benchutil import count_flops, torch_cuda_step_times
+from benchutil import count_flops, torch_cuda_step_times, training_step
 
 SIZES = [int(s) for s in os.environ.get("SOLARMODELS_BENCH_SIZES", "256,512,1024").split(",")]
 GPU_BATCH = {256: 32, 512: 8, 1024: 2}
@@ -72,21 +72,7 @@ def make_batch(n, batch, device, channels_last=False, seed=1):
     return batch
 
 
-def step_fn(system, batch, precision):
-    from solarmodels.systems.base import StepContext
-
-    opts = system.configure_optimizers()
-    device_type = next(system.networks.parameters()).device.type
-
-    def step():
-        ctx = StepContext(opts)
-        if precision == "bf16":
-            with torch.autocast(device_type=device_type, dtype=torch.bfloat16):
-                return system.training_step(batch, ctx)
-        return system.training_step(batch, ctx)
-
-    return step
-
+step_fn = training_step
 
 _FLOPS = {}
 

@@ -16,7 +16,6 @@ library module imports it.
 import contextlib
 import json
 import logging
-import os
 import pathlib
 import sys
 import time
@@ -25,6 +24,7 @@ import numpy as np
 
 from solarprep import derotate, disk_coordinates, load, save, synthetic, to_device
 from solarprep.io import real_data_dir, real_images
+from solarprep.io.atomic import write_text
 from solarprep.plotting import plot_derotation, plot_lightcurve, quicklook, save_figure
 
 __all__ = ["run_demo"]
@@ -224,9 +224,7 @@ def _fmt(value):
 
 
 def _write_summary(out, summary):
-    tmp = out / f".summary.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(summary, indent=2, default=str))
-    os.replace(tmp, out / "summary.json")
+    write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     lines = [f"# solarprep main job ({summary['version']})", "",
              f"Ran in {summary['seconds']:.1f} s on device `{summary['device']}`; "
              f"real samples from `{summary['real_data']}`.", "",
@@ -252,9 +250,7 @@ def _write_summary(out, summary):
             lines.append(f"| {v['model']} | {v['metric']} | {_fmt(v['value'])} | {base} |")
     for line in summary.get("notes", []):
         lines += ["", line]
-    tmp = out / f".summary.md.tmp-{os.getpid()}"
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out / "summary.md")
+    write_text(out / "summary.md", "\n".join(lines) + "\n")
 
 
 def run_demo(out="runs/demo", *, size=512, frames=64, real_data=None, progress=True,

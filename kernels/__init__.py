@@ -11,13 +11,20 @@ This package depends on numpy and numba only (and on cupy where a GPU is used);
 it knows nothing about FITS, astropy or xarray: ``solarprep`` prepares the
 parameter vectors.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from . import cpu
 from ._launch import cuda_available
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["cpu", "cuda", "cuda_available", "get"]
 
 
-def get(name, device="cpu"):
+def get(name: str, device: str = "cpu") -> Callable:
     """Return the kernel ``name`` for ``device`` (``"cpu"`` or ``"cuda"``).
 
     Raises

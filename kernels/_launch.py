@@ -18,7 +18,7 @@ THREADS_2D = (32, 8)
 MAX_GRID_FRAMES = 65535
 
 
-def cuda_available():
+def cuda_available() -> bool:
     """True when numba.cuda can launch kernels (a real GPU, or the simulator)."""
     try:
         from numba import cuda

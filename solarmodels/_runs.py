@@ -16,9 +16,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import os
 import pathlib
-import secrets
 
 import numpy as np
 
@@ -239,18 +237,14 @@ def open_run(run_dir, *, device="cpu", data="config") -> RunContext:
 
 
 def write_netcdf(ds, path):
-    """Write ``ds`` to ``path`` atomically (temporary name, then rename); no convention check,
-    since metric tables and model outputs of non-solar test data are not solar Datasets."""
+    """Write ``ds`` to ``path`` with :func:`solarprep.save` (atomic, durable, CF units); no
+    convention check, since metric tables and model outputs of non-solar test data are not
+    solar Datasets."""
+    from solarprep.io.storage import save
+
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(3)}")
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return save(ds, path, check=False)
 
 
 def comparison_figure(inp, target, output, *, titles=None, units=None):

@@ -18,9 +18,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import pathlib
 import time
+
+from solarprep.io.atomic import write_text
 
 __all__ = ["solared_benchmark", "train_for"]
 
@@ -192,9 +193,7 @@ def solared_benchmark(train_dirs, test_dirs, *, out, minutes=5.0, config=None, v
         "eval_split": ev.get("split"), "weights": ev.get("weights"),
     }
     path = out / "summary.json"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     from solarmodels.evaluate import json_ready
 
-    tmp.write_text(json.dumps(json_ready(summary), indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(json_ready(summary), indent=2) + "\n")
     return summary

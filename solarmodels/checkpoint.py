@@ -13,10 +13,13 @@ A checkpoint is a folder::
     sharded/              FSDP runs: networks, EMA and optimisers as a torch.distributed.checkpoint
                           (one file per rank and ``.metadata``); ``state.pt`` then has no optimisers
 
-Folders are written under a temporary name (``.step_….tmp``), every file and the folder are
-fsync'ed, and the folder is renamed into place, so a crash or power loss never leaves half a
-checkpoint; a failed write removes its temporary, and each write first removes temporaries that
-a killed process left behind in the same folder. Under ``torch.distributed`` rank 0 writes the
+Folders are written under a temporary name (``.step_….tmp-<host>-<pid>-<random>``, chosen by
+rank 0), every file and the folder are fsync'ed, and the folder is moved into place with
+:func:`solarprep.io.atomic.replace_folder` (the library's one durable-write helper: an atomic
+exchange with an existing folder, then the parent folder flushed); ``latest`` is written with
+:func:`solarprep.io.atomic.write_text`. A crash or power loss never leaves half a checkpoint; a
+failed write removes its temporary, and each write first removes temporaries that a killed
+process left behind in the same folder. Under ``torch.distributed`` rank 0 writes the
 weights, config, meta and state, every rank its own RNG state (and FSDP shard), and all ranks
 agree that their files are complete before rank 0 renames the folder and moves ``latest``.
 """
@@ -27,17 +30,26 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import os
 import pathlib
 import platform
 import random
 import shutil
 import subprocess
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from solarmodels.errors import CheckpointError  # noqa: F401 (re-exported)
+from solarprep.io.atomic import fsync_tree, replace_folder, temporary_name, write_text
+
+if TYPE_CHECKING:
+    import os
+    from typing import Any
+
+    from torch import nn
+
+    from solarmodels.distributed import DistributedContext
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_meta", "rng_state", "set_rng_state",
            "data_fingerprint", "environment_versions", "git_revision",
@@ -146,25 +158,6 @@ def _contiguous_unshared(tensors: dict) -> dict:
     return out
 
 
-def _fsync(path, *, folder=False):
-    """Flush ``path`` (a file, or a folder's entries) to the disk."""
-    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
-    try:
-        os.fsync(fd)
-    except OSError:          # some file systems cannot fsync a folder; the files still are
-        if not folder:
-            raise
-    finally:
-        os.close(fd)
-
-
-def _write_text(path: pathlib.Path, text: str):
-    with open(path, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _remove(path: pathlib.Path):
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -187,23 +180,10 @@ def clean_temporaries(folder) -> list:
     return removed
 
 
-def _atomic_text(path: pathlib.Path, text: str):
-    """Write ``text`` to ``path`` through a fsync'ed temporary and a rename (folder fsync'ed)."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        _write_text(tmp, text)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync(path.parent, folder=True)
-
-
 def set_latest(checkpoints, name: str) -> pathlib.Path:
     """Point ``checkpoints/latest`` at the checkpoint folder ``name`` (atomically, fsync'ed)."""
     pointer = pathlib.Path(checkpoints) / "latest"
-    _atomic_text(pointer, name + "\n")
-    return pointer
+    return write_text(pointer, name + "\n")
 
 
 def _rank_file(rank: int) -> str:
@@ -216,8 +196,11 @@ def _single():
     return DistributedContext()
 
 
-def save_checkpoint(path, system, *, config=None, state=None, meta=None, context=None,
-                    rank_state=None, sharded=None, weights=None, latest=False) -> pathlib.Path:
+def save_checkpoint(path: str | os.PathLike[str], system: nn.Module, *, config: Any = None,
+                    state: dict | None = None, meta: dict | None = None,
+                    context: DistributedContext | None = None, rank_state: dict | None = None,
+                    sharded: dict | None = None, weights: dict | None = None,
+                    latest: bool = False) -> pathlib.Path:
     """Write ``system``'s weights, ``config``, meta and training ``state`` to folder ``path``.
 
     Under ``torch.distributed`` every rank calls it: rank 0 writes the weights, config, meta and
@@ -258,7 +241,7 @@ def save_checkpoint(path, system, *, config=None, state=None, meta=None, context
 
     ctx = context or _single()
     path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = pathlib.Path(ctx.broadcast_object(str(temporary_name(path)) if ctx.is_main else None))
     error = None
     if ctx.is_main:
         try:
@@ -274,12 +257,12 @@ def save_checkpoint(path, system, *, config=None, state=None, meta=None, context
             save_file(_contiguous_unshared(system.state_dict() if weights is None else weights),
                       str(tmp / WEIGHTS))
             mine.append(tmp / CONFIG)
-            _write_text(tmp / CONFIG, json.dumps(to_dict(config or {}), indent=2) + "\n")
+            (tmp / CONFIG).write_text(json.dumps(to_dict(config or {}), indent=2) + "\n")
             info = {"created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                     "versions": environment_versions(), "git_revision": git_revision()}
             info.update(to_dict(meta or {}))
             mine.append(tmp / META)
-            _write_text(tmp / META, json.dumps(info, indent=2) + "\n")
+            (tmp / META).write_text(json.dumps(info, indent=2) + "\n")
             if state is not None:
                 mine.append(tmp / STATE)
                 torch.save(state, tmp / STATE)
@@ -287,7 +270,7 @@ def save_checkpoint(path, system, *, config=None, state=None, meta=None, context
             mine.append(tmp / _rank_file(ctx.rank))
             torch.save(rank_state, mine[-1])
         for f in mine:
-            _fsync(f)
+            fsync_tree(f)
         if sharded is not None:
             import torch.distributed.checkpoint as dcp
 
@@ -297,15 +280,8 @@ def save_checkpoint(path, system, *, config=None, state=None, meta=None, context
     _agree_or_raise(ctx, error, path, tmp)       # the barrier before anything is renamed
     if ctx.is_main:
         try:
-            _fsync(tmp, folder=True)
-            if path.exists():
-                old = path.with_name(f".{path.name}.old")
-                path.replace(old)
-                tmp.replace(path)
-                _remove(old)
-            else:
-                tmp.replace(path)
-            _fsync(path.parent, folder=True)
+            fsync_tree(tmp)
+            replace_folder(tmp, path)
             if latest:
                 set_latest(path.parent, path.name)
         except OSError as exc:
@@ -354,8 +330,9 @@ def read_meta(path) -> dict:
             "meta": json.loads((path / META).read_text()) if (path / META).exists() else {}}
 
 
-def load_checkpoint(path, system=None, *, map_location="cpu", strict=True, with_state=True,
-                    with_weights=True) -> dict:
+def load_checkpoint(path: str | os.PathLike[str], system: nn.Module | None = None, *,
+                    map_location: str | torch.device = "cpu", strict: bool = True,
+                    with_state: bool = True, with_weights: bool = True) -> dict:
     """Read a checkpoint folder; load its weights into ``system`` if given.
 
     Returns ``{"weights": dict, "config": dict, "meta": dict, "state": dict or None}``; the

@@ -41,8 +41,14 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from solarmodels.errors import ConfigError  # noqa: F401 (re-exported)
+from solarprep.io.atomic import write_text
+
+if TYPE_CHECKING:
+    import os
+    from typing import Any
 
 __all__ = ["TrainConfig", "RunConfig", "load_config", "save_config",
            "build_dataclass", "apply_overrides", "parse_value", "to_dict", "default_run_dir"]
@@ -364,7 +370,8 @@ def _read(path: pathlib.Path) -> dict:
     raise ConfigError(f"{path}: unknown config format {suffix!r}; use .toml, .json or .yaml")
 
 
-def load_config(path_or_dict, overrides=None, *, validate=True) -> RunConfig:
+def load_config(path_or_dict: str | os.PathLike[str] | Mapping, overrides: Any = None, *,
+                validate: bool = True) -> RunConfig:
     """Read a :class:`RunConfig` from a TOML/YAML/JSON file or a dict, then apply ``overrides``.
 
     Parameters
@@ -401,10 +408,7 @@ def save_config(config, path) -> pathlib.Path:
     """Write ``config`` (a dataclass or dict) as indented JSON, atomically."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_dict(config), indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text(path, json.dumps(to_dict(config), indent=2, sort_keys=False) + "\n")
 
 
 #: Characters a run name may hold besides letters and digits (no separators, no ``..``).

@@ -35,13 +35,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import pathlib
 
 import numpy as np
 import xarray as xr
 
 from solarmodels import metrics as M
+from solarprep.io.atomic import atomic_path, write_text
+from solarprep.io.storage import save
 
 __all__ = ["evaluate_run", "EvalOptions", "solared_metrics", "translation_metrics", "write_table",
            "solared_figure", "predict_solared", "pixel_area_cm2", "evaluate_translation",
@@ -216,9 +217,7 @@ def evaluate_run(run_dir, data="config", out_dir=None, *, split="test", figures=
             notes += list(result.get("notes", []))
     summary["notes"] = notes
     path = out_dir / "summary.json"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(json_ready(summary), indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(json_ready(summary), indent=2) + "\n")
     files.append(str(path))
     summary["files"] = files
     return summary
@@ -918,9 +917,7 @@ def write_table(table, out_dir, name="metrics"):
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     nc = out_dir / f"{name}.nc"
-    tmp = nc.with_name(f".{nc.name}.tmp-{os.getpid()}")
-    table.to_netcdf(tmp, engine="h5netcdf")
-    os.replace(tmp, nc)
+    save(table, nc, check=False)
     main = next((d for d in ("sample", "tile", "window", "class") if d in table.dims), None)
     allowed = {d for d in (main, "variant") if d is not None}
     keep = [v for v in table.data_vars if set(table[v].dims) <= allowed]
@@ -933,7 +930,6 @@ def write_table(table, out_dir, name="metrics"):
             values = table["emergence_lead_time"].sel(active_region=ar).values
             frame[f"lead_time_h_AR{ar}"] = values[tiles]
     csv = out_dir / f"{name}.csv"
-    tmp = csv.with_name(f".{csv.name}.tmp-{os.getpid()}")
-    frame.to_csv(tmp)
-    os.replace(tmp, csv)
+    with atomic_path(csv) as tmp:
+        frame.to_csv(tmp)
     return [nc, csv]

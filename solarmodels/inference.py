@@ -27,6 +27,7 @@ import torch
 import xarray as xr
 
 from solarmodels.config import ConfigError
+from solarprep.dataset import cf_decode
 
 __all__ = ["predict_translation", "predict_solared", "sample_ddpm", "predict_ddpm",
            "sample_video", "read_light_curve"]
@@ -135,7 +136,7 @@ def _solared_source(ctx, sources):
         with xr.open_dataset(sources[0], engine="h5netcdf") as probe:
             is_ready = "inputs" in probe
         if is_ready:
-            return xr.open_dataset(sources[0], engine="h5netcdf").load()
+            return cf_decode(xr.open_dataset(sources[0], engine="h5netcdf").load())
     info = dict(ctx.target_attrs.get("targets") or {})
     if not info.get("norm_stats"):
         raise ConfigError(f"{ctx.run_dir}: the checkpoint does not record the SOLARED "
@@ -332,7 +333,8 @@ def read_light_curve(path, variable=None) -> xr.Dataset:
 
             ds = read_xrs(path)
         except (ValueError, OSError, KeyError):
-            ds = xr.open_dataset(path, engine="zarr" if path.suffix == ".zarr" else "h5netcdf")
+            ds = cf_decode(xr.open_dataset(path, engine="zarr" if path.suffix == ".zarr"
+                                           else "h5netcdf"))
     if ds is None:
         from solarprep.lightcurves import read_xrs
 

@@ -29,10 +29,15 @@ import importlib
 import logging
 import pkgutil
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from solarmodels.config import build_dataclass
 from solarmodels.errors import RegistryError  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from solarmodels.systems.base import System
 
 __all__ = [
     "ModelEntry", "register_model", "create_model", "list_models", "model_config", "model_entry",
@@ -103,7 +108,8 @@ def _unknown(kind, name, known):
 
 # --------------------------------------------------------------------------- models
 
-def register_model(name: str, config_cls: type, *, family: str, description: str = ""):
+def register_model(name: str, config_cls: type, *, family: str,
+                   description: str = "") -> Callable[[Callable], Callable]:
     """Decorator registering ``builder(config) -> nn.Module`` under ``name``.
 
     Parameters
@@ -147,7 +153,7 @@ def list_models(family: str | None = None) -> list[str]:
     return sorted(n for n, e in _MODELS.items() if family is None or e.family == family)
 
 
-def model_config(name: str, config=None, **overrides):
+def model_config(name: str, config: Any = None, **overrides: Any) -> Any:
     """The configuration dataclass of model ``name``: defaults, then ``config``, then ``overrides``.
 
     ``config`` may be an instance of the model's dataclass or a mapping; unknown keys raise
@@ -157,7 +163,7 @@ def model_config(name: str, config=None, **overrides):
     return build_dataclass(entry.config_cls, config, overrides, where=f"model {name!r}")
 
 
-def create_model(name: str, config=None, **overrides):
+def create_model(name: str, config: Any = None, **overrides: Any) -> nn.Module:
     """Build the network ``name`` (an ``nn.Module``) from its configuration.
 
     Examples
@@ -174,7 +180,7 @@ def create_model(name: str, config=None, **overrides):
 
 # --------------------------------------------------------------------------- systems
 
-def register_system(name: str):
+def register_system(name: str) -> Callable[[type], type]:
     """Class decorator registering a :class:`~solarmodels.systems.base.System` subclass."""
 
     def decorator(cls):
@@ -203,7 +209,7 @@ def list_systems() -> list[str]:
     return sorted(_SYSTEMS)
 
 
-def create_system(name: str, config=None, networks=None):
+def create_system(name: str, config: Any = None, networks: Any = None) -> System:
     """Instantiate system ``name`` with its config (dataclass or mapping) and networks.
 
     ``networks`` is a mapping ``{role: nn.Module}`` or a single module (taken as the system's
@@ -214,7 +220,7 @@ def create_system(name: str, config=None, networks=None):
 
 # --------------------------------------------------------------------------- datasets
 
-def register_dataset(name: str):
+def register_dataset(name: str) -> Callable[[Callable], Callable]:
     """Decorator registering ``builder(split: str, **data_config) -> torch Dataset | None``.
 
     The trainer CLI calls the builder of ``data["dataset"]`` once per split (``"train"``,
@@ -244,7 +250,7 @@ def list_datasets() -> list[str]:
     return sorted(_DATASETS)
 
 
-def create_dataset(name: str, split: str = "train", **data_config):
+def create_dataset(name: str, split: str = "train", **data_config: Any) -> Any:
     """Build the torch Dataset ``name`` for ``split`` (``None`` if the split is absent)."""
     _discover()
     try:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import logging
 import math
@@ -46,6 +47,7 @@ import random
 import re
 import shutil
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -66,6 +68,13 @@ from solarmodels.config import ConfigError, TrainConfig, build_dataclass, save_c
 from solarmodels.distributed import resolve_device
 from solarmodels.errors import CheckpointError, NonFiniteLossError
 from solarmodels.systems.base import StepContext
+from solarprep.io.atomic import write_text
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from solarmodels.systems.base import System
 
 __all__ = ["Trainer", "TrainConfig", "seed_everything", "resolve_device", "collate",
            "latest_checkpoint", "move_batch"]
@@ -192,8 +201,9 @@ class Trainer:
     (:func:`solarmodels.distributed.init_distributed`); ``config.batch_size`` is per rank.
     """
 
-    def __init__(self, system, train_data, val_data=None, config=None, run_dir="run", *,
-                 run_config=None, collate_fn=None):
+    def __init__(self, system: System, train_data: Any, val_data: Any = None, config: Any = None,
+                 run_dir: str | os.PathLike[str] = "run", *, run_config: Any = None,
+                 collate_fn: Callable | None = None) -> None:
         self.system = system
         self.train_data = train_data
         self.val_data = val_data
@@ -414,7 +424,7 @@ class Trainer:
             logger.info("checkpoint %s", path)
         return path
 
-    def init_weights(self, source) -> dict:
+    def init_weights(self, source: str | os.PathLike[str]) -> dict:
         """Initialise the networks (and EMA copies) from another run (``train.init_from``).
 
         ``source`` is a run folder (its latest checkpoint) or a checkpoint folder. Its EMA
@@ -453,7 +463,7 @@ class Trainer:
                     ck, len(skipped), f": {skipped}" if skipped else "")
         return {"loaded": loaded, "skipped": skipped}
 
-    def load_checkpoint(self, path):
+    def load_checkpoint(self, path: str | os.PathLike[str]) -> dict:
         """Restore weights, optimisers, schedulers, RNG, sampler position and step from ``path``
         (every rank calls it; each restores its own RNG stream)."""
         self._setup()
@@ -523,14 +533,15 @@ class Trainer:
 
     def _write_history(self):
         rows = self.history
-        (self.run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
         keys = []
         for r in rows:
             keys.extend(k for k in r if k not in keys)
-        with open(self.run_dir / "metrics.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(self.run_dir / "metrics.csv", table.getvalue())
 
     def _log(self, row: dict):
         """Record a row (rank 0: metrics files and TensorBoard)."""
@@ -637,7 +648,7 @@ class Trainer:
             self._monitor.image(grid[0], grid[1].float(), self.step)
 
     # ----------------------------------------------------------------- evaluation
-    def evaluate(self, data=None, *, max_batches=None) -> dict:
+    def evaluate(self, data: Any = None, *, max_batches: int | None = None) -> dict:
         """Mean of ``system.validation_step`` over ``data`` (default ``val_data``), weighted by
         batch size; networks in eval mode, no gradients, same autocast as training.
 

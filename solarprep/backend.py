@@ -14,14 +14,22 @@ The device policy (``docs/devices.md``):
 * Dask-backed (chunked) variables count by the type of their blocks (``_meta``) and
   stay lazy when moved: each block is moved when it is computed, on its worker.
 """
+from __future__ import annotations
+
 import functools
 import importlib.util
 import logging
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from solarprep.errors import DeviceError, GPUUnavailableError
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import xarray as xr
 
 __all__ = ["DEVICES", "ENV_VAR", "gpu_available", "default_device", "resolve_device",
            "array_module", "is_cupy", "is_dask", "array_of", "on_device", "to_host", "to_device",
@@ -107,7 +115,7 @@ def on_device(obj):
     return is_cupy(_block_type(array_of(obj)))
 
 
-def resolve_device(device="auto", obj=None):
+def resolve_device(device: str = "auto", obj: Any = None) -> str:
     """Turn ``"auto" | "cpu" | "cuda"`` into ``"cpu"`` or ``"cuda"``.
 
     Parameters
@@ -181,7 +189,7 @@ def _move(array, device):
     return to_host(array)
 
 
-def to_device(ds, device):
+def to_device(ds: xr.Dataset | xr.DataArray, device: str) -> xr.Dataset | xr.DataArray:
     """Return ``ds`` with its data on ``device`` (one copy per moved array).
 
     ``"cuda"`` moves the numeric data variables to the GPU (CuPy); coordinates
@@ -204,7 +212,7 @@ def to_device(ds, device):
     return moved
 
 
-def to_torch(array):
+def to_torch(array: Any) -> Any:
     """Hand an array (NumPy, CuPy or an xarray DataArray) to PyTorch without copying.
 
     The tensor shares memory with the input, on the CPU or on the same GPU, through

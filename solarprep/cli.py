@@ -4,6 +4,8 @@ import logging
 import sys
 
 from solarprep._version import __version__
+from solarprep.dataset import as_seconds
+from solarprep.errors import QuantityError
 
 __all__ = ["main"]
 
@@ -185,8 +187,9 @@ def build_parser():
     pairs.add_argument("--shape", type=int, default=1024, help="output size (default 1024)")
     pairs.add_argument("--radius", type=float, default=392.0,
                        help="disk radius in output pixels (default 392)")
-    pairs.add_argument("--max-dt", type=float, default=600.0,
-                       help="largest time difference of a pair, s (default 600)")
+    pairs.add_argument("--max-dt", type=_duration, default=600.0,
+                       help="largest time difference of a pair: seconds or a duration such as "
+                            "10min (default 600)")
     pairs.add_argument("--order", type=int, default=1, help="interpolation order (default 1)")
     pairs.add_argument("--limb-mask", type=float, default=None,
                        help="NaN beyond this fraction of the radius (e.g. 0.99)")
@@ -210,8 +213,10 @@ def build_parser():
                                                "(.npz folders, .nc) or synthetic regions")
     sol.add_argument("sources", nargs="*", help="AR folders of SOLARED .npz files or .nc timelines")
     sol.add_argument("-o", "--out", required=True, help="output folder (regions/ + solared.nc)")
-    sol.add_argument("--lead", type=int, default=12, help="target steps after the window (12)")
-    sol.add_argument("--window", type=int, default=120, help="input steps per sample (120)")
+    sol.add_argument("--lead", type=_duration, default=12,
+                     help="target steps after the window, or a duration such as 12h (12)")
+    sol.add_argument("--window", type=_duration, default=120,
+                     help="input steps per sample, or a duration such as 5d (120)")
     sol.add_argument("--stride", type=int, default=1, help="steps between samples (1)")
     sol.add_argument("--test", nargs="*", default=[], help="ARs of the test split")
     sol.add_argument("--val", nargs="*", default=[], help="ARs of the validation split")
@@ -238,8 +243,8 @@ def build_parser():
     fet.add_argument("--server", default=None, help="JSOC-like server base URL "
                                                     "($SOLARPREP_JSOC_URL)")
     fet.add_argument("--retries", type=int, default=4, help="retries per file (4)")
-    fet.add_argument("--poll", type=float, default=5.0, help="seconds between JSOC export "
-                                                             "status requests (5)")
+    fet.add_argument("--poll", type=_duration, default=5.0,
+                     help="between JSOC export status requests: seconds or a duration (5)")
     fet.add_argument("--dry-run", action="store_true", help="print the queries and the expected "
                                                             "volume, download nothing")
     fet.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -271,6 +276,21 @@ def build_parser():
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(func=_run)
     return parser
+
+
+def _duration(text):
+    """A command-line duration: a number as it is (its option's unit: s or steps), or a
+    duration string (``10min``, ``12h``) checked here and passed on."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    try:
+        as_seconds(text, "duration")
+    except QuantityError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def main(argv=None):

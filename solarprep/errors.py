@@ -26,6 +26,7 @@ The hierarchy::
     ├── DeviceError             an unknown device name (argument or SOLARPREP_DEVICE)
     │   └── GPUUnavailableError device="cuda" asked for where no GPU is usable (also a RuntimeError)
     ├── ChunkingError           a chunked (dask) Dataset that an operation cannot take as it is
+    ├── QuantityError           a duration or other quantity in a unit that does not fit
     └── PipelineError           a pipeline run or output store that cannot be used or resumed
 
     SolarDataError also has LightCurveError (a light-curve file that cannot be read) and
@@ -39,7 +40,8 @@ __all__ = ["SolarprepError", "SolarDataError", "CadenceError", "DatasetConventio
            "GeometryError", "EphemerisError", "PhotometryError", "GoesDataError", "PairError",
            "ScalingError", "NormalizationError", "ArchiveError", "QueryError", "DownloadError",
            "CacheError", "PrepError", "LightCurveError", "SdomlError", "DeviceError",
-           "GPUUnavailableError", "ChunkingError", "PipelineError", "SolarprepWarning",
+           "GPUUnavailableError", "ChunkingError", "PipelineError", "QuantityError",
+           "SolarprepWarning",
            "SolarprepDeprecationWarning"]
 
 
@@ -134,6 +136,15 @@ class ChunkingError(SolarprepError, ValueError):
 
 class PipelineError(SolarprepError, ValueError):
     """A pipeline (``solarprep run``) that cannot run or resume: unknown step, foreign store."""
+
+
+class QuantityError(SolarprepError, ValueError):
+    """A duration, cadence or threshold that cannot be read as the quantity asked for.
+
+    A Quantity in a unit that does not convert (a length given for a duration), a string
+    that is no duration (``"eight hours"``), a negative or non-finite value; the message
+    names the argument and the forms accepted.
+    """
 
 
 class SolarprepWarning(UserWarning):

@@ -32,6 +32,8 @@ def test_aia_record_sets():
 def test_hmi_record_sets_are_in_tai():
     assert hmi_query("2011-02-15", "2011-02-16", "M", cadence="6h").recordset == \
         "hmi.M_45s[2011.02.15_00:00:34_TAI/1d@6h]{magnetogram}"
+    assert hmi_query("2017-01-01", "2017-01-02", "Ic", series_cadence=12 * u.min).series == \
+        hmi_query("2017-01-01", "2017-01-02", "Ic", series_cadence="720s").series
     assert hmi_query("2017-01-01", "2017-01-02", "Ic", series_cadence="720s",
                      cadence=43200).recordset == \
         "hmi.Ic_720s[2017.01.01_00:00:37_TAI/1d@12h]{continuum}"
@@ -72,6 +74,8 @@ def test_fido_queries_are_exact_attrs():
     (lambda: aia_query("2011-02-16", "2011-02-15", 171), "is not after start"),
     (lambda: aia_query("yesterday", "2011-02-15", 171), "not a time astropy can read"),
     (lambda: aia_query("2011-02-15", "2011-02-16", 171, cadence="6 fortnights"), "duration"),
+    (lambda: aia_query("2011-02-15", "2011-02-16", 171, cadence=6 * u.m), "not a unit of time"),
+    (lambda: preset("park2019", "2011-02-15", "2011-02-16", cadence="0h"), "positive duration"),
     (lambda: hmi_query("2011-02-15", "2011-02-16", "B"), "no HMI series"),
     (lambda: hmi_query("2011-02-15", "2011-02-16", patch={"lon": 1}), "patch needs"),
     (lambda: euvi_query("2011-02-15", "2011-02-16", 171, spacecraft="C"), "STEREO 'A' or 'B'"),

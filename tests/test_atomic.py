@@ -19,6 +19,7 @@ import pytest
 import xarray as xr
 
 from solarprep import open_dataset, save
+from solarprep.dataset import cf_decode
 from solarprep.io import atomic
 from solarprep.io.atomic import atomic_path, clean_stale, temporary_name, write_text
 from solarprep.plotting import save_figure
@@ -165,7 +166,7 @@ def test_zarr_overwrite_keeps_a_complete_store_under_the_name(tmp_path, monkeypa
 
     def exchange(a, b):      # the crash window: new store complete, not yet in place
         seen["before"] = open_dataset(b)
-        seen["new"] = xr.open_dataset(a, engine="zarr", consolidated=False).load()
+        seen["new"] = cf_decode(xr.open_dataset(a, engine="zarr", consolidated=False).load())
         done = real_exchange(a, b)
         seen["after"] = open_dataset(b)
         return done

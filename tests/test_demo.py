@@ -5,6 +5,8 @@ import numpy as np
 
 import solarprep
 
+from .cf_files import check_tree
+
 
 def test_demo_end_to_end(tmp_path, real_data, examples):
     from main_job import run_demo
@@ -33,3 +35,11 @@ def test_demo_end_to_end(tmp_path, real_data, examples):
     assert doppler.sizes["time"] == 6
     assert np.all(np.diff(doppler["time"].values) == np.timedelta64(45, "s"))
     assert not list(tmp_path.glob(".*tmp*")), "temporary files were left behind"
+    # every file the main job wrote follows CF (units UDUNITS-2, axes, time) and reads back
+    checked = check_tree(tmp_path)
+    assert len(checked) >= 13, sorted(checked)
+    assert checked["synthetic_goes.nc"]["xrsb"] == "W m-2"
+    assert checked["synthetic_dopplergram.nc"]["vlos"] == "m s-1"
+    assert checked["synthetic_magnetogram.nc"]["blos"] == "gauss"
+    assert checked["synthetic_continuum.nc"]["x"] == "arcsec"
+    assert doppler["vlos"].attrs["units"] == "m / s"            # as in memory once read back

@@ -263,7 +263,8 @@ def test_two_ranks_ddp_fsdp_resume_and_rank0_files(tmp_path):
     assert ours, "the audit hook saw nothing"
     # (torch.save writes from C++, unseen by the hook: rank_00001.pt is checked above)
     assert {p.name for p in ours} == {"sharded", "__1_0.distcp"}, ours
-    assert all(p.relative_to(runs).parts[2].endswith(".tmp") for p in ours), ours
+    assert all(p.relative_to(runs).parts[2].startswith(".step_")    # solarprep.io.atomic names
+               and ".tmp-" in p.relative_to(runs).parts[2] for p in ours), ours
 
 
 @pytest.mark.slow

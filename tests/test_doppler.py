@@ -1,9 +1,10 @@
 """Doppler differencing (gap-aware) and removal of the static velocity field."""
+import astropy.units as u
 import numpy as np
 import pytest
 import xarray as xr
 
-from solarprep.errors import SolarDataError
+from solarprep.errors import QuantityError, SolarDataError
 from solarprep.helioseismology.doppler import (
     CadenceError,
     doppler_difference,
@@ -54,6 +55,23 @@ def test_cadence_errors():
     assert cad == 45.0 and slots.tolist() == [0, 1, 3] and frame_at.tolist() == [0, 1, -1, 2]
     with pytest.raises(CadenceError, match="at least two frames"):
         doppler_difference(series().isel(time=[0]))
+
+
+def test_cadence_and_tolerance_as_durations():
+    ds = series()
+    ds = ds.assign_coords(time=ds.time.values + np.array([0, 3, 0, 0, -3, 0, 0, 0, 0, 0],
+                                                         "timedelta64[s]"))   # ±3 s jitter
+    ref = doppler_difference(ds, cadence=45.0, tolerance=0.1)
+    for cadence, tolerance in ((45 * u.s, 4 * u.s), ("45s", "4s"), (0.75 * u.min, 0.1 * u.one)):
+        xr.testing.assert_identical(doppler_difference(ds, cadence=cadence, tolerance=tolerance)
+                                    .drop_attrs(), ref.drop_attrs())
+    with pytest.raises(CadenceError, match="irregular cadence"):
+        doppler_difference(ds, cadence="45s", tolerance=2 * u.s)     # 3 s off > 2 s
+    with pytest.raises(QuantityError, match="tolerance=3.0 m: m is not a unit of time"):
+        regular_grid(ds.time.values, tolerance=3 * u.m)
+    with pytest.raises(QuantityError, match="cadence='fast' is not a duration"):
+        frame_cadence(ds.time.values, "fast")
+    assert frame_cadence(ds.time.values, cadence=1 * u.min)[0] == 60.0
 
 
 def test_remove_static_velocity_polynomial():

@@ -124,3 +124,38 @@ def test_synthetic_events_and_labels():
     # a wider window reaches the X flare from an hour earlier
     wide = goes.label_times(times[:1] + np.timedelta64(300, "m"), xrs, before="0min", after="90min")
     assert int(wide.label.values[0]) == 4
+
+
+def test_durations_as_quantities_and_the_deprecated_rise_minutes():
+    import datetime
+
+    import astropy.units as u
+
+    from solarprep.errors import QuantityError, SolarprepDeprecationWarning
+
+    flares = [("2024-05-01T02:00", "C5.0"), ("2024-05-01T06:00", "X2.0")]
+    xrs = synthetic.goes_xrs("2024-05-01", "2024-05-01T10:00", 10 * u.s, flares=flares,
+                             background="A5", seed=1)
+    xrs.attrs["flux_scale"] = "swpc"
+    ref = goes.detect_flares(xrs, min_class="B1")
+    assert ref.attrs["rules"].startswith("NOAA-like: 4-min rise")
+    for rise in (4 * u.min, "4min", 240 * u.s, 4):
+        got = goes.detect_flares(xrs, min_class="B1", rise=rise)
+        np.testing.assert_array_equal(got.peak_time.values, ref.peak_time.values)
+    with pytest.warns(SolarprepDeprecationWarning, match=r"rise=4 \* u.min"):
+        old = goes.detect_flares(xrs, min_class="B1", rise_minutes=4)
+    np.testing.assert_array_equal(old.peak_time.values, ref.peak_time.values)
+    with pytest.warns(SolarprepDeprecationWarning):
+        assert goes.detect_flares(xrs, rise_minutes=3).attrs["rules"].startswith("NOAA-like: 3-min")
+    with pytest.raises(QuantityError, match="whole number of minutes"):
+        goes.detect_flares(xrs, rise=90 * u.s)
+    with pytest.raises(QuantityError, match="rise=4.0 m: m is not a unit of time"):
+        goes.detect_flares(xrs, rise=4 * u.m)
+    times = np.array(["2024-05-01T00:30", "2024-05-01T02:10", "2024-05-01T06:20"],
+                     dtype="datetime64[ns]")
+    ref = goes.label_times(times, xrs, before="15min", after="15min")
+    for before in (15 * u.min, 900.0, datetime.timedelta(minutes=15), np.timedelta64(15, "m")):
+        got = goes.label_times(times, xrs, before=before, after=0.25 * u.h)
+        np.testing.assert_array_equal(got.label.values, ref.label.values)
+    with pytest.raises(QuantityError, match="before='-5min' must be a finite, non-negative"):
+        goes.label_times(times, xrs, before="-5min")

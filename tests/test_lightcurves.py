@@ -153,6 +153,14 @@ def test_one_au_resampling_and_conditioning(real_data):
     with pytest.raises(LightCurveError, match="no 'xrsb' sample within 1min"):
         condition(one_au, [np.datetime64("2011-06-09T00:00")], variable="xrsb",
                   tolerance="1min")
+    # durations as Quantities, timedeltas or seconds give the same results
+    import astropy.units as u
+    import xarray as xr
+
+    xr.testing.assert_identical(resample(one_au, 1 * u.min).drop_attrs(), minute.drop_attrs())
+    for tolerance in (1 * u.min, 60.0, np.timedelta64(60, "s")):
+        np.testing.assert_array_equal(condition(one_au, frames, variable="xrsb",
+                                                tolerance=tolerance), raw)
 
 
 def test_video_dataset_uses_the_shared_1au_factor():

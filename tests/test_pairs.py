@@ -1,11 +1,14 @@
 """solarprep.datasets.pairs: disk radius, centring and orientation of the co-registered grid."""
+import datetime
 import math
 
+import astropy.units as u
 import numpy as np
 import pytest
 
 import solarprep
 from solarprep.datasets import pairs
+from solarprep.errors import QuantityError
 from solarprep.synthetic import SyntheticSun
 
 T0 = "2024-05-01T06:00"
@@ -86,8 +89,15 @@ def test_time_matching_and_errors(sources):
     shifted = b.assign_coords(time=b["time"].values + np.array([120, 7200], "timedelta64[s]"))
     out = pairs.build_pairs(a, shifted, shape=16, radius=6, max_dt=600, progress=False)
     assert out.sizes["time"] == 1 and float(out["pair_dt"][0]) == 120.0
-    with pytest.raises(pairs.PairError, match="no frame of b lies within max_dt=60"):
+    with pytest.raises(pairs.PairError, match="no frame of b lies within max_dt=60 s"):
         pairs.build_pairs(a, shifted, shape=16, radius=6, max_dt=60, progress=False)
+    for max_dt in (10 * u.min, "10min", datetime.timedelta(minutes=10)):   # = 600 s
+        again = pairs.build_pairs(a, shifted, shape=16, radius=6, max_dt=max_dt, progress=False)
+        assert again.sizes["time"] == 1
+    with pytest.raises(pairs.PairError, match="max_dt=60 s"):
+        pairs.build_pairs(a, shifted, shape=16, radius=6, max_dt=1 * u.min, progress=False)
+    with pytest.raises(QuantityError, match="max_dt=600.0 m: m is not a unit of time"):
+        pairs.build_pairs(a, shifted, shape=16, radius=6, max_dt=600 * u.m, progress=False)
     with pytest.raises(pairs.PairError, match="at least 4×4"):
         pairs.build_pairs(a, b, shape=2, radius=1, progress=False)
     same = pairs.build_pairs(a, a, shape=16, radius=6, progress=False)

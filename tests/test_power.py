@@ -1,8 +1,12 @@
 """Acoustic power maps: conventions, analytic p modes, windows, bad input, kernel twins."""
+import datetime
+
+import astropy.units as u
 import numpy as np
 import pytest
 import xarray as xr
 
+from solarprep.errors import QuantityError
 from solarprep.helioseismology.doppler import CadenceError
 from solarprep.helioseismology.power import band_powers, band_weights, power_maps
 
@@ -134,8 +138,22 @@ def test_bad_input_errors():
         power_maps(ds, window=20 * DT, convention="solared", apodize="hann", device="cpu")
     with pytest.raises(ValueError, match="convention must be"):
         power_maps(ds, window=20 * DT, convention="other", device="cpu")
-    with pytest.raises(ValueError, match="duration like"):
+    with pytest.raises(QuantityError, match="window='eight hours' is not a duration"):
         power_maps(ds, window="eight hours", device="cpu")
+    with pytest.raises(QuantityError, match="window=3.0 m: m is not a unit of time"):
+        power_maps(ds, window=3 * u.m, device="cpu")
+
+
+def test_durations_as_quantities_strings_and_seconds_agree():
+    cube = np.random.default_rng(1).standard_normal((48, 3, 3)).astype(np.float32)
+    ds = cube_dataset(cube)
+    ref = power_maps(ds, window=32 * DT, step=8 * DT, cadence=DT, device="cpu")
+    for window, step, cadence in ((32 * DT * u.s, 6 * u.min, 45 * u.s),
+                                  (f"{32 * DT}s", "6min", "45s"),
+                                  (datetime.timedelta(seconds=32 * DT), "360s", DT)):
+        out = power_maps(ds, window=window, step=step, cadence=cadence, device="cpu")
+        xr.testing.assert_identical(out.drop_attrs(), ref.drop_attrs())
+        assert out.attrs["window_s"] == 32 * DT and out.attrs["step_s"] == 360.0
 
 
 # --------------------------------------------------------------------------- kernel twins

@@ -80,6 +80,10 @@ def test_two_stores_aligned_within_the_tolerance(stores, caplog):
     assert "HMI_SIDE1" in ds.attrs["instrument"]
     with pytest.raises(SdomlError, match="no 171A frame has a frame of every channel"):
         open_sdoml(list(stores), years=2010, channels=["171A", "Bz"], tolerance="100ms")
+    import astropy.units as u
+
+    same = open_sdoml(list(stores), years=2010, channels=["171A", "Bz"], tolerance=0.5 * u.min)
+    assert (same.time.values == ds.time.values).all()
 
 
 def test_sdoml_dataset_goes_through_solarprep(stores):

@@ -15,6 +15,17 @@ import pytest
 import torch  # noqa: F401  (tiny models: the one-torch-thread fixture of conftest applies)
 import xarray as xr
 
+from .cf_files import check_tree
+
+
+@pytest.fixture(autouse=True)
+def _cf_files(request, tmp_path):
+    """After each seed: every netCDF file it wrote (pairs, SOLARED builds, light curves,
+    evaluation tables, predictions and samples) has CF/UDUNITS-2 units (``cf_files``)."""
+    yield
+    if "examples" in request.fixturenames and request.node.name != \
+            "test_the_main_job_runs_every_tutorial":
+        assert check_tree(tmp_path), "the seed wrote no netCDF file"
 
 def _finite(result, *keys):
     for key in keys:
@@ -48,7 +59,8 @@ def test_park2019_pix2pix_hmi_to_aia(tmp_path, examples):
             ev["baselines"]["train_mean"][key]), key
     assert "input" not in ev["baselines"]          # G → DN: no input baseline
     with xr.open_dataset(res["predict"]["output"], engine="h5netcdf") as pred:
-        assert pred["euv171_pred"].attrs["units"] == "DN"
+        assert pred["euv171_pred"].attrs["units"] == "count"       # CF; DN beside it
+        assert pred["euv171_pred"].attrs["units_astropy"] == "DN"
         assert pred.attrs["checkpoint_step"] == 2 and "solarmodels predict" in pred.attrs["history"]
     assert pathlib.Path(res["predict"]["files"][1]).stat().st_size > 1000
     row = summarise(res, tmp_path)
@@ -72,7 +84,7 @@ def test_farside_pix2pixhd_and_pix2pixcc_euv_to_magnetogram(tmp_path, examples):
             assert np.isfinite(ev["baselines"]["train_mean"][key]), key
         assert 1e20 < ev["metrics"]["tumf_target_Mx"] < 1e25
         with xr.open_dataset(res[f"{tag}_predict"]["output"], engine="h5netcdf") as pred:
-            assert pred["blos_pred"].attrs["units"] == "G"
+            assert pred["blos_pred"].attrs["units"] == "gauss"       # UDUNITS-2 name
 
 
 def test_ddpm_goes_class_with_guidance(tmp_path, examples):
@@ -88,7 +100,7 @@ def test_ddpm_goes_class_with_guidance(tmp_path, examples):
     assert any("near-untrained" in n for n in ev["notes"])      # 3 steps at decay 0.99
     assert ev["metrics"]["intensity_units"] == "DN"
     with xr.open_dataset(res["sample"]["output"], engine="h5netcdf") as ds:
-        assert ds["image"].shape == (4, 16, 16) and ds["image"].attrs["units"] == "DN"
+        assert ds["image"].shape == (4, 16, 16) and ds["image"].attrs["units_astropy"] == "DN"
         assert set(ds["goes_class"].values) == {"M"} and float(ds["image"].min()) > 0
     if "predict" in res:                                         # the real GOES day
         with xr.open_dataset(res["predict"]["output"], engine="h5netcdf") as ds:
@@ -114,7 +126,8 @@ def test_lightcurve_to_video(tmp_path, examples):
         assert ds["intensity_reconstructed"].shape == ds["intensity"].shape == (20, 16, 16)
     with xr.open_dataset(res["sample"]["output"], engine="h5netcdf") as ds:
         assert ds["intensity"].shape == (16, 16, 16)             # one 16-frame window
-        assert ds["intensity"].attrs["units"] == "DN / s" and ds.attrs["window"] == 16
+        assert ds["intensity"].attrs["units"] == "count s-1" and ds.attrs["window"] == 16
+        assert ds["intensity"].attrs["units_astropy"] == "DN / s"   # DN: no UDUNITS-2 unit
         assert ds["light_curve"].dims == ("time",)
         sampled = ds["intensity"].values
     with xr.open_dataset(res["predict"]["output"], engine="h5netcdf") as ds:   # same seed

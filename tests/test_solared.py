@@ -163,3 +163,23 @@ def test_cli_build_solared(tmp_path):
     ds = xr.open_dataset(tmp_path / "solared.nc", engine="h5netcdf")
     assert ds.sizes["sample"] == 3 * 4 and ds.attrs["regions_test"] == "S002"
     assert (tmp_path / "regions" / "ARS000.nc").exists()
+
+
+def test_window_and_lead_as_durations():
+    import astropy.units as u
+
+    from solarprep.errors import QuantityError
+
+    regions = _regions(2, 12)
+    splits = {"train": ["90000"], "test": ["90001"]}
+    ref = solared.build(regions, window=4, lead=1, splits=splits, progress=False)
+    cadence = float(np.diff(regions[0].timelines().time.values)[0] / np.timedelta64(1, "s"))
+    got = solared.build(regions, window=4 * cadence * u.s, lead=f"{cadence}s", splits=splits,
+                        progress=False)
+    np.testing.assert_array_equal(got.inputs.values, ref.inputs.values)
+    assert got.attrs["window"] == 4 and got.attrs["lead"] == 1
+    with pytest.raises(QuantityError, match="whole number of steps"):
+        solared.build(regions, window=1.5 * cadence * u.s, lead=1, splits=splits,
+                      progress=False)
+    with pytest.raises(QuantityError, match="lead=2.0 m: m is not a unit of time"):
+        solared.region_samples(regions[0].timelines(), window=4, lead=2 * u.m)

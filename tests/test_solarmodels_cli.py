@@ -107,7 +107,9 @@ def test_train_evaluate_predict(tmp_path, capsys):
     phys = tmp_path / "pred_dn.nc"
     assert main(["predict", str(run), str(pair), "--out", str(phys), "--physical"]) == 0
     with xr.open_dataset(phys, engine="h5netcdf") as pred:
-        assert pred["aia171_pred"].attrs["units"] == "DN"
+        # CF units in the file (DN is no UDUNITS-2 unit: "count", the astropy unit beside it)
+        assert pred["aia171_pred"].attrs["units"] == "count"
+        assert pred["aia171_pred"].attrs["units_astropy"] == "DN"
         np.testing.assert_allclose(pred["aia171_pred"].values,
                                    2.0 ** (14 * (scaled.astype(np.float64) + 1) / 2) - 1,
                                    rtol=1e-5)

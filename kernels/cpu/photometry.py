@@ -16,14 +16,19 @@ __all__ = ["ld_normal_sums", "ld_solve", "ld_divide", "surface_area", "foreshort
  _solve) = compile_for(numba.njit(inline="always", cache=True))
 
 
+@numba.njit(inline="always", cache=True)
+def _frame_row(row, ny, n_shared):
+    """Frame ``t`` and image row ``i`` of a flattened ``prange`` row, and the frame of an
+    input that has one frame per frame (``n_shared > 1``) or one for all."""
+    t = row // ny
+    return t, row - t * ny, (t if n_shared > 1 else 0)
+
+
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _ld_sums(image, mu, p, partial):
     nt, ny, nx = image.shape
-    per_frame_mu = mu.shape[0] > 1
     for row in numba.prange(nt * ny):
-        t = row // ny
-        i = row - t * ny
-        tm = t if per_frame_mu else 0
+        t, i, tm = _frame_row(row, ny, mu.shape[0])
         acc = partial[row]
         acc[:] = 0.0
         pt = p[t]
@@ -75,11 +80,8 @@ def ld_solve(sums, basis, p):
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _ld_divide(image, mu, p, out):
     nt, ny, nx = image.shape
-    per_frame_mu = mu.shape[0] > 1
     for row in numba.prange(nt * ny):
-        t = row // ny
-        i = row - t * ny
-        tm = t if per_frame_mu else 0
+        t, i, tm = _frame_row(row, ny, mu.shape[0])
         pt = p[t]
         for j in range(nx):
             out[t, i, j] = _contrast(image[t, i, j], mu[tm, i, j], pt)
@@ -94,8 +96,7 @@ def ld_divide(image, mu, p, out):
 def _surface_area(p, area):
     nt, ny, nx = area.shape
     for row in numba.prange(nt * ny):
-        t = row // ny
-        i = row - t * ny
+        t, i, _ = _frame_row(row, ny, 1)
         pt = p[t]
         for j in range(nx):
             area[t, i, j] = _area(np.float64(i), np.float64(j), pt)
@@ -116,8 +117,7 @@ def _foreshortening(p, image, out):
     nt, ny, nx = image.shape
     shared = p.shape[0] == 1
     for row in numba.prange(nt * ny):
-        t = row // ny
-        i = row - t * ny
+        t, i, _ = _frame_row(row, ny, 1)
         pt = p[0] if shared else p[t]
         for j in range(nx):
             mu, omega, dist = _surface(i, j, pt)
@@ -136,8 +136,7 @@ def foreshortening(p, image, out):
 def _solid_angle_weights(p, weight):
     nt, ny, nx = weight.shape
     for row in numba.prange(nt * ny):
-        t = row // ny
-        i = row - t * ny
+        t, i, _ = _frame_row(row, ny, 1)
         pt = p[t]
         for j in range(nx):
             mu, omega, dist = _surface(i, j, pt)
@@ -157,11 +156,8 @@ def _disk_sums(image, weight, partial):
     # Branch-free (selects) so that LLVM vectorises the row loop; "reassoc" allows the
     # reordered float64 sums, NaN semantics are kept (no "nnan").
     nt, ny, nx = image.shape
-    per_frame = weight.shape[0] > 1
     for row in numba.prange(nt * ny):
-        t = row // ny
-        i = row - t * ny
-        tw = t if per_frame else 0
+        t, i, tw = _frame_row(row, ny, weight.shape[0])
         s_wi = 0.0
         s_wf = 0.0
         s_w = 0.0

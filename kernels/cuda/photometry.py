@@ -34,6 +34,25 @@ def _launch_reduction(kernel, shape, *args):
         kernel[(blocks, n), REDUCE_THREADS](*args, t0)
 
 
+@cuda.jit(device=True)
+def _block_sum_into(acc, shared, sums, t, n):
+    """Add the ``n`` per-thread sums ``acc`` of a block into ``sums[t]``: a shared-memory
+    tree over the block's threads, then one atomic add per block and sum."""
+    tid = cuda.threadIdx.x
+    for s in range(n):
+        shared[s, tid] = acc[s]
+    cuda.syncthreads()
+    step = REDUCE_THREADS // 2
+    while step > 0:
+        if tid < step:
+            for s in range(n):
+                shared[s, tid] += shared[s, tid + step]
+        cuda.syncthreads()
+        step //= 2
+    for s in range(tid, n, REDUCE_THREADS):
+        cuda.atomic.add(sums, (t, s), shared[s, 0])
+
+
 @cuda.jit
 def _ld_sums(image, mu, p, sums, t0):
     t = t0 + cuda.blockIdx.y
@@ -54,19 +73,7 @@ def _ld_sums(image, mu, p, sums, t0):
         x, r = _select(image[t, i, j], mu[tm, i, j], pt)
         if x == x:
             _accumulate(acc, x, r, nd)
-    shared = cuda.shared.array((NSUMS, REDUCE_THREADS), float64)
-    for s in range(NSUMS):
-        shared[s, tid] = acc[s]
-    cuda.syncthreads()
-    step = REDUCE_THREADS // 2
-    while step > 0:
-        if tid < step:
-            for s in range(NSUMS):
-                shared[s, tid] += shared[s, tid + step]
-        cuda.syncthreads()
-        step //= 2
-    for s in range(tid, NSUMS, REDUCE_THREADS):
-        cuda.atomic.add(sums, (t, s), shared[s, 0])
+    _block_sum_into(acc, cuda.shared.array((NSUMS, REDUCE_THREADS), float64), sums, t, NSUMS)
 
 
 def ld_normal_sums(image, mu, p, sums):
@@ -177,19 +184,8 @@ def _disk_sums(image, weight, sums, t0):
                 acc[0] += w * v
                 acc[1] += w
                 acc[3] += 1.0
-    shared = cuda.shared.array((DISK_NSUMS, REDUCE_THREADS), float64)
-    for s in range(DISK_NSUMS):
-        shared[s, tid] = acc[s]
-    cuda.syncthreads()
-    step = REDUCE_THREADS // 2
-    while step > 0:
-        if tid < step:
-            for s in range(DISK_NSUMS):
-                shared[s, tid] += shared[s, tid + step]
-        cuda.syncthreads()
-        step //= 2
-    for s in range(tid, DISK_NSUMS, REDUCE_THREADS):
-        cuda.atomic.add(sums, (t, s), shared[s, 0])
+    _block_sum_into(acc, cuda.shared.array((DISK_NSUMS, REDUCE_THREADS), float64), sums, t,
+                    DISK_NSUMS)
 
 
 def disk_sums(image, weight, sums):

@@ -56,7 +56,10 @@ def _json_value(value):
 
 
 def open_pairs(path) -> xr.Dataset:
-    """Open a solarprep netCDF file or zarr store lazily (nothing is loaded)."""
+    """Open a solarprep netCDF file or zarr store lazily (nothing is loaded), with the units
+    as in memory (:func:`solarprep.dataset.cf_decode`)."""
+    from solarprep.dataset import cf_decode
+
     path = pathlib.Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such pair file; build one with `solarprep build-pairs`")
@@ -64,8 +67,8 @@ def open_pairs(path) -> xr.Dataset:
         from solarprep.io.storage import check_zarr_codecs
 
         check_zarr_codecs(path)          # no pickle codec: it would run code from the store
-        return xr.open_dataset(path, engine="zarr", chunks=None, consolidated=False)
-    return xr.open_dataset(path, engine="h5netcdf")
+        return cf_decode(xr.open_dataset(path, engine="zarr", chunks=None, consolidated=False))
+    return cf_decode(xr.open_dataset(path, engine="h5netcdf"))
 
 
 def paired_offsets(rng, height, width, out_h, out_w, shake, train):

@@ -29,6 +29,7 @@ import xarray as xr
 
 from solarmodels.config import ConfigError
 from solarmodels.registry import register_dataset
+from solarprep.dataset import cf_decode
 from solarprep.datasets.solared import CHANNELS
 
 __all__ = ["CHANNELS", "SolaredDataset", "synthetic_solared", "from_timelines",
@@ -109,7 +110,7 @@ class SolaredDataset(torch.utils.data.Dataset):
             if not path.exists():
                 raise FileNotFoundError(f"{path}: no SOLARED Dataset; build one with "
                                         "solarprep.datasets.solared.build(...)")
-            data = xr.open_dataset(path, engine="h5netcdf")
+            data = cf_decode(xr.open_dataset(path, engine="h5netcdf"))
         _check_layout(data)
         if intensity_channel and "intensity_history" not in data:
             raise ConfigError("data.intensity_channel needs the variable 'intensity_history' "
@@ -258,7 +259,7 @@ def _solared_dataset(split="train", *, path=None, timelines=None, splits=None, w
                      intensity_channel=False, tiles=None):
     """Dataset builder for the trainer CLI (see the module docstring)."""
     if path is not None:
-        ds = xr.open_dataset(path, engine="h5netcdf")
+        ds = cf_decode(xr.open_dataset(path, engine="h5netcdf"))
     elif timelines is not None:
         key = (tuple(str(t) for t in timelines), repr(splits), window, lead, normalize, stride,
                seed)

@@ -34,12 +34,18 @@ import copy
 import dataclasses
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from solarmodels.config import ConfigError, build_dataclass
 from solarmodels.errors import NonFiniteLossError
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterator
+    from typing import Any
 
 __all__ = ["System", "SystemConfig", "StepContext", "EMA", "set_requires_grad", "linear_decay",
            "network_channels", "value_range_problems", "zero_output_layer"]
@@ -113,8 +119,9 @@ class StepContext:
         at its next log step. Gradient norms are kept as tensors either way.
     """
 
-    def __init__(self, optimizers, schedulers=None, *, step=0, micro=0, grad_accum=1,
-                 grad_clip=0.0, device=None, defer_checks=False):
+    def __init__(self, optimizers: dict, schedulers: dict | None = None, *, step: int = 0,
+                 micro: int = 0, grad_accum: int = 1, grad_clip: float = 0.0,
+                 device: torch.device | str | None = None, defer_checks: bool = False) -> None:
         self.optimizers = optimizers
         self.schedulers = schedulers or {}
         self.step = step
@@ -138,7 +145,7 @@ class StepContext:
             raise KeyError(f"no optimizer {name!r}; configure_optimizers returned "
                            f"{sorted(self.optimizers)}") from None
 
-    def backward(self, loss: torch.Tensor, name: str = "g"):
+    def backward(self, loss: torch.Tensor, name: str = "g") -> None:
         """Back-propagate ``loss / grad_accum`` (gradients accumulate until ``optimizer_step``).
 
         Raises :class:`~solarmodels.errors.NonFiniteLossError` for a NaN or infinite loss, or
@@ -152,7 +159,7 @@ class StepContext:
                                      f"{self.step + 1}: {loss.detach().float().item()}")
         (loss / self.grad_accum).backward()
 
-    def optimizer_step(self, name: str = "g"):
+    def optimizer_step(self, name: str = "g") -> None:
         """On the last micro-batch: clip, step optimiser ``name`` and its scheduler, zero grads."""
         opt = self._optimizer(name)
         if not self.last_micro:
@@ -188,7 +195,7 @@ class System:
     default_lr = 1e-3
     system_name = ""
 
-    def __init__(self, config=None, networks=None):
+    def __init__(self, config: Any = None, networks: dict | None = None) -> None:
         self.config = build_dataclass(self.config_cls, config,
                                       where=f"system {self.system_name or type(self).__name__!r}")
         if isinstance(networks, nn.Module) and not isinstance(networks, nn.ModuleDict):
@@ -257,26 +264,26 @@ class System:
         name = name or self.primary
         return self.ema[name].module if name in self.ema else self.networks[name]
 
-    def enable_ema(self, decay: float):
+    def enable_ema(self, decay: float) -> None:
         """Start exponential moving averages of :attr:`ema_networks` (or the primary network)."""
         for name in self.ema_networks or (self.primary,):
             self.ema[name] = EMA(self.networks[name], decay)
 
-    def update_ema(self, decay: float | None = None):
+    def update_ema(self, decay: float | None = None) -> None:
         """Advance every kept average (called by the trainer after each optimiser step, with the
         warmed-up ``decay`` of that step; None: each average's own)."""
         for name, ema in self.ema.items():
             ema.update(self.networks[name], decay)
 
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> System:
         """Set train/eval mode of every network (EMA copies stay in eval mode)."""
         self.networks.train(mode)
         return self
 
-    def eval(self):
+    def eval(self) -> System:
         return self.train(False)
 
-    def to(self, device):
+    def to(self, device: torch.device | str) -> System:
         """Move networks and averages to ``device``."""
         self.device = torch.device(device)
         self.networks.to(self.device)
@@ -301,7 +308,7 @@ class System:
             return self.forward(batch)
 
     @contextlib.contextmanager
-    def raw_weights(self):
+    def raw_weights(self) -> Iterator[System]:
         """Use the trained weights, not their moving averages, inside the ``with`` block."""
         saved = self.ema
         self.ema = {}
@@ -311,21 +318,22 @@ class System:
             self.ema = saved
 
     # ----------------------------------------------------------------- run contract
-    def check_data(self, dataset) -> list:
+    def check_data(self, dataset: Any) -> list:
         """Problems with the scaling of training ``dataset`` for this system (default none);
         ``solarmodels train`` refuses data with problems unless told to go on."""
         return []
 
-    def evaluate(self, ctx, dataset, out_dir, options) -> dict:
+    def evaluate(self, ctx: Any, dataset: Any, out_dir: str | os.PathLike[str], options: Any) -> dict:
         """Metrics of this system on ``dataset`` with baselines (see the module docstring)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement System.evaluate")
 
-    def predict_file(self, ctx, source, out_path, **options) -> dict:
+    def predict_file(self, ctx: Any, source: Any, out_path: str | os.PathLike[str],
+                     **options: Any) -> dict:
         """The network applied to the data file ``source``, written to ``out_path``."""
         raise ConfigError(f"system {self.system_name or type(self).__name__!r} does not predict "
                           "from a data file; see `solarmodels sample` for generative systems")
 
-    def sample_file(self, ctx, out_path, **options) -> dict:
+    def sample_file(self, ctx: Any, out_path: str | os.PathLike[str], **options: Any) -> dict:
         """Generated samples written to ``out_path`` (generative systems)."""
         raise ConfigError(f"system {self.system_name or type(self).__name__!r} is not generative:"
                           " use `solarmodels predict RUN INPUT`")
@@ -344,7 +352,7 @@ class System:
         :attr:`constants` (subclasses add e.g. a frozen autoencoder)."""
         return {f"const.{k}": v.detach().cpu() for k, v in self.constants.items()}
 
-    def load_state_dict(self, state: Mapping, strict: bool = True):
+    def load_state_dict(self, state: Mapping, strict: bool = True) -> Any:
         """Inverse of :meth:`state_dict` (averages restored only where :attr:`ema` exists)."""
         state = dict(state)
         for name in [n for n in state if n.startswith("const.")]:

@@ -7,9 +7,12 @@ sunpy Map (:meth:`FrameGeometry.from_map`) or read from a solar Dataset's
 per-frame coordinates (:func:`frame_geometries`), and packed into the float64
 parameter vector of :mod:`kernels._disk_math`.
 """
+from __future__ import annotations
+
 import dataclasses
 import logging
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -19,6 +22,9 @@ from solarprep import backend
 from solarprep.dataset import GEOMETRY_COORDS, append_history
 from solarprep.errors import GeometryError  # noqa: F401 (re-exported)
 from solarprep.parallel.blocks import frame_rows, is_chunked, map_frames
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["FrameGeometry", "frame_geometries", "kernel_params",
            "disk_coordinates", "RSUN_REF_DEFAULT"]
@@ -223,7 +229,7 @@ def _disk_frames(params, *, shape, device):
     return mu, lat, lon, on_disk
 
 
-def disk_coordinates(ds, *, device="auto"):
+def disk_coordinates(ds: xr.Dataset, *, device: str = "auto") -> xr.Dataset:
     """Add ``mu``, ``hgs_lat``, ``hgs_lon`` and ``on_disk`` coordinates to a solar Dataset.
 
     The geometry is computed analytically, pixel by pixel, from each frame's WCS

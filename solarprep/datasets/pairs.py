@@ -6,14 +6,20 @@ fixed radius (392 px at 1024² for Park et al. 2019 and Kim et al. 2019; 450 px 
 al. 2020), centred, with solar north up. :func:`build_pairs` puts both instruments on that grid
 with :func:`solarprep.remap.regrid_disk` and matches their frames in time.
 """
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
-from solarprep.dataset import CONVENTIONS, append_history, data_variables
+from solarprep.dataset import CONVENTIONS, append_history, as_seconds, data_variables
 from solarprep.errors import PairError
 from solarprep.remap.regrid import DEFAULT_RADIUS, DEFAULT_SHAPE, regrid_disk
+
+if TYPE_CHECKING:
+    from solarprep.dataset import Duration
 
 __all__ = ["build_pairs", "scale_pairs", "assign_time_splits", "synthetic_pair_sources"]
 
@@ -38,9 +44,12 @@ def _match_times(t_a, t_b, max_dt):
     return np.where(ok, best, -1), diff[np.arange(len(ta)), best]
 
 
-def build_pairs(a, b, *, shape=DEFAULT_SHAPE, radius=DEFAULT_RADIUS, max_dt=600.0, order=1,
-                antialias=True, limb_mask=None, names=None, scale=None, splits=None,
-                progress=True):
+def build_pairs(a: object, b: object, *, shape: int | tuple[int, int] = DEFAULT_SHAPE,
+                radius: float = DEFAULT_RADIUS, max_dt: Duration = 600.0, order: int = 1,
+                antialias: bool = True, limb_mask: float | None = None,
+                names: tuple[str, str] | None = None, scale: dict | None = None,
+                splits: tuple[float, float, float] | None = None,
+                progress: bool = True) -> xr.Dataset:
     """Co-register instruments onto one disk-centred, north-up grid and pair their frames.
 
     Each frame is resampled with :func:`regrid_disk` (its own disk scaled to ``radius`` px at
@@ -61,8 +70,9 @@ def build_pairs(a, b, *, shape=DEFAULT_SHAPE, radius=DEFAULT_RADIUS, max_dt=600.
         Output size (1024 in the seeds).
     radius : float
         Disk radius in pixels (392 in Park et al. 2019, 450 in Jeong et al. 2020).
-    max_dt : float
-        Largest time difference of a pair, s.
+    max_dt : astropy.units.Quantity, str or float
+        Largest time difference of a pair: ``10 * u.min``, ``"10min"`` or seconds
+        (default 600 s).
     order, antialias, limb_mask
         See :func:`regrid_disk`.
     names : (str, str), optional
@@ -94,6 +104,7 @@ def build_pairs(a, b, *, shape=DEFAULT_SHAPE, radius=DEFAULT_RADIUS, max_dt=600.
     sources = dict(a) if isinstance(a, dict) else {None: a}
     if not sources:
         raise PairError("no input source given")
+    max_dt = as_seconds(max_dt, "max_dt")
     loaded = {key: _as_dataset(src, progress) for key, src in sources.items()}
     ds_b = _as_dataset(b, progress)
     var_b = _single(ds_b, "b")
@@ -103,16 +114,16 @@ def build_pairs(a, b, *, shape=DEFAULT_SHAPE, radius=DEFAULT_RADIUS, max_dt=600.
     matches = {}
     dt_all = np.zeros(t_ref.size)
     for key, ds in list(loaded.items())[1:] + [("__target__", ds_b)]:
-        idx, dt = _match_times(t_ref, ds["time"].values, float(max_dt))
+        idx, dt = _match_times(t_ref, ds["time"].values, max_dt)
         matches[key] = idx
         dt_all = np.maximum(dt_all, dt)
     ok = np.all([m >= 0 for m in matches.values()], axis=0) if matches else np.ones(t_ref.size, bool)
     keep = np.flatnonzero(ok)
     if keep.size == 0:
-        raise PairError(f"no frame of b lies within max_dt={max_dt} s of a frame of a "
+        raise PairError(f"no frame of b lies within max_dt={max_dt:g} s of a frame of a "
                         f"(closest: {dt_all.min():.0f} s); raise max_dt or check the times")
     if keep.size < t_ref.size:
-        log.warning("build_pairs: %d of %d input frames have no partner within %s s: dropped",
+        log.warning("build_pairs: %d of %d input frames have no partner within %g s: dropped",
                     t_ref.size - keep.size, t_ref.size, max_dt)
     kw = dict(shape=shape, radius=radius, order=order, antialias=antialias,
               limb_mask=limb_mask, progress=progress)

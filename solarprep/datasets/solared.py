@@ -33,8 +33,8 @@ import numpy as np
 import xarray as xr
 
 from solarprep import backend
-from solarprep.dataset import CONVENTIONS, append_history
-from solarprep.errors import SolarDataError
+from solarprep.dataset import CONVENTIONS, append_history, as_seconds
+from solarprep.errors import QuantityError, SolarDataError
 from solarprep.helioseismology.power import DEFAULT_BANDS, band_name, band_powers
 from solarprep.helioseismology.tiles import solared_flatten, tile_coords, tile_means
 from solarprep.io.npz import load_npz, save_npz
@@ -331,7 +331,8 @@ def read_tracked_cube(path, *, cadence=None):
     The data are the first 3-D image HDU (HDU 1 for JSOC exports, which keep HDU 0
     empty, possibly RICE-compressed), ``(time, y, x)`` float32; ``MIDTIME`` (JSOC
     ``2011.02.14_12:00:00_TAI`` or ISO) gives the cube's centre time; the cadence
-    comes from ``CADENCE``, ``T_STEP`` or ``DELTA_T`` (default 45 s).
+    comes from ``CADENCE``, ``T_STEP`` or ``DELTA_T`` (default 45 s) unless ``cadence``
+    (``45 * u.s``, ``"45s"`` or seconds) is given.
     """
     from astropy.io import fits
 
@@ -355,7 +356,7 @@ def read_tracked_cube(path, *, cadence=None):
                 break
         else:
             cadence = 45.0
-    return data, _parse_time(mid), float(cadence)
+    return data, _parse_time(mid), as_seconds(cadence, "cadence", allow_zero=False)
 
 
 @dataclasses.dataclass
@@ -566,18 +567,51 @@ def _as_region(src):
                     "timelines Dataset or .nc file, a FitsRegion or a SyntheticRegion")
 
 
+def _steps_of(value, cadence, name="window"):
+    """A number of steps of ``cadence`` seconds: an integer is one already; a duration
+    (``12 * u.h``, ``"12h"``, a timedelta) is converted and must be a whole number of steps.
+
+    Raises
+    ------
+    solarprep.errors.QuantityError
+        A duration that is no whole number of cadences, or not a duration at all.
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    n = as_seconds(value, name) / float(cadence)
+    if abs(n - round(n)) > 1e-6 * max(1.0, n):
+        raise QuantityError(f"{name}={value!r} is {n:g} steps of the {cadence:g} s cadence: give "
+                            "a whole number of steps or a duration that is one")
+    return int(round(n))
+
+
+def _region_steps(ds, window, lead):
+    """``window`` and ``lead`` of one AR's timelines in steps of its cadence."""
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (window, lead)):
+        return int(window), int(lead)
+    from solarprep.helioseismology.cadence import frame_cadence
+
+    cadence, _ = frame_cadence(ds["time"].values)
+    return _steps_of(window, cadence, "window"), _steps_of(lead, cadence, "lead")
+
+
 def region_samples(ds, *, window=120, lead=12, stride=1, persistence=False, history=False):
     """Sample windows of one AR's timelines: ``(inputs, targets, window_end, target_time)``.
 
     ``inputs`` ``(S, window, 5, n_tiles)``, ``targets`` ``(S, n_tiles)``: the intensity
-    ``lead`` steps after the last step of the window. Only windows whose steps and
-    target lie on the regular cadence without a gap, with finite values, are kept.
-    ``persistence=True`` appends ``last`` ``(S, n_tiles)``, the intensity at the last step of
-    each window (the persistence forecast), to the returned tuple; ``history=True`` then
-    appends ``(S, window, n_tiles)``, the intensity over the window (its last step is ``last``).
+    ``lead`` steps after the last step of the window. ``window`` and ``lead`` are steps of
+    the timelines' cadence, or durations (``120 * u.h``, ``"12h"``) converted with it. Only
+    windows whose steps and target lie on the regular cadence without a gap, with finite
+    values, are kept. ``persistence=True`` appends ``last`` ``(S, n_tiles)``, the intensity
+    at the last step of each window (the persistence forecast), to the returned tuple;
+    ``history=True`` then appends ``(S, window, n_tiles)``, the intensity over the window (its
+    last step is ``last``).
     """
     from solarprep.helioseismology.cadence import regular_grid
 
+    window, lead = _region_steps(ds, window, lead)
     if window < 1 or lead < 0:
         raise ValueError(f"window must be >= 1 and lead >= 0, got window={window}, lead={lead}")
     times = ds["time"].values
@@ -620,6 +654,7 @@ def no_window_reason(ds, *, window=120, lead=12):
     """
     from solarprep.helioseismology.cadence import regular_grid
 
+    window, lead = _region_steps(ds, window, lead)
     times = ds["time"].values
     need = window + lead
     if times.size < need:
@@ -739,10 +774,12 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
         Output folder: per-AR timelines, as computed (before the flattening), go
         to ``regions/AR<name>.nc`` (reused when ``resume``), the result to
         ``solared.nc``.
-    lead : int
-        Steps between the last input step and the target (12 = 12 h).
-    window : int
-        Input steps per sample (120).
+    lead : int, astropy.units.Quantity or str
+        Steps between the last input step and the target (12 = 12 h at the SOLARED
+        1-hour cadence), or a duration (``12 * u.h``, ``"12h"``) converted with the
+        timelines' cadence (a whole number of steps, the same for every region).
+    window : int, astropy.units.Quantity or str
+        Input steps per sample (120), or a duration (``120 * u.h``, ``"5d"``).
     splits : dict or tuple, optional
         See :func:`assign_splits`; splits are by AR, never within one.
     normalize : {"zscore", "minmax", "peak", "percentile", None} or NormStats
@@ -811,6 +848,11 @@ def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zsc
             ds = keep_tiles(ds)
         regions[name] = ds
     names = list(regions)
+    steps = {_region_steps(regions[n], window, lead) for n in names}
+    if len(steps) > 1:
+        raise SolarDataError(f"window={window!r}, lead={lead!r} are different numbers of steps "
+                             f"in regions of different cadences ({sorted(steps)}): give steps")
+    window, lead = steps.pop()
     split_of = assign_splits(names, splits, seed=seed)
     stats = given if given is not None else (
         _fit_stats(regions, split_of, normalize) if normalize else None)

@@ -7,9 +7,10 @@ regular grid ``t₀ + n·cadence``: :func:`frame_cadence` finds the cadence and
 """
 import numpy as np
 
+from solarprep.dataset import as_seconds
 from solarprep.errors import CadenceError
 
-__all__ = ["frame_cadence", "regular_grid"]
+__all__ = ["frame_cadence", "regular_grid", "cadence_fraction"]
 
 
 def _seconds(times):
@@ -26,8 +27,8 @@ def frame_cadence(times, cadence=None):
     ----------
     times : array_like
         datetime64 or seconds, one per frame.
-    cadence : float, optional
-        Known cadence in seconds; by default the median of the time steps no longer
+    cadence : astropy.units.Quantity, str or float, optional
+        Known cadence (``45 * u.s``, ``"45s"``, or seconds); by default the median of the time steps no longer
         than 1.5 × the shortest one (so that gaps do not bias it) when most steps are
         multiples of it; otherwise (a jittered series, whose shortest step says nothing)
         the mean of the steps between 0.5 and 1.5 × the median step.
@@ -54,7 +55,7 @@ def frame_cadence(times, cadence=None):
                            f"{bad} (step {steps[bad]:g} s); sort the frames and drop duplicates")
     if cadence is None:
         cadence = _detect_cadence(steps)
-    cadence = float(cadence)
+    cadence = as_seconds(cadence, "cadence")
     if not cadence > 0:
         raise CadenceError(f"cadence must be positive, not {cadence!r}")
     return cadence, steps
@@ -76,10 +77,12 @@ def regular_grid(times, cadence=None, *, tolerance=0.05):
     ----------
     times : array_like
         datetime64 or seconds.
-    cadence : float, optional
-        Seconds; detected by default (:func:`frame_cadence`).
-    tolerance : float
-        Largest allowed distance of a frame from its grid slot, in cadences.
+    cadence : astropy.units.Quantity, str or float, optional
+        ``45 * u.s``, ``"45s"`` or seconds; detected by default (:func:`frame_cadence`).
+    tolerance : float, astropy.units.Quantity or str
+        Largest allowed distance of a frame from its grid slot: a plain number is a
+        fraction of the cadence (0.05), a duration (``2 * u.s``, ``"2s"``) is converted
+        with the cadence.
 
     Returns
     -------
@@ -97,6 +100,7 @@ def regular_grid(times, cadence=None, *, tolerance=0.05):
         frames or times that do not increase.
     """
     cadence, _ = frame_cadence(times, cadence)
+    tolerance = cadence_fraction(tolerance, cadence, "tolerance")
     t = _seconds(times)
     slots = np.rint(t / cadence).astype(np.int64)
     off = np.abs(t - slots * cadence) / cadence
@@ -113,3 +117,21 @@ def regular_grid(times, cadence=None, *, tolerance=0.05):
     frame_at = np.full(int(slots[-1]) + 1, -1, np.int64)
     frame_at[slots] = np.arange(slots.size)
     return cadence, slots, frame_at
+
+
+def cadence_fraction(value, cadence, name="tolerance"):
+    """A tolerance as a fraction of the cadence: a plain number (or dimensionless Quantity)
+    is one already; a duration (Quantity, ``"2s"``, timedelta) is divided by ``cadence`` (s).
+
+    Raises
+    ------
+    solarprep.errors.QuantityError
+        A Quantity that is neither dimensionless nor a time, a negative value.
+    """
+    import astropy.units as u
+
+    if isinstance(value, u.Quantity) and value.unit.physical_type == "dimensionless":
+        value = float(value.to_value(u.one))
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return as_seconds(value, name, unit="s")          # the same checks: finite, >= 0
+    return as_seconds(value, name) / float(cadence)

@@ -13,7 +13,10 @@ looking at oscillations:
 :func:`frame_cadence` detects the cadence and the gaps of a time axis; the power
 maps (:mod:`solarprep.helioseismology.power`) use it too.
 """
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -24,13 +27,17 @@ from solarprep.errors import CadenceError, SolarDataError  # noqa: F401 (Cadence
 from solarprep.helioseismology._common import pick_variable as _pick_variable
 from solarprep.helioseismology.cadence import frame_cadence, regular_grid  # noqa: F401 (re-exported)
 
+if TYPE_CHECKING:
+    from solarprep.dataset import Duration
+
 __all__ = ["doppler_difference", "remove_static_velocity", "static_velocity_basis"]
 
 log = logging.getLogger(__name__)
 
 
-def doppler_difference(ds, variable=None, *, gap_factor=1.5, cadence=None, name=None,
-                       tolerance=0.05):
+def doppler_difference(ds: xr.Dataset, variable: str | None = None, *, gap_factor: float = 1.5,
+                       cadence: Duration | None = None, name: str | None = None,
+                       tolerance: float | Duration = 0.05) -> xr.Dataset:
     """Time differences ``ΔV[i] = V[i+1] − V[i]`` of a Dopplergram series, never across a gap.
 
     Parameters
@@ -42,13 +49,15 @@ def doppler_difference(ds, variable=None, *, gap_factor=1.5, cadence=None, name=
     gap_factor : float
         Two consecutive frames further apart than ``gap_factor`` × the cadence are
         on either side of a gap and give no difference (default 1.5).
-    cadence : float, optional
-        Seconds; the median time step by default.
+    cadence : astropy.units.Quantity, str or float, optional
+        ``45 * u.s``, ``"45s"`` or seconds; detected from the time steps by default
+        (:func:`~solarprep.helioseismology.cadence.frame_cadence`).
     name : str, optional
         Name of the output variable (default ``"d" + variable``).
-    tolerance : float
-        Largest distance of a frame from the regular grid ``t₀ + n·cadence``, in
-        cadences (default 0.05, as :func:`solarprep.power_maps`): a series with more
+    tolerance : float, astropy.units.Quantity or str
+        Largest distance of a frame from the regular grid ``t₀ + n·cadence``: a number
+        is in cadences (default 0.05, as :func:`solarprep.power_maps`), a duration
+        (``2 * u.s``, ``"2s"``) is converted with the cadence; a series with more
         timing jitter is refused rather than differenced over uneven steps.
 
     Returns
@@ -151,7 +160,8 @@ def _polynomial_basis(xp, shape, degree):
     return xp.stack([x**i * y**j for i in range(degree + 1) for j in range(degree + 1 - i)])
 
 
-def remove_static_velocity(ds, variable=None, *, model="auto", degree=2, device="auto"):
+def remove_static_velocity(ds: xr.Dataset, variable: str | None = None, *, model: str = "auto",
+                           degree: int = 2, device: str = "auto") -> xr.Dataset:
     """Subtract a least-squares model of the static velocity field, frame by frame.
 
     Parameters

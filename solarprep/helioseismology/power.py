@@ -33,18 +33,28 @@ is one preparation kernel that writes the samples pixel-major, ``(P, M)``, one
 cuFFT along that last, contiguous axis (a batched R2C; CuPy caches the plan) and
 one band-sum kernel writing into the result on the device: no host round trip.
 """
+from __future__ import annotations
+
 import logging
 import time as _time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
 from solarprep import backend
-from solarprep.dataset import FRAME_COORDS, append_history
+from solarprep.dataset import FRAME_COORDS, append_history, as_seconds
 from solarprep.errors import CadenceError
 from solarprep.helioseismology._common import pick_variable as _pick_variable
 from solarprep.helioseismology.cadence import regular_grid
 from solarprep.parallel.blocks import is_chunked
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy.typing as npt
+
+    from solarprep.dataset import Duration
 
 __all__ = ["DEFAULT_BANDS", "CONVENTIONS", "band_weights", "band_powers", "power_maps",
            "band_name"]
@@ -347,22 +357,6 @@ def _defaults(convention, detrend, apodize):
     return detrend, apodize
 
 
-def _to_seconds(value, what):
-    import pandas as pd
-
-    if value is None:
-        return None
-    if hasattr(value, "to_value") and hasattr(value, "unit"):
-        return float(value.to_value("s"))
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value)
-    try:
-        return pd.Timedelta(value).total_seconds()
-    except (ValueError, TypeError):
-        raise ValueError(f"{what}={value!r}: give seconds, a Quantity or a duration like '8h', "
-                         "'12min', '45s'") from None
-
-
 def _window_power(cube, eng, out=None):
     """Band powers ``(nb, P)`` of one window ``cube`` (``(N, ...)``, NumPy or CuPy)."""
     xp = backend.array_module(eng.device)
@@ -405,10 +399,13 @@ def _lazy_nan_window(data, nb):
                            chunks=-1)
 
 
-def power_maps(ds, variable=None, *, bands=DEFAULT_BANDS, window="8h", step=None,
-               convention="physical", difference=True, compensate_difference=False,
-               detrend=None, apodize=None, cadence=None, gaps="nan", precision="float32",
-               device="auto", progress=False):
+def power_maps(ds: xr.Dataset, variable: str | None = None, *,
+               bands: Sequence[tuple[float, float]] = DEFAULT_BANDS, window: Duration = "8h",
+               step: Duration | None = None, convention: str = "physical", difference: bool = True,
+               compensate_difference: bool = False, detrend: str | None = None,
+               apodize: str | tuple | npt.ArrayLike | None = None, cadence: Duration | None = None,
+               gaps: str = "nan", precision: str = "float32", device: str = "auto",
+               progress: bool = False) -> xr.Dataset:
     """Acoustic power maps in frequency bands, over one or many (sliding) time windows.
 
     Parameters
@@ -419,12 +416,12 @@ def power_maps(ds, variable=None, *, bands=DEFAULT_BANDS, window="8h", step=None
         Default ``vlos`` (or the only image variable).
     bands : sequence of (low, high)
         Frequency bands in mHz (default the SOLARED 2–3, 3–4, 4–5, 5–6 mHz).
-    window : str, float or Quantity
-        Window length (``"8h"``, seconds, ...); it holds ``N = round(window/Δt)``
-        frames.
-    step : str, float or Quantity, optional
-        Distance between window starts (e.g. ``"12min"``, ``"1h"``); default: the
-        window (back-to-back windows). Only full windows are computed.
+    window : astropy.units.Quantity, str or float
+        Window length (``8 * u.h``, ``"8h"``, or seconds); it holds
+        ``N = round(window/Δt)`` frames.
+    step : astropy.units.Quantity, str or float, optional
+        Distance between window starts (e.g. ``12 * u.min``, ``"1h"``, seconds); default:
+        the window (back-to-back windows). Only full windows are computed.
     convention : {"physical", "solared"}
         See the module docstring; ``"solared"`` reproduces the dataset's numbers.
     difference : bool
@@ -436,8 +433,8 @@ def power_maps(ds, variable=None, *, bands=DEFAULT_BANDS, window="8h", step=None
     apodize : str, tuple or array, optional
         Physical convention: a ``scipy.signal.get_window`` name or array; default
         ``"hann"``; ``"none"`` for a rectangular window.
-    cadence : float, optional
-        Seconds; detected from ``time`` by default.
+    cadence : astropy.units.Quantity, str or float, optional
+        ``45 * u.s``, ``"45s"`` or seconds; detected from ``time`` by default.
     gaps : {"nan", "raise"}
         A window with a missing frame is NaN (default) or raises.
     precision : {"float32", "float64"}
@@ -461,6 +458,8 @@ def power_maps(ds, variable=None, *, bands=DEFAULT_BANDS, window="8h", step=None
     solarprep.helioseismology.doppler.CadenceError
         Irregular cadence, fewer than two frames, times not increasing, or a gap
         inside a window with ``gaps="raise"``.
+    solarprep.errors.QuantityError
+        A window, step or cadence that is no duration (a length, ``"eight hours"``).
     ValueError
         A window longer than the series, a window of fewer than 2 samples, bad
         options.
@@ -483,8 +482,8 @@ def power_maps(ds, variable=None, *, bands=DEFAULT_BANDS, window="8h", step=None
     times = ds["time"].values
     if times.size < 2:
         raise CadenceError(f"need at least two frames for a power map, got {times.size}")
-    dt, slots, frame_at = regular_grid(times, _to_seconds(cadence, "cadence"))
-    win_s = _to_seconds(window, "window")
+    dt, slots, frame_at = regular_grid(times, as_seconds(cadence, "cadence", allow_zero=False))
+    win_s = as_seconds(window, "window", allow_zero=False)
     n = int(round(win_s / dt))
     if n < 2:
         raise ValueError(f"window={window!r} holds {n} frame(s) of {dt:g} s: need at least 2")
@@ -493,7 +492,7 @@ def power_maps(ds, variable=None, *, bands=DEFAULT_BANDS, window="8h", step=None
         raise ValueError(f"window={window!r} ({n} frames of {dt:g} s = {n * dt / 3600:.3g} h) is "
                          f"longer than the series ({n_slots} frames = {n_slots * dt / 3600:.3g} h); "
                          "shorten the window")
-    step_s = win_s if step is None else _to_seconds(step, "step")
+    step_s = win_s if step is None else as_seconds(step, "step", allow_zero=False)
     s = int(round(step_s / dt))
     if s < 1:
         raise ValueError(f"step={step!r} is shorter than one frame ({dt:g} s)")

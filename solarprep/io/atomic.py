@@ -190,11 +190,13 @@ def replace_folder(tmp, path):
 
     With no ``path``, a plain rename. Otherwise the two are exchanged atomically where the
     system allows it (``path`` then always names a complete store) and the old one is
-    deleted; elsewhere the old one is renamed aside first (see the module notes).
+    deleted; elsewhere the old one is renamed aside first (see the module notes). The
+    parent folder is flushed after the rename, so that the move survives a power loss.
     """
     tmp, path = pathlib.Path(tmp), pathlib.Path(path)
     if not (path.exists() or path.is_symlink()):
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
         return
     if _exchange(tmp, path):
         _fsync_dir(path.parent)

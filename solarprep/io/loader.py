@@ -7,6 +7,8 @@ frame as coordinates along ``time`` and the constant metadata as global
 attributes. Every reason a file cannot be used is reported as a
 :class:`SolarDataError` that names the file, the problem and the fix.
 """
+from __future__ import annotations
+
 import dataclasses
 import functools
 import glob
@@ -15,6 +17,7 @@ import math
 import os
 import pathlib
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -39,6 +42,14 @@ from solarprep.io._header import (
     unreadable,
     verify_checksums,
 )
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+    from sunpy.map import GenericMap, MapSequence
 
 __all__ = ["load", "expand_paths"]
 
@@ -85,8 +96,11 @@ class _Frame:
 # --------------------------------------------------------------------------- public API
 
 
-def load(source, *, name=None, unit=None, observer=None, north_up=True, progress=True,
-         device="auto", chunks=None):
+def load(source: str | os.PathLike[str] | GenericMap | MapSequence
+         | Sequence[str | os.PathLike[str] | GenericMap], *, name: str | None = None,
+         unit: str | u.UnitBase | None = None, observer: str | SkyCoord | None = None,
+         north_up: bool = True, progress: bool = True, device: str = "auto",
+         chunks: dict | int | None = None) -> xr.Dataset:
     """Read solar images into a solar Dataset (``docs/dataset.md``).
 
     Parameters

@@ -5,21 +5,28 @@ coordinates and the global attributes of the Dataset (``docs/dataset.md``), so
 that the Map's data, world coordinates, observer, ``date`` and
 ``reference_date`` are those of the frame.
 """
+from __future__ import annotations
+
 import logging
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from solarprep import backend
 from solarprep.coordinates.geometry import frame_geometries
-from solarprep.dataset import data_variables
+from solarprep.dataset import UNITS_ASTROPY, data_variables
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from sunpy.map import GenericMap
 
 __all__ = ["to_maps"]
 
 log = logging.getLogger(__name__)
 
 
-def to_maps(ds, name=None):
+def to_maps(ds: xr.Dataset, name: str | None = None) -> list[GenericMap]:
     """One :class:`sunpy.map.GenericMap` per frame of a solar Dataset.
 
     Parameters
@@ -102,11 +109,22 @@ def _header(ds, var, t, geometry):
         "hgln_obs": geometry.hgln_obs, "hglt_obs": geometry.hglt_obs,
         "dsun_obs": geometry.dsun_obs,
         "rsun_ref": geometry.rsun_ref,
-        "bunit": str(var.attrs.get("units", "")),
+        "bunit": _bunit(var.attrs),
     }
     header.update(_frame_values(ds, t))
     header.update(_instrument_keys(attrs))
     return header
+
+
+def _bunit(attrs):
+    """BUNIT from ``units``, or from the astropy unit a file keeps beside its CF string."""
+    import astropy.units as u
+
+    given = str(attrs.get(UNITS_ASTROPY) or attrs.get("units", ""))
+    try:
+        return u.Unit(given).to_string()
+    except ValueError:
+        return given
 
 
 def _frame_values(ds, t):

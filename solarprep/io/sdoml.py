@@ -15,13 +15,19 @@ zarr with the FITS headers kept, ``docs/data_sdoml.md``)::
 Frames within a year are **not** sorted by time in the public stores; :func:`open_sdoml`
 sorts them. AIA ``T_OBS`` is UTC ISO 8601 with ``Z``; HMI's is TAI (converted to UTC here).
 """
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
-from solarprep.dataset import CONVENTIONS, FRAME_COORDS, append_history, validate
+from solarprep.dataset import CONVENTIONS, FRAME_COORDS, append_history, as_seconds, validate
 from solarprep.errors import SdomlError
+
+if TYPE_CHECKING:
+    from solarprep.dataset import Duration
 
 __all__ = ["open_sdoml", "SDOML_AIA_CHANNELS", "SDOML_HMI_CHANNELS", "PUBLIC_STORES"]
 
@@ -151,8 +157,9 @@ def _match(reference, other, tolerance):
     return np.where(ok, pick, -1)
 
 
-def open_sdoml(store, years=None, channels=None, *, reference=None, tolerance="6min",
-               storage_options=None):
+def open_sdoml(store: object, years: int | list[int] | None = None,
+               channels: str | list[str] | None = None, *, reference: str | None = None,
+               tolerance: Duration = "6min", storage_options: dict | None = None) -> xr.Dataset:
     """Open SDOML v2 zarr store(s) as one lazy solar Dataset (``docs/dataset.md``).
 
     Parameters
@@ -166,9 +173,9 @@ def open_sdoml(store, years=None, channels=None, *, reference=None, tolerance="6
         ``"171A"``, ``"193A"``, ..., ``"Bz"`` (default: every channel of the first store).
     reference : str, optional
         The channel whose times and per-frame geometry the Dataset takes (default: the first).
-    tolerance : str
+    tolerance : astropy.units.Quantity, str or float
         Largest time difference of a frame of another channel from the reference frame
-        (pandas offset, default ``"6min"``, the AIA cadence of SDOML); reference frames
+        (``6 * u.min``, ``"6min"`` (the default, the AIA cadence of SDOML) or seconds); reference frames
         without a frame of every channel within it are dropped (logged).
     storage_options : dict, optional
         For fsspec URLs, e.g. ``{"anon": True}`` for the public S3 stores (needs ``s3fs``).
@@ -191,8 +198,6 @@ def open_sdoml(store, years=None, channels=None, *, reference=None, tolerance="6
         lack, no frame of every channel within the tolerance, channels whose geometry
         differs (open them separately and regrid), header lists without a WCS.
     """
-    import pandas as pd
-
     stores = list(store) if isinstance(store, (list, tuple)) else [store]
     groups = [(str(s), _open_group(s, storage_options)) for s in stores]
     available = {}
@@ -226,7 +231,7 @@ def open_sdoml(store, years=None, channels=None, *, reference=None, tolerance="6
     if reference not in loaded:
         raise SdomlError(f"reference={reference!r} is not one of the channels {channels}")
     ref = loaded[reference]
-    tol = np.timedelta64(int(pd.Timedelta(tolerance).value), "ns")
+    tol = np.timedelta64(int(round(as_seconds(tolerance, "tolerance") * 1e9)), "ns")
     matches = {c: _match(ref.times, ch.times, tol) for c, ch in loaded.items()}
     keep = np.all([m >= 0 for m in matches.values()], axis=0)
     if not keep.any():

@@ -5,19 +5,25 @@ target's folder and renames it into place (:mod:`solarprep.io.atomic`), so that
 the target never holds a half-written file; :func:`open_dataset` reads it back,
 unchanged, into memory. ``docs/guarantees.md`` lists what is guaranteed.
 """
+from __future__ import annotations
+
 import contextlib
 import json
 import logging
 import pathlib
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
 from solarprep import backend
-from solarprep.dataset import validate
+from solarprep.dataset import cf_decode, cf_encode, validate
 from solarprep.errors import SolarDataError
 from solarprep.io.atomic import atomic_path, clean_stale
+
+if TYPE_CHECKING:
+    from solarprep.dataset import PathLike
 
 __all__ = ["save", "open_dataset", "check_zarr_codecs", "append_zarr", "time_chunk",
            "quiet_zarr", "NETCDF_SUFFIXES", "ZARR_SUFFIXES"]
@@ -37,8 +43,9 @@ _TIME_ENCODING = {"units": "nanoseconds since 1970-01-01T00:00:00", "dtype": "in
 # --------------------------------------------------------------------------- public API
 
 
-def save(ds, path, *, overwrite=True, check=True, encoding=None, append_dim=None,
-         storage_options=None):
+def save(ds: xr.Dataset, path: PathLike, *, overwrite: bool = True, check: bool = True,
+         encoding: dict | None = None, append_dim: str | None = None,
+         storage_options: dict | None = None) -> pathlib.Path | str:
     """Write a solar Dataset (or any Dataset, with ``check=False``) to netCDF-4 or zarr, atomically.
 
     Parameters
@@ -92,6 +99,8 @@ def save(ds, path, *, overwrite=True, check=True, encoding=None, append_dim=None
     one. On any error (``KeyboardInterrupt`` too) the temporary is removed and
     the target is left as it was; temporaries left by killed writers are removed
     by the next write of the same target (:func:`solarprep.io.atomic.clean_stale`).
+    ``units`` are written as CF/UDUNITS-2 strings (:func:`solarprep.dataset.cf_encode`;
+    ``docs/dataset.md``, "Files"), and :func:`open_dataset` gives back astropy's.
     Attributes that netCDF cannot hold are converted: ``None`` becomes
     ``""``, booleans become 0/1, dicts become JSON strings. Datetime
     coordinates are stored as int64 nanoseconds (exact); data variables are
@@ -127,7 +136,8 @@ def save(ds, path, *, overwrite=True, check=True, encoding=None, append_dim=None
     return path
 
 
-def open_dataset(path, *, chunks=None, storage_options=None):
+def open_dataset(path: PathLike, *, chunks: dict | int | str | None = None,
+                 storage_options: dict | None = None) -> xr.Dataset:
     """Read a Dataset written by :func:`save`: into memory, or lazily with ``chunks``.
 
     Parameters
@@ -178,7 +188,7 @@ def open_dataset(path, *, chunks=None, storage_options=None):
         else:
             opened = xr.open_dataset(path, engine="zarr", chunks=None, consolidated=False)
         with opened:
-            return opened.load()
+            return cf_decode(opened.load())
     except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
         if isinstance(exc, SolarDataError):
             raise
@@ -210,8 +220,8 @@ def _to_host(ds):
 
 
 def _prepare(ds):
-    """A copy without inherited encodings and with netCDF-safe attributes."""
-    out = ds.drop_encoding()
+    """A copy without inherited encodings, with netCDF-safe attributes and CF units."""
+    out = cf_encode(ds.drop_encoding())
     out.attrs = _clean_attrs(ds.attrs)
     for var in out.variables.values():
         var.attrs = _clean_attrs(var.attrs)
@@ -423,6 +433,7 @@ def _open_lazy(path, chunks, storage_options):
         ds = xr.open_dataset(handle, engine="h5netcdf", chunks=chunks)
     else:
         ds = xr.open_dataset(where, engine="h5netcdf", chunks=chunks)
+    ds = cf_decode(ds)
     if chunks is None:
         with ds:
             return ds.load()

@@ -18,7 +18,7 @@ import logging
 import numpy as np
 import xarray as xr
 
-from solarprep.dataset import append_history
+from solarprep.dataset import append_history, as_seconds
 from solarprep.errors import LightCurveError
 from solarprep.photometry.integration import one_au_factor
 
@@ -135,8 +135,8 @@ def resample(ds, cadence, *, start=None, end=None):
     Parameters
     ----------
     ds : xarray.Dataset
-    cadence : str or pandas offset
-        e.g. ``"1min"``, ``"12h"``.
+    cadence : astropy.units.Quantity, str, timedelta or float
+        e.g. ``1 * u.min``, ``"12h"``, or seconds.
     start, end : datetime64-like, optional
         Grid limits (default: the data's, floored to the cadence).
 
@@ -148,7 +148,7 @@ def resample(ds, cadence, *, start=None, end=None):
     """
     import pandas as pd
 
-    step = pd.Timedelta(cadence)
+    step = pd.Timedelta(as_seconds(cadence, "cadence", allow_zero=False), unit="s")
     t = pd.DatetimeIndex(ds["time"].values)
     if len(t) == 0:
         raise LightCurveError("the light curve is empty: nothing to resample")
@@ -184,15 +184,25 @@ def condition(ds, times, *, variable=None, tolerance="1h", mean=None, std=None):
     ``mean`` and ``std`` (training statistics, as :class:`solarmodels` video windows use)
     the values are z-scored ``(b − mean)/std``; otherwise returned as they are.
 
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A light curve.
+    times : array_like of datetime64
+    variable : str, optional
+        Default: the first float variable with units.
+    tolerance : astropy.units.Quantity, str, timedelta or float
+        ``1 * u.h``, ``"1h"`` (the default), or seconds.
+    mean, std : float, optional
+        Training statistics for a z-score.
+
     Returns
     -------
     numpy.ndarray (float32)
     """
     names = _variables(ds, variable)
     name = names[0] if variable is None else variable
-    import pandas as pd
-
-    tol = np.timedelta64(int(pd.Timedelta(tolerance).value), "ns")
+    tol = np.timedelta64(int(round(as_seconds(tolerance, "tolerance") * 1e9)), "ns")
     t = np.asarray(ds["time"].values, "datetime64[ns]")
     v = np.asarray(ds[name].values, np.float64)
     ok = np.isfinite(v)

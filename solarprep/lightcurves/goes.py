@@ -28,6 +28,8 @@ the **start** is the first minute of 4 consecutive minutes of strictly increasin
 value is at least 1.4 times the first; the **peak** is the maximum before the end; the **end** is
 the first minute when the flux has fallen back half-way from the peak to the start flux.
 """
+from __future__ import annotations
+
 import glob
 import logging
 import math
@@ -36,10 +38,21 @@ import pathlib
 import re
 import warnings
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from solarprep.errors import GoesDataError  # noqa: F401 (re-exported)
+from solarprep.dataset import as_seconds
+from solarprep.errors import GoesDataError, QuantityError, SolarprepDeprecationWarning  # noqa: F401
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    import numpy.typing as npt
+    import xarray as xr
+
+    from solarprep.dataset import Duration
 
 __all__ = ["GOES_CLASSES", "SWPC_FACTORS", "MAX_PLAUSIBLE_FLUX", "read_xrs",
            "to_scale", "flare_class", "class_to_flux", "class_index", "class_letter",
@@ -300,7 +313,8 @@ def _read_netcdf(path, kind):
         "product": product, "native_scale": "true"}
 
 
-def read_xrs(source, *, scale="native", progress=False):
+def read_xrs(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
+             scale: str = "native", progress: bool = False) -> xr.Dataset:
     """Read GOES/XRS files of any kind into one light-curve Dataset.
 
     Parameters
@@ -481,13 +495,14 @@ def one_minute(ds, variable="xrsb"):
     return series.resample("1min").mean()
 
 
-def detect_flares(ds, *, variable="xrsb", scale="swpc", rise_minutes=4, rise_ratio=1.4,
-                  min_class=None):
+def detect_flares(ds: xr.Dataset, *, variable: str = "xrsb", scale: str = "swpc",
+                  rise: Duration = "4min", rise_ratio: float = 1.4, min_class: str | None = None,
+                  rise_minutes: int | None = None) -> xr.Dataset:
     """Flare events in a GOES/XRS light curve with NOAA/SWPC-like rules.
 
     On 1-minute averages ``F_i`` of the 1–8 Å flux (on ``scale``):
 
-    * start ``i``: ``F_i < F_{i+1} < … < F_{i+n-1}`` (``n = rise_minutes``, 4) and
+    * start ``i``: ``F_i < F_{i+1} < … < F_{i+n-1}`` (``n`` = ``rise`` in minutes, 4) and
       ``F_{i+n-1} ≥ rise_ratio · F_i`` (1.4);
     * end: the first minute ``j`` after the peak with ``F_j ≤ (F_peak + F_start)/2``
       (half-way back to the start flux); the last sample if the data stop first
@@ -505,9 +520,16 @@ def detect_flares(ds, *, variable="xrsb", scale="swpc", rise_minutes=4, rise_rat
         when it has no ``flux_scale`` attribute and ``synthetic`` is set).
     variable : str
     scale : {"swpc", "true"}
-    rise_minutes, rise_ratio : int, float
+    rise : astropy.units.Quantity, str or float
+        Length of the monotonic rise that starts an event: ``4 * u.min``, ``"4min"``, or
+        a number of minutes; a whole number of minutes (the rule runs on 1-minute
+        averages), at least 2.
+    rise_ratio : float
+        Growth of the flux over the rise (1.4).
     min_class : str, optional
         Drop events whose peak is below this class (e.g. ``"C1"``).
+    rise_minutes : int, optional
+        Deprecated: ``rise`` in minutes (``rise_minutes=4`` is ``rise=4 * u.min``).
 
     Returns
     -------
@@ -519,6 +541,12 @@ def detect_flares(ds, *, variable="xrsb", scale="swpc", rise_minutes=4, rise_rat
     import pandas as pd
     import xarray as xr
 
+    if rise_minutes is not None:
+        warnings.warn("detect_flares(rise_minutes=) is deprecated and will be removed: use "
+                      f"rise={rise_minutes} * u.min (or rise='{rise_minutes}min')",
+                      SolarprepDeprecationWarning, stacklevel=2)
+        rise = rise_minutes
+    rise_minutes = _whole_minutes(rise)
     ds = _on_scale(ds, scale)
     minute = one_minute(ds, variable)
     f = minute.to_numpy()
@@ -574,6 +602,20 @@ def detect_flares(ds, *, variable="xrsb", scale="swpc", rise_minutes=4, rise_rat
     return out
 
 
+def _timedelta(value, name):
+    return np.timedelta64(int(round(as_seconds(value, name) * 1e9)), "ns")
+
+
+def _whole_minutes(rise):
+    """The rise of :func:`detect_flares` as a whole number (>= 2) of 1-minute averages."""
+    minutes = as_seconds(rise, "rise", unit="min") / 60.0
+    if abs(minutes - round(minutes)) > 1e-9 or round(minutes) < 2:
+        raise QuantityError(f"rise={rise!r} is {minutes:g} min: the rule runs on 1-minute "
+                            "averages, so give a whole number of minutes, at least 2 "
+                            "(rise=4 * u.min)")
+    return int(round(minutes))
+
+
 def _on_scale(ds, scale):
     if "flux_scale" not in ds.attrs and ds.attrs.get("synthetic"):
         ds = ds.copy()
@@ -581,7 +623,9 @@ def _on_scale(ds, scale):
     return to_scale(ds, scale)
 
 
-def label_times(times, xrs, *, before="30min", after="30min", variable="xrsb", scale="swpc"):
+def label_times(times: npt.ArrayLike | xr.Dataset | xr.DataArray, xrs: xr.Dataset, *,
+                before: Duration = "30min", after: Duration = "30min", variable: str = "xrsb",
+                scale: str = "swpc") -> xr.Dataset:
     """Label image times by the largest GOES class in a window around each.
 
     ``label_k = class of max F(t)`` over ``t ∈ [t_k − before, t_k + after]`` on 1-minute
@@ -593,7 +637,9 @@ def label_times(times, xrs, *, before="30min", after="30min", variable="xrsb", s
     times : array-like of datetime64 (or xarray Dataset / DataArray with ``time``)
     xrs : xarray.Dataset
         GOES/XRS light curve (:func:`read_xrs`).
-    before, after : str or pandas.Timedelta
+    before, after : astropy.units.Quantity, str, timedelta or float
+        The window around each time: ``30 * u.min``, ``"30min"``, a ``timedelta``, or
+        seconds.
     variable, scale : str
 
     Returns
@@ -602,7 +648,6 @@ def label_times(times, xrs, *, before="30min", after="30min", variable="xrsb", s
         Along ``time``: ``label`` (int64, 0..4 = A..X; -1 where the window has no data),
         ``goes_class`` (str, ``""`` without data), ``window_max_flux`` (float32, W m⁻²).
     """
-    import pandas as pd
     import xarray as xr
 
     if hasattr(times, "coords") and "time" in getattr(times, "coords", {}):
@@ -611,8 +656,8 @@ def label_times(times, xrs, *, before="30min", after="30min", variable="xrsb", s
     minute = one_minute(_on_scale(xrs, scale), variable).dropna()
     idx = minute.index.to_numpy().astype("datetime64[ns]")
     vals = minute.to_numpy()
-    lo = np.searchsorted(idx, times - pd.Timedelta(before).to_timedelta64(), side="left")
-    hi = np.searchsorted(idx, times + pd.Timedelta(after).to_timedelta64(), side="right")
+    lo = np.searchsorted(idx, times - _timedelta(before, "before"), side="left")
+    hi = np.searchsorted(idx, times + _timedelta(after, "after"), side="right")
     peak = np.full(times.shape, np.nan)
     for k, (a, b) in enumerate(zip(lo, hi)):
         if b > a:

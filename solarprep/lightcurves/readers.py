@@ -21,9 +21,12 @@ in ``gap`` (default: every flag bit, the most conservative choice; ``quality_bit
 keeps all). EVE ESP/lines fill values (≤ −1) and VIRGO's missing values (≤ 0) are NaN. TESS
 and Kepler times are barycentric (BJD TDB) converted to UTC by astropy.
 """
+from __future__ import annotations
+
 import logging
 import os
 import pathlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -33,6 +36,9 @@ from solarprep.errors import GoesDataError, LightCurveError
 from solarprep.lightcurves.conditioning import cadence_seconds, mark_gaps, normalize_to_1au
 from solarprep.lightcurves.conditioning import resample as _resample_curve
 from solarprep.lightcurves.goes import read_xrs
+
+if TYPE_CHECKING:
+    from solarprep.dataset import Duration, PathLike
 
 __all__ = ["load_lightcurve", "read_eve", "read_virgo", "read_stellar", "KINDS"]
 
@@ -68,8 +74,9 @@ def _kind(path):
     return None
 
 
-def load_lightcurve(path, *, kind=None, flux="pdcsap", quality_bitmask="default",
-                    normalize=False, resample=None):
+def load_lightcurve(path: PathLike, *, kind: str | None = None, flux: str = "pdcsap",
+                    quality_bitmask: str | int = "default", normalize: bool = False,
+                    resample: Duration | None = None) -> xr.Dataset:
     """Read a light-curve file into a light-curve Dataset (module docstring).
 
     Parameters

@@ -13,7 +13,10 @@ intermediate world coordinates; Calabretta & Greisen 2002, A&A 395, 1077), and
 ℓ, μ from the exact finite-distance geometry of :mod:`kernels._disk_math`
 (Thompson 2006, A&A 449, 791). See ``docs/photometry.md``.
 """
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -32,6 +35,9 @@ from solarprep.photometry._common import (
     to_host,
     with_mu,
 )
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["pixel_area", "foreshortening_correct", "total_unsigned_flux", "CM2_PER_MM2"]
 
@@ -68,7 +74,7 @@ def _area_variable(area):
         "formula": "A = Omega * l**2 / mu (pixel solid angle, distance to the surface, mu)"})
 
 
-def pixel_area(ds, *, mu_min=None, device="auto"):
+def pixel_area(ds: xr.Dataset, *, mu_min: float | None = None, device: str = "auto") -> xr.DataArray:
     """Area on the solar surface covered by every pixel, in Mm², from the exact geometry.
 
     Parameters
@@ -102,7 +108,8 @@ def pixel_area(ds, *, mu_min=None, device="auto"):
     return xr.DataArray(_area_variable(area), name="pixel_area")
 
 
-def foreshortening_correct(ds, *, kind="area", mu_min=0.1, variables=None, device="auto"):
+def foreshortening_correct(ds: xr.Dataset, *, kind: str = "area", mu_min: float = 0.1,
+                           variables: list[str] | None = None, device: str = "auto") -> xr.Dataset:
     """Divide image variables by μ and add the ``pixel_area`` coordinate.
 
     Parameters
@@ -158,8 +165,11 @@ def foreshortening_correct(ds, *, kind="area", mu_min=0.1, variables=None, devic
                                f"variables={names}, device={device!r})")
 
 
-def total_unsigned_flux(data, mask=None, *, variable=None, kind="radial", mu_min=0.1,
-                        threshold=0.0, mu=None, pixel_area=None, device="auto"):
+def total_unsigned_flux(data: xr.Dataset | npt.ArrayLike, mask: npt.ArrayLike | None = None, *,
+                        variable: str | None = None, kind: str = "radial", mu_min: float = 0.1,
+                        threshold: float = 0.0, mu: npt.ArrayLike | None = None,
+                        pixel_area: npt.ArrayLike | None = None,
+                        device: str = "auto") -> float | np.ndarray | xr.DataArray:
     """Total unsigned magnetic flux (Mx) of a line-of-sight magnetogram over a mask.
 
     Parameters

@@ -7,7 +7,10 @@ gnomonic (TAN) projection (:mod:`kernels._photometry_math`). Pixel intensities d
 not depend on the observer's distance; the integrated flux does, as ``1/d²``,
 so only ``F`` is normalised to 1 AU (``F·(d/1 AU)²``). See ``docs/photometry.md``.
 """
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -27,6 +30,9 @@ from solarprep.photometry._common import (
     to_host,
     with_mu,
 )
+
+if TYPE_CHECKING:
+    from solarprep.photometry.limb_darkening import LimbDarkening
 
 __all__ = ["disk_integrate", "solid_angle", "relative_variation", "one_au_factor", "AU"]
 
@@ -134,9 +140,11 @@ def relative_variation(values, reference="median"):
     return (v / ref - 1.0) * 1e6, ref
 
 
-def disk_integrate(ds, *, quantity="flux", variable=None, normalize_distance=True,
-                   reference="median", min_covered=0.99, limb_darkening=None, mu_min=None,
-                   device="auto"):
+def disk_integrate(ds: xr.Dataset | list[xr.Dataset], *, quantity: str = "flux",
+                   variable: str | None = None, normalize_distance: bool = True,
+                   reference: str | float = "median", min_covered: float = 0.99,
+                   limb_darkening: xr.Dataset | LimbDarkening | None = None,
+                   mu_min: float | None = None, device: str = "auto") -> xr.Dataset:
     """Integrate every frame over the solar disk: a light-curve Dataset along ``time``.
 
     Parameters

@@ -16,10 +16,13 @@ by the fitted or given profile (one fused fit + divide on the GPU) and
 :func:`add_limb_darkening` multiplies it back. The mathematics of the fit is in
 ``docs/photometry.md`` and :mod:`kernels._photometry_math`.
 """
+from __future__ import annotations
+
 import dataclasses
 import logging
 import math
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -41,6 +44,9 @@ from solarprep.photometry._common import (
     wavelength_nm,
     with_mu,
 )
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["LimbDarkening", "NECKEL_LABS_1994", "NECKEL_LABS_6173", "DEFAULT_LIMB_DARKENING",
            "neckel_labs_coefficients", "fit_limb_darkening", "remove_limb_darkening",
@@ -143,22 +149,22 @@ class LimbDarkening:
         object.__setattr__(self, "coefficients", c)
 
     @classmethod
-    def linear(cls, u):
+    def linear(cls, u: float) -> LimbDarkening:
         """The linear law ``1 − u(1 − μ)`` (Milne 1921)."""
         return cls((1.0 - u, u), f"linear(u={u})")
 
     @classmethod
-    def quadratic(cls, u1, u2):
+    def quadratic(cls, u1: float, u2: float) -> LimbDarkening:
         """The quadratic law ``1 − u1(1 − μ) − u2(1 − μ)²`` (Kopal 1950)."""
         return cls((1.0 - u1 - u2, u1 + 2.0 * u2, -u2), f"quadratic(u1={u1}, u2={u2})")
 
     @classmethod
-    def polynomial(cls, coefficients):
+    def polynomial(cls, coefficients: npt.ArrayLike) -> LimbDarkening:
         """A polynomial law ``Σ a_k μ^k`` (ascending powers; not renormalised)."""
         return cls(tuple(coefficients), "polynomial")
 
     @classmethod
-    def neckel_labs(cls, wavelength=617.3):
+    def neckel_labs(cls, wavelength: float = 617.3) -> LimbDarkening:
         """Neckel & Labs (1994) 5th-order polynomial at ``wavelength`` (nm or Quantity)."""
         coeffs = neckel_labs_coefficients(wavelength)
         if hasattr(wavelength, "to_value"):
@@ -166,7 +172,7 @@ class LimbDarkening:
         return cls(coeffs, f"Neckel & Labs (1994), {float(wavelength):g} nm")
 
     @classmethod
-    def neckel_labs_6173(cls):
+    def neckel_labs_6173(cls) -> LimbDarkening:
         """Neckel & Labs (1994) 5th-order polynomial at 617.3 nm (HMI's Fe I line)."""
         return cls(NECKEL_LABS_6173, "Neckel & Labs (1994), 617.3 nm")
 
@@ -175,11 +181,11 @@ class LimbDarkening:
         """Degree of the polynomial."""
         return len(self.coefficients) - 1
 
-    def flux_factor(self):
+    def flux_factor(self) -> float:
         """``2 ∫₀¹ L(μ) μ dμ = Σ 2a_k/(k + 2)``: disk-integrated flux / (π I(1) (R/d)²)."""
         return float(sum(2.0 * a / (k + 2) for k, a in enumerate(self.coefficients)))
 
-    def __call__(self, mu):
+    def __call__(self, mu: npt.ArrayLike) -> np.ndarray:
         """``L(μ)`` by Horner's rule, in the dtype of ``mu`` (float32 stays float32)."""
         xp = backend.array_module("cuda") if backend.is_cupy(mu) else np
         mu = xp.asarray(mu)
@@ -378,8 +384,10 @@ def _uncertainties(spec, p_host, sums, basis):
     return i0, i0_err, poly, coef, coef_err
 
 
-def fit_limb_darkening(ds, *, law="poly5", variable=None, mu_min=0.1, clip_sigma=3.0,
-                       max_iter=10, device="auto"):
+def fit_limb_darkening(ds: xr.Dataset, *, law: str | LimbDarkening = "poly5",
+                       variable: str | None = None, mu_min: float = 0.1,
+                       clip_sigma: float | None = 3.0, max_iter: int = 10,
+                       device: str = "auto") -> xr.Dataset:
     """Fit the centre-to-limb profile ``I(μ) = I₀ L(μ)`` of every frame, robustly.
 
     Parameters
@@ -522,8 +530,11 @@ def _divide_frames(image, mu, params, frames=None, *, device):
     return out
 
 
-def remove_limb_darkening(ds, fit=None, *, variable=None, law="poly5", i0=None, mu_min=0.1,
-                          clip_sigma=3.0, max_iter=10, device="auto"):
+def remove_limb_darkening(ds: xr.Dataset, fit: xr.Dataset | LimbDarkening | None = None, *,
+                          variable: str | None = None, law: str | LimbDarkening = "poly5",
+                          i0: float | npt.ArrayLike | None = None, mu_min: float = 0.1,
+                          clip_sigma: float | None = 3.0, max_iter: int = 10,
+                          device: str = "auto") -> xr.Dataset:
     """Divide every frame by its limb-darkening profile: a contrast image, 1 over the quiet Sun.
 
     Parameters
@@ -595,7 +606,9 @@ def remove_limb_darkening(ds, fit=None, *, variable=None, law="poly5", i0=None, 
                                   f"mu_min={mu_min}, device={device!r})")
 
 
-def add_limb_darkening(ds, law=None, *, i0=None, variable=None, units=None, device="auto"):
+def add_limb_darkening(ds: xr.Dataset, law: LimbDarkening | xr.Dataset | None = None, *,
+                       i0: float | npt.ArrayLike | None = None, variable: str | None = None,
+                       units: str | None = None, device: str = "auto") -> xr.Dataset:
     """Multiply a contrast image by a limb-darkening profile: ``I = C · I₀ · L(μ)``.
 
     Parameters

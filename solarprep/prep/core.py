@@ -28,10 +28,13 @@ calibration files are not distributed with Python packages): flat-field and vign
 correction, the photometric calibration factor to photons, the guide-telescope pointing and
 roll update (``euvi_point``), missing-block filling and cosmic-ray cleaning.
 """
+from __future__ import annotations
+
 import logging
 import math
 import os
 import pathlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,6 +42,9 @@ from solarprep.dataset import append_history, data_variables
 from solarprep.errors import PrepError
 from solarprep.io import load
 from solarprep.remap import regrid_disk
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["prep", "AIA_SCALE", "HMI_QUALITY_MASKS", "aia_scale", "quality_mask"]
 
@@ -206,8 +212,10 @@ def _euvi_level1(ds, headers):
                                f"OFFSETCR=0), divided by the on-board summing 4^(IPSUM-1)")
 
 
-def prep(source, *, scale="auto", radius=None, shape=None, order=3, exposure=True,
-         degradation=False, correction_table=None, quality="strict", progress=False):
+def prep(source: object, *, scale: str | float = "auto", radius: float | None = None,
+         shape: int | tuple[int, int] | None = None, order: int = 3, exposure: bool = True,
+         degradation: bool = False, correction_table: object = None, quality: str | int = "strict",
+         progress: bool = False) -> xr.Dataset:
     """Prepare SDO/AIA, SDO/HMI or STEREO/EUVI images (module docstring): level 1.5 / 1.
 
     Parameters

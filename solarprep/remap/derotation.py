@@ -7,9 +7,12 @@ one kernel per pixel, on the CPU (numba, all cores) or on the GPU (one fused
 numba.cuda kernel), so no coordinate array is ever stored (see
 :mod:`kernels._remap_math` and ``docs/derotation.md``).
 """
+from __future__ import annotations
+
 import dataclasses
 import logging
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +31,10 @@ from solarprep.dataset import append_history, data_variables, validate
 from solarprep.errors import EphemerisError, SolarDataError
 from solarprep.remap._gather import empty_frames, remap_variables
 
+if TYPE_CHECKING:
+    import xarray as xr
+    from astropy.coordinates import SkyCoord
+
 __all__ = ["derotate", "DISK_COORDS"]
 
 log = logging.getLogger(__name__)
@@ -36,8 +43,8 @@ log = logging.getLogger(__name__)
 DISK_COORDS = ("mu", "hgs_lat", "hgs_lon", "on_disk")
 
 
-def derotate(ds, to, *, model="howard", frame_time="sidereal", order=1, observer="auto",
-             device="auto"):
+def derotate(ds: xr.Dataset, to: object, *, model: object = "howard", frame_time: str = "sidereal",
+             order: int = 1, observer: str | SkyCoord = "auto", device: str = "auto") -> xr.Dataset:
     """Remap every frame of ``ds`` to how the Sun looks at time ``to``.
 
     Each output pixel keeps its frame's pixel grid (reference pixel, value, scale

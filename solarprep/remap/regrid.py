@@ -23,6 +23,8 @@ off-limb emission (EUV corona) is kept. Interpolation is ``scipy.ndimage.map_coo
 when the grid is ``f`` times coarser (the rule of skimage's ``resize``). Missing input pixels
 (NaN) are not smeared: an output pixel whose interpolation stencil touches one is NaN.
 """
+from __future__ import annotations
+
 import dataclasses
 import logging
 import math
@@ -142,8 +144,10 @@ def _host(values):
     return values.get() if hasattr(values, "get") else np.asarray(values)
 
 
-def regrid_disk(ds, *, shape=DEFAULT_SHAPE, radius=DEFAULT_RADIUS, order=1, antialias=True,
-                limb_mask=None, variables=None, progress=True, scale=None):
+def regrid_disk(ds: xr.Dataset, *, shape: int | tuple[int, int] = DEFAULT_SHAPE,
+                radius: float = DEFAULT_RADIUS, order: int = 1, antialias: bool = True,
+                limb_mask: float | None = None, variables: list[str] | None = None,
+                progress: bool = True, scale: float | None = None) -> xr.Dataset:
     """Put every frame of a solar Dataset on its standard disk grid (module docstring).
 
     Parameters

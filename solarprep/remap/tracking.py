@@ -6,8 +6,11 @@ resampled onto one map projection (Postel by default), so that the solar surface
 stands still in the output. The geometry is computed per pixel inside one kernel
 (:mod:`kernels._remap_math`), on the CPU or the GPU. See ``docs/derotation.md``.
 """
+from __future__ import annotations
+
 import logging
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -22,6 +25,10 @@ from solarprep.dataset import CONVENTIONS, MAP_FRAME_COORDS, append_history, dat
 from solarprep.errors import SolarDataError
 from solarprep.parallel.blocks import require_explicit
 from solarprep.remap._gather import empty_frames, remap_variables
+
+if TYPE_CHECKING:
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
 
 __all__ = ["track", "PROJECTIONS", "map_coordinates"]
 
@@ -38,8 +45,10 @@ _ALIASES = {"azimuthal-equidistant": "postel", "cylindrical-equal-area": "cea",
             "plate_carree": "plate-carree", "platecarree": "plate-carree", "car": "plate-carree"}
 
 
-def track(ds, center, shape, scale, *, projection="postel", rate="snodgrass", frame="carrington",
-          reference_time=None, order=3, device="auto"):
+def track(ds: xr.Dataset, center: SkyCoord | tuple, shape: int | tuple[int, int],
+          scale: float | u.Quantity, *, projection: str = "postel", rate: object = "snodgrass",
+          frame: str = "carrington", reference_time: object = None, order: int = 3,
+          device: str = "auto") -> xr.Dataset:
     """Resample every frame onto a heliographic map that follows a co-rotating region.
 
     Parameters

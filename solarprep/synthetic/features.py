@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from solarprep.dataset import as_seconds
 from solarprep.synthetic.observer import project_to_pixel
 
 __all__ = ["Sunspot", "Facula", "ActiveRegion", "random_features", "emergence_factor",
@@ -33,15 +34,6 @@ log = logging.getLogger(__name__)
 
 #: SDO photospheric radius in cm (flux densities in G, fluxes in Mx).
 RSUN_CM = 6.96e10
-
-
-def _seconds(value, unit="hour"):
-    """A duration as seconds: a Quantity, or a number in ``unit``."""
-    import astropy.units as u
-
-    if isinstance(value, u.Quantity):
-        return value.to_value(u.s)
-    return float(value) * u.Unit(unit).to(u.s)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +171,7 @@ def emergence_factor(feature, dt_s, t0):
     te = feature.emergence_time()
     if te is None:
         return 1.0
-    tau = _seconds(feature.tau)
+    tau = as_seconds(feature.tau, "tau", unit="h")
     if tau <= 0:
         raise ValueError(f"feature {feature.name!r}: tau must be positive, not {feature.tau!r}")
     te_s = (te - t0).to_value("s")

@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from solarprep.dataset import as_seconds
 from solarprep.lightcurves.goes import class_to_flux, flare_class
 
 __all__ = ["Flare", "flare_class", "class_to_flux", "goes_xrs", "random_flares"]
@@ -53,14 +54,6 @@ class Flare:
     @property
     def peak_flux(self):
         return class_to_flux(self.goes_class)
-
-
-def _minutes(value):
-    import astropy.units as u
-
-    if isinstance(value, u.Quantity):
-        return value.to_value(u.s)
-    return float(value) * 60.0
 
 
 def _profile(t, peak, rise, decay):
@@ -140,7 +133,7 @@ def goes_xrs(start, end, cadence=60.0, *, flares=None, background="B5", seed=0):
 
     start = Time(start, scale="utc")
     end = Time(end, scale="utc")
-    step = cadence.to_value(u.s) if isinstance(cadence, u.Quantity) else float(cadence)
+    step = as_seconds(cadence, "cadence")
     if step <= 0 or end <= start:
         raise ValueError("goes_xrs needs end > start and a positive cadence")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
@@ -162,8 +155,8 @@ def goes_xrs(start, end, cadence=60.0, *, flares=None, background="B5", seed=0):
     long = bg(t)
     short = 0.02 * long
     tp = np.array([(Time(f.peak_time, scale="utc") - start).to_value(u.s) for f in flares])
-    rise = np.array([_minutes(f.rise) for f in flares])
-    decay = np.array([_minutes(f.decay) for f in flares])
+    rise = np.array([as_seconds(f.rise, "rise", unit="min") for f in flares])
+    decay = np.array([as_seconds(f.decay, "decay", unit="min") for f in flares])
     peak_flux = np.array([f.peak_flux for f in flares])
     amp = _amplitudes(tp, rise, decay, peak_flux - bg(tp) if len(flares) else peak_flux)
     peaks = []

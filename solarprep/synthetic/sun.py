@@ -20,6 +20,7 @@ import time as _time
 import numpy as np
 
 from solarprep.coordinates.rotation import get_law
+from solarprep.dataset import as_seconds
 from solarprep.synthetic import corona
 from solarprep.synthetic.doppler import DopplerParams, PModes, rotation_velocity
 from solarprep.synthetic.features import (
@@ -80,12 +81,6 @@ def _as_time(t):
     from astropy.time import Time
 
     return t if isinstance(t, Time) else Time(t, scale="utc")
-
-
-def _seconds(value):
-    import astropy.units as u
-
-    return value.to_value(u.s) if isinstance(value, u.Quantity) else float(value)
 
 
 def _shape(shape):
@@ -437,7 +432,7 @@ class SyntheticSun:
         n_frames = int(n_frames)
         if n_frames < 1:
             raise ValueError(f"n_frames must be at least 1, not {n_frames}")
-        step = _seconds(cadence)
+        step = as_seconds(cadence, "cadence")
         if step <= 0:
             raise ValueError(f"cadence must be positive, not {cadence!r}")
         times = start + (np.arange(n_frames) * step) * u.s

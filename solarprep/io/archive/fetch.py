@@ -1,14 +1,21 @@
 """``solarprep.fetch``: run archive queries into the download cache (``docs/data_jsoc.md``)."""
+from __future__ import annotations
+
 import logging
 import os
 import pathlib
 import secrets
 import shutil
+from typing import TYPE_CHECKING
 
+from solarprep.dataset import as_seconds
 from solarprep.errors import ArchiveError, CacheError
 from solarprep.io.archive.cache import Cache, check_file
 from solarprep.io.archive.jsoc import export_files, jsoc_client
 from solarprep.io.archive.queries import FidoQuery, JsocQuery
+
+if TYPE_CHECKING:
+    from solarprep.dataset import Duration, PathLike
 
 __all__ = ["fetch", "default_cache", "CACHE_ENV"]
 
@@ -24,8 +31,10 @@ def default_cache():
         os.environ.get(CACHE_ENV, "~/.cache/solarprep/archive")))
 
 
-def fetch(query, cache=None, *, email=None, server=None, retries=4, backoff=1.0, timeout=60.0,
-          export_timeout=600.0, poll=5.0, progress=True):
+def fetch(query: object, cache: PathLike | None = None, *, email: str | None = None,
+          server: str | None = None, retries: int = 4, backoff: Duration = 1.0,
+          timeout: Duration = 60.0, export_timeout: Duration = 600.0, poll: Duration = 5.0,
+          progress: bool = True) -> list[pathlib.Path]:
     """Download what archive queries select into the cache; return the local files.
 
     Parameters
@@ -41,11 +50,14 @@ def fetch(query, cache=None, *, email=None, server=None, retries=4, backoff=1.0,
         JSOC-registered e-mail address for exports (default ``$JSOC_EMAIL``).
     server : str, optional
         Base URL of a JSOC-like server (default ``$SOLARPREP_JSOC_URL``, else JSOC).
-    retries, backoff, timeout : int, float, float
-        Per file: further tries after a network failure, the first wait (doubled each
-        try), the socket timeout in seconds.
-    export_timeout, poll : float
-        Seconds to wait for a JSOC export to be ready, and between status requests.
+    retries : int
+        Per file: further tries after a network failure.
+    backoff, timeout : astropy.units.Quantity, str or float
+        Per file: the first wait between tries (doubled each try) and the socket timeout
+        (``1 * u.s``, ``"1min"``, or seconds).
+    export_timeout, poll : astropy.units.Quantity, str or float
+        How long to wait for a JSOC export to be ready, and between status requests
+        (``10 * u.min``, ``"5s"``, or seconds).
     progress : bool
         ``tqdm.auto`` progress bar over the files.
 
@@ -68,6 +80,8 @@ def fetch(query, cache=None, *, email=None, server=None, retries=4, backoff=1.0,
     A query whose files are all in the cache (manifest entry, size and sha256) needs no
     network: nothing is asked of the archive.
     """
+    backoff, timeout = as_seconds(backoff, "backoff"), as_seconds(timeout, "timeout")
+    export_timeout, poll = as_seconds(export_timeout, "export_timeout"), as_seconds(poll, "poll")
     cache = Cache(default_cache() if cache is None else cache)
     queries = list(query) if isinstance(query, (list, tuple)) else [query]
     client = None

@@ -17,7 +17,8 @@ import dataclasses
 import datetime
 import math
 
-from solarprep.errors import QueryError
+from solarprep.dataset import as_seconds
+from solarprep.errors import QuantityError, QueryError
 
 __all__ = ["JsocQuery", "FidoQuery", "AIA_SERIES", "AIA_WAVELENGTHS", "HMI_SERIES",
            "aia_query", "hmi_query", "euvi_query", "goes_xrs_query", "hek_flare_query",
@@ -145,28 +146,11 @@ def parse_time(value, name="time"):
 
 
 def _seconds(value, name):
-    """Seconds of a duration: a number (s), an astropy Quantity or a string like ``'6h'``."""
-    import astropy.units as u
-
-    if value is None:
-        return None
-    if isinstance(value, u.Quantity):
-        seconds = float(value.to_value(u.s))
-    elif isinstance(value, str):
-        text = value.strip()
-        units = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-        number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
-        unit = text[len(number):] or "s"
-        try:
-            seconds = float(number) * units[unit]
-        except (KeyError, ValueError) as exc:
-            raise QueryError(f"{name}={value!r}: give a duration such as '45s', '12m', '6h', "
-                             "'1d' or an astropy Quantity") from exc
-    else:
-        seconds = float(value)
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise QueryError(f"{name}={value!r} must be a positive duration")
-    return seconds
+    """Seconds of a duration (:func:`solarprep.dataset.as_seconds`), a QueryError if not one."""
+    try:
+        return as_seconds(value, name, allow_zero=False)
+    except QuantityError as exc:
+        raise QueryError(str(exc)) from None
 
 
 def jsoc_duration(seconds):
@@ -258,8 +242,9 @@ def hmi_query(start, end, product="M", *, cadence=None, series_cadence="45s", se
         continuum with the limb darkening removed.
     cadence : str, float or Quantity, optional
         Step between records (every record by default).
-    series_cadence : {"45s", "720s"}
-        ``hmi.M_45s`` ... or the 720 s averages ``hmi.M_720s`` ....
+    series_cadence : {"45s", "720s"} or astropy.units.Quantity
+        ``hmi.M_45s`` ... or the 720 s averages ``hmi.M_720s`` ... (``12 * u.min`` is
+        ``"720s"``).
     segment : str, optional
         Override the segment (``magnetogram``, ``continuum``, ``Dopplergram``).
     patch : dict, optional
@@ -274,7 +259,7 @@ def hmi_query(start, end, product="M", *, cadence=None, series_cadence="45s", se
         ``hmi.M_45s[2011.02.15_00:00:34_TAI/1d@6h]{magnetogram}`` for ``hmi_query(
         "2011-02-15", "2011-02-16", "M", cadence="6h")`` (TAI = UTC + 34 s in 2011).
     """
-    key = (product, series_cadence)
+    key = (product, f"{_seconds(series_cadence, 'series_cadence'):g}s")
     if key not in HMI_SERIES:
         raise QueryError(f"no HMI series for product={product!r}, series_cadence="
                          f"{series_cadence!r}; known: "
