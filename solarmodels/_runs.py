@@ -17,6 +17,7 @@ import inspect
 import json
 import logging
 import pathlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,13 @@ from solarmodels import registry
 from solarmodels.checkpoint import CheckpointError, load_checkpoint, read_meta
 from solarmodels.config import ConfigError, RunConfig, load_config
 from solarmodels.trainer import Trainer, latest_checkpoint, seed_everything
+
+if TYPE_CHECKING:
+    import os
+
+    import torch
+
+    from solarmodels.systems.base import System
 
 __all__ = ["build_run", "train_run", "load_run", "open_run", "RunContext", "comparison_figure",
            "write_netcdf"]
@@ -112,7 +120,8 @@ def _checkpoint_paths(run_dir):
     return ck_path, run_dir / "config.json"
 
 
-def load_run(run_dir, *, device="cpu"):
+def load_run(run_dir: str | os.PathLike[str], *, device: str | torch.device = "cpu"
+             ) -> tuple[System, RunConfig]:
     """``(system, run_config)`` of a trained run folder (or a checkpoint folder)."""
     ck_path, cfg_path = _checkpoint_paths(run_dir)
     if not cfg_path.exists():
@@ -229,7 +238,8 @@ class RunContext:
                 "solarprep_version": str(versions.get("solarprep") or "")}
 
 
-def open_run(run_dir, *, device="cpu", data="config") -> RunContext:
+def open_run(run_dir: str | os.PathLike[str], *, device: str | torch.device = "cpu",
+             data: str | os.PathLike[str] = "config") -> RunContext:
     """Open a trained run (:class:`RunContext`); ``data`` a data file replacing its own."""
     system, run = load_run(run_dir, device=device)
     ck_path, _ = _checkpoint_paths(run_dir)

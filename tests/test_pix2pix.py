@@ -168,7 +168,7 @@ def test_pair_dataset_reads_files_lazily(tmp_path, suffix):
         ds.to_zarr(path, consolidated=False)
     data = PairDataset(path, "blos", ["euv"], split="val")
     assert len(data) == 2 and data.channels == {"input": [("blos", "G")],
-                                                "target": [("euv", "DN/s")]}
+                                                "target": [("euv", "DN / s")]}  # astropy string
     assert not data.ds["blos"].variable._in_memory                    # nothing loaded yet
     item = data[0]
     np.testing.assert_array_equal(item["input"][0].numpy(), ds["blos"][2].values)  # no scaling

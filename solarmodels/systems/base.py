@@ -214,7 +214,7 @@ class System:
         self.device = torch.device("cpu")
 
     # ----------------------------------------------------------------- to override
-    def prepare(self, train_data):
+    def prepare(self, train_data: torch.utils.data.Dataset) -> None:
         """Fit data-dependent constants from the training data before the first step (called by
         the trainer; default nothing): tensors put in :attr:`constants` (e.g. the mean training
         target, the latent statistics of the video model) are saved in every checkpoint
