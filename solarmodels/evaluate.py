@@ -36,6 +36,7 @@ import dataclasses
 import json
 import logging
 import pathlib
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 import xarray as xr
@@ -43,6 +44,19 @@ import xarray as xr
 from solarmodels import metrics as M
 from solarprep.io.atomic import atomic_path, write_text
 from solarprep.io.storage import save
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any, Literal
+
+    import numpy.typing as npt
+    import torch
+    from matplotlib.figure import Figure
+
+    from solarmodels._runs import RunContext
+    from solarmodels.datasets.solared import SolaredDataset
+    from solarmodels.systems.base import System
 
 __all__ = ["evaluate_run", "EvalOptions", "solared_metrics", "translation_metrics", "write_table",
            "solared_figure", "predict_solared", "pixel_area_cm2", "evaluate_translation",
@@ -111,12 +125,12 @@ class EvalOptions:
 
 # --------------------------------------------------------------------------- entry point
 
-def ema_initial_weight(decay, steps) -> float:
+def ema_initial_weight(decay: float | None, steps: int) -> float:
     """Weight ``decay^steps`` that an EMA started at the initial weights still gives them."""
     return float(decay) ** int(steps) if decay else 0.0
 
 
-def json_ready(value):
+def json_ready(value: Any) -> Any:
     """``value`` with NumPy scalars as Python numbers and non-finite floats as JSON-safe."""
     if isinstance(value, dict):
         return {str(k): json_ready(v) for k, v in value.items()}
@@ -129,9 +143,11 @@ def json_ready(value):
     return value
 
 
-def evaluate_run(run_dir, data="config", out_dir=None, *, split="test", figures=4,
-                 data_range=2.0, device="cpu", batch_size=32, progress=False, disk_radius=None,
-                 weights="both", **options) -> dict:
+def evaluate_run(run_dir: str | os.PathLike[str], data: str | os.PathLike[str] = "config",
+                 out_dir: str | os.PathLike[str] | None = None, *, split: str = "test",
+                 figures: int = 4, data_range: float = 2.0, device: str = "cpu",
+                 batch_size: int = 32, progress: bool = False, disk_radius: float | None = None,
+                 weights: str = "both", **options: Any) -> dict:
     """Evaluate a trained run with its system's metrics and baselines.
 
     Parameters
@@ -223,7 +239,7 @@ def evaluate_run(run_dir, data="config", out_dir=None, *, split="test", figures=
     return summary
 
 
-def summarise_variants(table, dim) -> tuple[dict, dict]:
+def summarise_variants(table: xr.Dataset, dim: str) -> tuple[dict, dict]:
     """``(model metrics, {baseline: metrics})``: NaN-mean over ``dim`` of every variable of a
     table with a ``variant`` dimension (the first variant is the model)."""
     out = {}
@@ -253,9 +269,13 @@ def _region_ranges(target, ars, names):
     return out
 
 
-def solared_metrics(pred, target, *, active_region=None, target_time=None, tile_row=None,
-                    tile_col=None, target_scale=1.0, target_offset=0.0, lead_hours=12.0,
-                    emergence=None, persistence=None, train_mean=None):
+def solared_metrics(pred: npt.ArrayLike, target: npt.ArrayLike, *, active_region: npt.ArrayLike | None = None,
+                    target_time: npt.ArrayLike | None = None, tile_row: npt.ArrayLike | None = None,
+                    tile_col: npt.ArrayLike | None = None, target_scale: float = 1.0,
+                    target_offset: float = 0.0, lead_hours: float = 12.0,
+                    emergence: Mapping[str, Any] | None = None,
+                    persistence: npt.ArrayLike | None = None,
+                    train_mean: npt.ArrayLike | None = None) -> xr.Dataset:
     """Metrics of SOLARED predictions ``(sample, tile)`` against their targets, with baselines.
 
     Parameters
@@ -343,7 +363,7 @@ def solared_metrics(pred, target, *, active_region=None, target_time=None, tile_
         if base in variants:
             ds[f"skill_vs_{base}"] = ((), 1.0 - rmse[0] / rmse[names.index(base)],
                                       {"long_name": f"1 - RMSE_model / RMSE_{base}"})
-    lead_attrs = {"n_tiles_onset_reachable": 0, "n_tiles_onset_observed": 0}
+    lead_attrs: dict[str, Any] = {"n_tiles_onset_reachable": 0, "n_tiles_onset_observed": 0}
     if active_region is not None:
         ars = np.asarray(active_region).astype(str)
         regions = sorted(set(ars))
@@ -414,7 +434,21 @@ def solared_metrics(pred, target, *, active_region=None, target_time=None, tile_
     return ds
 
 
-def predict_solared(system, dataset, *, batch_size=32, progress=False, with_persistence=False):
+@overload
+def predict_solared(system: System, dataset: SolaredDataset, *, batch_size: int = 32,
+                    progress: bool = False,
+                    with_persistence: Literal[False] = False) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@overload
+def predict_solared(system: System, dataset: SolaredDataset, *, batch_size: int = 32,
+                    progress: bool = False, with_persistence: Literal[True]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]: ...
+
+
+def predict_solared(system: System, dataset: SolaredDataset, *, batch_size: int = 32,
+                    progress: bool = False, with_persistence: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Predictions ``(S, N)`` and targets of a :class:`SolaredDataset` (eval mode, no grad);
     ``with_persistence=True`` adds the persistence forecast (``None`` when the file lacks it)."""
     import torch
@@ -437,7 +471,8 @@ def predict_solared(system, dataset, *, batch_size=32, progress=False, with_pers
     return out
 
 
-def mean_target(dataset, batch_size=256):
+def mean_target(dataset: torch.utils.data.Dataset | None,
+                batch_size: int = 256) -> np.ndarray | None:
     """Mean of the ``"target"`` of every sample of a dataset (per element), or None."""
     import torch
 
@@ -454,7 +489,8 @@ def mean_target(dataset, batch_size=256):
     return (total / n).float().numpy()
 
 
-def evaluate_solared(system, ctx, dataset, out_dir, options) -> dict:
+def evaluate_solared(system: System, ctx: RunContext, dataset: SolaredDataset,
+                     out_dir: str | os.PathLike[str], options: EvalOptions) -> dict:
     """``System.evaluate`` of the SOLARED systems (:func:`solared_metrics` on the split)."""
     from solarprep.plotting import save_figure
 
@@ -499,7 +535,7 @@ def evaluate_solared(system, ctx, dataset, out_dir, options) -> dict:
             "n": int(len(pred)), "notes": notes}
 
 
-def solared_summary(table) -> dict:
+def solared_summary(table: xr.Dataset) -> dict:
     """The scalar metrics of a :func:`solared_metrics` table as a flat dict (``rmse_model``,
     ``rmse_persistence``, ``rmse_train_mean``, ``skill_vs_persistence``, per-region values...)."""
     out = {}
@@ -534,8 +570,10 @@ def solared_summary(table) -> dict:
     return out
 
 
-def solared_figure(table, pred=None, target=None, *, times=None, tiles=None, title="",
-                   persistence=None):
+def solared_figure(table: xr.Dataset, pred: np.ndarray | None = None,
+                   target: np.ndarray | None = None, *, times: npt.ArrayLike | None = None,
+                   tiles: Sequence[int] | None = None, title: str = "",
+                   persistence: np.ndarray | None = None) -> Figure:
     """Per-tile RMSE on the tile grid (model) and, given series, observed vs predicted intensity
     (and the persistence forecast).
 
@@ -582,8 +620,11 @@ def solared_figure(table, pred=None, target=None, *, times=None, tiles=None, tit
 
 # --------------------------------------------------------------------------- image translation
 
-def translation_metrics(pred, target, *, data_range=2.0, mask=None, attrs=None, median=None,
-                        pixel_area=None, disk_radius=None, ar_threshold=50.0, flux_threshold=10.0):
+def translation_metrics(pred: npt.ArrayLike, target: npt.ArrayLike, *, data_range: float = 2.0,
+                        mask: npt.ArrayLike | None = None, attrs: Mapping[str, Any] | None = None,
+                        median: float | None = None, pixel_area: npt.ArrayLike | None = None,
+                        disk_radius: float | None = None, ar_threshold: float = 50.0,
+                        flux_threshold: float = 10.0) -> dict[str, float]:
     """Metrics of one generated image ``(H, W)`` (scaled, as the network outputs it).
 
     Parameters
@@ -662,7 +703,7 @@ def translation_metrics(pred, target, *, data_range=2.0, mask=None, attrs=None, 
     return out
 
 
-def pixel_area_cm2(ds, *, mu_min=0.1):
+def pixel_area_cm2(ds: xr.Dataset, *, mu_min: float = 0.1) -> np.ndarray:
     """Surface area of every pixel of a solar Dataset in cm² (NaN off the disk and at μ < mu_min).
 
     Uses :func:`solarprep.photometry.foreshortening.pixel_area` (exact TAN solid angle, distance
@@ -734,7 +775,8 @@ def _field_features(x):
     return np.stack([a, np.sqrt(a)])
 
 
-def field_regression(train, channel, *, batch_size=64):
+def field_regression(train: torch.utils.data.Dataset | None, channel: int, *,
+                     batch_size: int = 64) -> Callable[[npt.ArrayLike], np.ndarray] | None:
     """Per-pixel regression of each target channel on the field strength of input ``channel``.
 
     ``ŷ(p) = ȳ(p) + Σ_k β_k (φ_k(x(p)) − φ̄_k(p))``, ``φ = (|B|, √|B|)`` in the input's scaled
@@ -770,11 +812,11 @@ def field_regression(train, channel, *, batch_size=64):
     b = np.einsum("nkhw,nchw->ck", dphi, y - y_mean)
     beta = np.linalg.lstsq(a + 1e-9 * np.eye(len(a)), b.T, rcond=None)[0].T    # (C, K)
 
-    def predict(inp):
+    def predict(inp: npt.ArrayLike) -> np.ndarray:
         f = _field_features(np.asarray(inp, np.float64)[channel]) - phi_mean
         return (y_mean + np.einsum("ck,khw->chw", beta, f)).astype(np.float32)
 
-    predict.coefficients = beta
+    predict.coefficients = beta  # type: ignore[attr-defined]
     return predict
 
 
@@ -791,7 +833,8 @@ def _pixel_area_for(dataset, log_reason):
         return None
 
 
-def evaluate_translation(system, ctx, dataset, out_dir, options) -> dict:
+def evaluate_translation(system: System, ctx: RunContext, dataset: torch.utils.data.Dataset,
+                         out_dir: str | os.PathLike[str], options: EvalOptions) -> dict:
     """``System.evaluate`` of the image-translation systems (module docstring).
 
     Returns the model's and baselines' per-sample metrics in one table with dims ``(sample,
@@ -906,7 +949,8 @@ def evaluate_translation(system, ctx, dataset, out_dir, options) -> dict:
 
 # --------------------------------------------------------------------------- files
 
-def write_table(table, out_dir, name="metrics"):
+def write_table(table: xr.Dataset, out_dir: str | os.PathLike[str],
+                name: str = "metrics") -> list[pathlib.Path]:
     """Write a metrics Dataset as ``<name>.nc`` and ``<name>.csv`` in ``out_dir`` (atomically).
 
     The CSV has one row per element of the table's main dimension (``sample``, ``tile``,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import pathlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,6 +32,16 @@ from solarmodels.config import ConfigError
 from solarmodels.registry import register_dataset
 from solarprep.dataset import cf_decode
 from solarprep.datasets.solared import CHANNELS
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any
+
+    import numpy.typing as npt
+    from astropy.units import Quantity
+
+    from solarprep.datasets.normalize import NormStats
 
 __all__ = ["CHANNELS", "SolaredDataset", "synthetic_solared", "from_timelines",
            "real_timeline_folders", "central_tiles", "dataset_options"]
@@ -55,7 +66,7 @@ def _check_layout(ds):
                               "silently)")
 
 
-def central_tiles(n: int, tile_row, tile_col) -> np.ndarray:
+def central_tiles(n: int, tile_row: npt.ArrayLike, tile_col: npt.ArrayLike) -> np.ndarray:
     """Indices of the ``n`` tiles nearest the centre of the tile grid (sorted).
 
     Distance ``(r − r̄)² + (c − c̄)²`` from the mean row and column of the tiles; ties are
@@ -103,9 +114,11 @@ class SolaredDataset(torch.utils.data.Dataset):
         ``"central10"`` keeps the ten tiles nearest the grid centre (:func:`central_tiles`).
     """
 
-    def __init__(self, data, split=None, *, intensity_channel=False, tiles=None):
+    def __init__(self, data: xr.Dataset | str | os.PathLike[str], split: str | None = None, *,
+                 intensity_channel: bool = False,
+                 tiles: Sequence[int] | str | None = None):
         lazy = not isinstance(data, xr.Dataset)
-        if lazy:
+        if not isinstance(data, xr.Dataset):
             path = pathlib.Path(data)
             if not path.exists():
                 raise FileNotFoundError(f"{path}: no SOLARED Dataset; build one with "
@@ -182,7 +195,7 @@ class SolaredDataset(torch.utils.data.Dataset):
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
-    def grid(self):
+    def grid(self) -> tuple[int, int] | None:
         """(rows, cols) of the tile grid when the tiles fill one (7×9 for SOLARED), else None."""
         if "tile_row" not in self.data.coords:
             return None
@@ -191,15 +204,17 @@ class SolaredDataset(torch.utils.data.Dataset):
         return (rows.size, cols.size) if rows.size * cols.size == self.data.sizes["tile"] \
             else None
 
-    def denormalize_target(self, y):
+    def denormalize_target(self, y: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
         """Back from the normalised target to SOLARED intensity units (``y·scale + offset``)."""
         scale = float(self.data.attrs.get("target_scale", 1.0))
         offset = float(self.data.attrs.get("target_offset", 0.0))
         return y * scale + offset
 
 
-def synthetic_solared(n_samples=64, *, window=120, n_tiles=63, lead=12, seed=0,
-                      splits=(0.75, 0.25, 0.0), noise=0.05):
+def synthetic_solared(n_samples: int = 64, *, window: int = 120, n_tiles: int = 63,
+                      lead: int = 12, seed: int = 0,
+                      splits: Sequence[float] = (0.75, 0.25, 0.0),
+                      noise: float = 0.05) -> xr.Dataset:
     """A small Dataset with the layout of the SOLARED model-ready Dataset and a learnable target.
 
     Inputs are smooth random walks per channel and tile; the target of a tile is
@@ -231,7 +246,7 @@ def synthetic_solared(n_samples=64, *, window=120, n_tiles=63, lead=12, seed=0,
                "target_offset": 0.0, "target_scale": 1.0})
 
 
-def real_timeline_folders():
+def real_timeline_folders() -> list[pathlib.Path]:
     """The AR folders of the real SOLARED timelines (``../shared/data/real/solared``), or []."""
     from solarprep.io.sample_data import real_data_dir
 
@@ -241,8 +256,11 @@ def real_timeline_folders():
     return sorted(p for p in (root / "solared").iterdir() if p.is_dir())
 
 
-def from_timelines(folders, *, splits=None, window=120, lead=12, normalize="zscore", stride=1,
-                   seed=0, progress=False):
+def from_timelines(folders: Iterable[str | os.PathLike[str]], *,
+                   splits: Mapping[str, Any] | Sequence[float] | None = None,
+                   window: int | Quantity | str = 120, lead: int | Quantity | str = 12,
+                   normalize: str | NormStats | Mapping[str, Any] | None = "zscore",
+                   stride: int = 1, seed: int = 0, progress: bool = False) -> xr.Dataset:
     """Model-ready Dataset from AR folders of ``.npz`` timelines (solarprep's SOLARED builder)."""
     from solarprep.datasets.solared import build
 
@@ -276,7 +294,7 @@ def _solared_dataset(split="train", *, path=None, timelines=None, splits=None, w
     return out if len(out) else None
 
 
-def dataset_options(data_config) -> dict:
+def dataset_options(data_config: Mapping[str, Any] | None) -> dict[str, Any]:
     """The :class:`SolaredDataset` options (``intensity_channel``, ``tiles``) of a run's ``data``
     configuration, so that files given later are read the way the run was trained."""
     data = dict(data_config or {})

@@ -34,6 +34,7 @@ on and generates residuals from (``docs/diffusion.md``), and a baseline of its o
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -41,6 +42,13 @@ from torch.utils.data import Dataset
 
 from solarmodels.registry import register_dataset
 from solarprep.datasets import normalize as norm
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    import numpy.typing as npt
+    import xarray as xr
 
 __all__ = ["VideoWindows", "split_frames", "synthetic_continuum_series", "video_windows",
            "disk_model", "fit_disk_profile", "frame_geometry", "earth_disk_radius",
@@ -64,7 +72,8 @@ def _rho(shape, radius, center):
     return np.sqrt(dx ** 2 + dy ** 2) / radius[:, None, None]
 
 
-def disk_model(shape, radius, center, coefficients) -> np.ndarray:
+def disk_model(shape: Sequence[int], radius: npt.ArrayLike, center: npt.ArrayLike,
+               coefficients: npt.ArrayLike) -> np.ndarray:
     """Limb-darkened disks ``(N, H, W)``: ``I(μ) = Σ_k a_k μ^k`` on the disk, NaN off it.
 
     Parameters
@@ -83,7 +92,9 @@ def disk_model(shape, radius, center, coefficients) -> np.ndarray:
     return np.where(rho < 1.0, out, np.nan)
 
 
-def fit_disk_profile(frames, radius, center, *, degree=2, clip_sigma=3.0, iterations=5):
+def fit_disk_profile(frames: npt.ArrayLike, radius: npt.ArrayLike, center: npt.ArrayLike, *,
+                     degree: int = 2, clip_sigma: float = 3.0,
+                     iterations: int = 5) -> list[float]:
     """``a_0 … a_degree`` of ``I(μ) = Σ a_k μ^k`` fitted to the finite pixels of ``frames``
     (N, H, W) inside their disks by least squares, iteratively leaving out pixels more than
     ``clip_sigma`` residual rms away (spots); μ as in :func:`disk_model`."""
@@ -106,13 +117,13 @@ def fit_disk_profile(frames, radius, center, *, degree=2, clip_sigma=3.0, iterat
     return [float(c) for c in coef]
 
 
-def frame_geometry(ds) -> dict:
+def frame_geometry(ds: xr.Dataset) -> dict[str, Any]:
     """Disk radius (pixels) and centre (x, y; 0-based) of every frame of a solar Dataset, from
     ``rsun_obs`` (or ``asin(rsun_ref/dsun_obs)``), ``cdelt1`` and the reference pixel (the disk
     centre when ``crval = 0``, as for helioprojective images centred on the Sun)."""
     n = ds.sizes["time"]
 
-    def coord(name, default=None):
+    def coord(name: str, default: float | None = None) -> np.ndarray:
         if name in ds.coords:
             return np.broadcast_to(np.asarray(ds[name].values, np.float64), (n,))
         if default is None:
@@ -132,7 +143,7 @@ def frame_geometry(ds) -> dict:
             "rsun_ref": float(ds.attrs.get("rsun_ref", 6.96e8))}
 
 
-def earth_disk_radius(times, cdelt, rsun_ref=6.96e8) -> np.ndarray:
+def earth_disk_radius(times: npt.ArrayLike, cdelt: float, rsun_ref: float = 6.96e8) -> np.ndarray:
     """Disk radius in pixels of ``cdelt`` arcsec seen from the Earth at ``times`` (ephemeris:
     ``sunpy.coordinates.get_earth``), for videos generated from a light curve alone."""
     from astropy.time import Time
@@ -142,7 +153,8 @@ def earth_disk_radius(times, cdelt, rsun_ref=6.96e8) -> np.ndarray:
     return np.arcsin(rsun_ref / np.atleast_1d(d)) * _ARCSEC / float(cdelt)
 
 
-def disk_for_times(stats, times, shape) -> np.ndarray:
+def disk_for_times(stats: Mapping[str, Any], times: npt.ArrayLike,
+                   shape: Sequence[int]) -> np.ndarray:
     """The limb-darkened disks ``(N, H, W)`` of a run at ``times`` seen from the Earth, scaled
     like its frames (``2 I/I_max − 1``, −1 off the disk), from the run's stored frame
     statistics (``disk_coefficients``, ``cdelt``, ``rsun_ref``, ``disk_center``, ``i_max``)."""
@@ -156,7 +168,7 @@ def disk_for_times(stats, times, shape) -> np.ndarray:
     return 2.0 * np.nan_to_num(disk, nan=0.0) / float(stats["i_max"]) - 1.0
 
 
-def split_frames(n: int, fractions=(0.6, 0.2, 0.2)) -> dict:
+def split_frames(n: int, fractions: Sequence[float] = (0.6, 0.2, 0.2)) -> dict[str, tuple[int, int]]:
     """Contiguous frame ranges ``{"train": (0, a), "val": (a, b), "test": (b, n)}``."""
     a = int(round(fractions[0] * n))
     b = int(round((fractions[0] + fractions[1]) * n))
@@ -184,8 +196,10 @@ class VideoWindows(Dataset):
         :attr:`target_attrs`).
     """
 
-    def __init__(self, frames, light_curve, times, frame_range, stats, *, window=16, stride=8,
-                 flux_factor=None, attrs=None, disk=None):
+    def __init__(self, frames: npt.ArrayLike, light_curve: npt.ArrayLike, times: npt.ArrayLike,
+                 frame_range: tuple[int, int], stats: Mapping[str, Any], *, window: int = 16,
+                 stride: int = 8, flux_factor: npt.ArrayLike | None = None,
+                 attrs: Mapping[str, Any] | None = None, disk: npt.ArrayLike | None = None):
         frames = np.asarray(frames, np.float32)
         self.disk_mask = torch.from_numpy(np.isfinite(frames).any(0).astype(np.float32))
         factor = np.ones(len(frames)) if flux_factor is None else np.asarray(flux_factor)
@@ -213,7 +227,7 @@ class VideoWindows(Dataset):
         self.hours = torch.from_numpy(((t - t[0]) / np.timedelta64(1, "h")).astype(np.float32))
 
     @staticmethod
-    def norm_stats(stats) -> tuple:
+    def norm_stats(stats: Mapping[str, Any]) -> tuple[norm.NormStats, norm.NormStats]:
         """The frame (peak) and light-curve (z-score) :class:`~solarprep.datasets.normalize.
         NormStats` of a ``{"i_max", "lc_mean", "lc_std"}`` dict."""
         frames = norm.NormStats("peak", {"__array__": 0.0}, {"__array__": float(stats["i_max"])})
@@ -231,7 +245,8 @@ class VideoWindows(Dataset):
                            "frame_shape": list(self.x.shape[-2:]), **self.attrs}}
 
     @staticmethod
-    def fit_stats(frames, light_curve, frame_range) -> dict:
+    def fit_stats(frames: npt.ArrayLike, light_curve: np.ndarray | Sequence[float],
+                  frame_range: tuple[int, int]) -> dict[str, float]:
         """Scaling statistics of the training frames and light curve (``fit_peak`` of the frames,
         ``fit_zscore`` of the light curve, on the frames of ``frame_range`` only)."""
         lo, hi = frame_range
@@ -257,8 +272,10 @@ class VideoWindows(Dataset):
 
 
 def synthetic_continuum_series(n_frames: int = 64, size: int = 32, *, cadence_hours: float = 12.0,
-                               seed: int = 0, n_spots: int = 10, spot_radius=(3.0, 7.0),
-                               start="2024-05-01T00:00", noise: bool = True):
+                               seed: int = 0, n_spots: int = 10,
+                               spot_radius: tuple[float, float] = (3.0, 7.0),
+                               start: str = "2024-05-01T00:00",
+                               noise: bool = True) -> tuple[xr.Dataset, xr.Dataset]:
     """Synthetic HMI-like continuum frames and their light curve.
 
     Large sunspots (radius ``spot_radius`` degrees, so that they show at 32²) on random
@@ -295,7 +312,9 @@ def synthetic_continuum_series(n_frames: int = 64, size: int = 32, *, cadence_ho
     return ds, lc
 
 
-def video_windows(ds, lc, *, window=16, stride=8, fractions=(0.6, 0.2, 0.2), variable=None):
+def video_windows(ds: xr.Dataset, lc: xr.Dataset, *, window: int = 16, stride: int = 8,
+                  fractions: Sequence[float] = (0.6, 0.2, 0.2),
+                  variable: str | None = None) -> dict[str, VideoWindows]:
     """``{"train", "val", "test"}`` :class:`VideoWindows` of an image Dataset and its light curve,
     all scaled with the training split's statistics, with the limb-darkened disk of every frame
     (profile fitted to the training frames; ``stats`` then hold ``disk_coefficients``,
@@ -309,7 +328,7 @@ def video_windows(ds, lc, *, window=16, stride=8, fractions=(0.6, 0.2, 0.2), var
     light = np.asarray(lc[flux_name].values, np.float64)
     times = ds["time"].values
     ranges = split_frames(len(frames), fractions)
-    stats = VideoWindows.fit_stats(frames, light, ranges["train"])
+    stats: dict[str, Any] = VideoWindows.fit_stats(frames, light, ranges["train"])
     geo = frame_geometry(ds)
     lo, hi = ranges["train"]
     coef = fit_disk_profile(frames[lo:hi], geo["radius"][lo:hi], geo["center"][lo:hi])

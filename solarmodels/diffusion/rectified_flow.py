@@ -22,11 +22,18 @@ the rectified-flow path). A small network no longer has to copy the noise throug
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, overload
 
 import torch
 import torch.nn.functional as F
 
 from .guidance import guided_prediction
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any, Literal
+
+    from torch import nn
 
 __all__ = ["RectifiedFlow", "resolution_shift"]
 
@@ -73,12 +80,13 @@ class RectifiedFlow:
         v = self.data_std ** 2
         return (s - (1.0 - s) * v) / ((1.0 - s) ** 2 * v + s ** 2)
 
-    def velocity_model(self, model):
+    def velocity_model(self, model: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
         """``model`` with the skip preconditioning applied (``model`` itself without it)."""
         if self.data_std is None:
             return model
 
-        def velocity(x, t, cond=None, null=None, **kwargs):
+        def velocity(x: torch.Tensor, t: torch.Tensor, cond: Any = None,
+                     null: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor:
             c = self.skip(t.float() / self.num_timesteps).to(x.dtype)
             return model(x, t, cond, null=null, **kwargs) + c.view(-1, *([1] * (x.dim() - 1))) * x
 
@@ -89,7 +97,8 @@ class RectifiedFlow:
         k = self.shift
         return s if k == 1.0 else k * s / (1.0 + (k - 1.0) * s)
 
-    def sample_times(self, n: int, *, device=None, generator=None) -> torch.Tensor:
+    def sample_times(self, n: int, *, device: torch.device | str | None = None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
         """Logit-normal times ``s = transform(sigmoid(m + σ n))`` in (0, 1)."""
         gen_device = generator.device if generator is not None else device
         z = torch.randn(n, generator=generator, device=gen_device).to(device)
@@ -101,8 +110,20 @@ class RectifiedFlow:
         s = s.to(x0.dtype).view(-1, *([1] * (x0.dim() - 1)))
         return (1.0 - s) * x0 + s * noise
 
-    def loss(self, model, x0, cond=None, *, null=None, generator=None, return_x0: bool = False,
-             **kwargs):
+    @overload
+    def loss(self, model: Callable[..., torch.Tensor], x0: torch.Tensor, cond: Any = None, *,
+             null: torch.Tensor | None = None, generator: torch.Generator | None = None,
+             return_x0: Literal[False] = False, **kwargs: Any) -> torch.Tensor: ...
+
+    @overload
+    def loss(self, model: Callable[..., torch.Tensor], x0: torch.Tensor, cond: Any = None, *,
+             null: torch.Tensor | None = None, generator: torch.Generator | None = None,
+             return_x0: Literal[True], **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def loss(self, model: Callable[..., torch.Tensor], x0: torch.Tensor, cond: Any = None, *,
+             null: torch.Tensor | None = None, generator: torch.Generator | None = None,
+             return_x0: bool = False,
+             **kwargs: Any) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Velocity MSE ``‖(ε − x_0) − v_θ(x_s, 1000 s, c)‖²``; optionally also the implied ``x̂_0``."""
         s = self.sample_times(x0.shape[0], device=x0.device, generator=generator)
         gen_device = generator.device if generator is not None else x0.device
@@ -128,13 +149,16 @@ class RectifiedFlow:
         return [float(v) for v in self.transform(grid)]
 
     @torch.no_grad()
-    def sample(self, model, shape, cond=None, *, num_steps: int = 10, guidance_scale: float = 4.0,
-               generator=None, device=None, progress: bool = False, x_T=None, **kwargs):
+    def sample(self, model: nn.Module, shape: Sequence[int], cond: Any = None, *,
+               num_steps: int = 10, guidance_scale: float = 4.0,
+               generator: torch.Generator | None = None,
+               device: torch.device | str | None = None, progress: bool = False,
+               x_T: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor:
         """Euler sampling from noise with classifier-free guidance (``model(x, t, c, null=…)``)."""
         from tqdm.auto import tqdm
 
         device = torch.device(device) if device is not None else next(model.parameters()).device
-        model = self.velocity_model(model)
+        velocity = self.velocity_model(model)
         if x_T is not None:
             x = x_T.to(device)
         else:
@@ -145,6 +169,6 @@ class RectifiedFlow:
         for s, s_next in tqdm(list(zip(sched[:-1], sched[1:])), desc="rectified-flow sampling",
                               disable=not progress):
             t = torch.full((shape[0],), s * self.num_timesteps, device=device)
-            v = guided_prediction(model, x, t, cond, scale, **kwargs).to(x.dtype)
+            v = guided_prediction(velocity, x, t, cond, scale, **kwargs).to(x.dtype)
             x = self.euler_step(v, s, s_next, x)
         return x

@@ -135,7 +135,7 @@ class FrameAutoencoder(nn.Module):
         """Frames ``(B, C, T, H, W)`` of latents ``(B, latent_channels, T, h, w)``."""
         return self._per_frame(self.decoder, z)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
 

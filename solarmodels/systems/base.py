@@ -44,7 +44,7 @@ from solarmodels.errors import NonFiniteLossError
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from typing import Any
 
 __all__ = ["System", "SystemConfig", "StepContext", "EMA", "set_requires_grad", "linear_decay",
@@ -58,7 +58,7 @@ class SystemConfig:
     """Default (empty) system configuration; systems subclass it with their own fields."""
 
 
-def set_requires_grad(module: nn.Module, flag: bool):
+def set_requires_grad(module: nn.Module, flag: bool) -> None:
     """Switch ``requires_grad`` of every parameter of ``module`` (e.g. freeze D during the G step)."""
     for p in module.parameters():
         p.requires_grad_(flag)
@@ -83,7 +83,7 @@ class EMA:
             p.requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, module: nn.Module, decay: float | None = None):
+    def update(self, module: nn.Module, decay: float | None = None) -> None:
         """Move the average towards the current weights of ``module`` (``decay`` overrides
         :attr:`decay` for this update; 0 copies the weights)."""
         decay = self.decay if decay is None else float(decay)
@@ -369,7 +369,7 @@ class System:
                 raise KeyError(f"checkpoint has no EMA weights for {k!r}")
 
 
-def zero_output_layer(module: nn.Module, why: str):
+def zero_output_layer(module: nn.Module, why: str) -> None:
     """Zero the parameters of ``module.output_layer()`` so that a network predicting a residual
     starts at the baseline it is added to (``why`` names the setting in the error)."""
     head = getattr(module, "output_layer", None)
@@ -381,11 +381,12 @@ def zero_output_layer(module: nn.Module, why: str):
             p.zero_()
 
 
-def linear_decay(optimizer, start: int, total: int):
+def linear_decay(optimizer: torch.optim.Optimizer, start: int,
+                 total: int) -> torch.optim.lr_scheduler.LambdaLR:
     """``LambdaLR`` keeping the learning rate for ``start`` steps, then decaying it linearly to 0
     at step ``total`` (pix2pix / pix2pixHD schedule); constant if ``start <= 0`` or ``start >= total``."""
 
-    def factor(step):
+    def factor(step: int) -> float:
         if start <= 0 or start >= total or step < start:
             return 1.0
         return max(0.0, 1.0 - (step - start) / float(total - start))
@@ -403,14 +404,15 @@ def network_channels(module: nn.Module) -> tuple[int, int]:
                           "in_channels/out_channels; pass the discriminator explicitly") from None
 
 
-def value_range_problems(dataset, keys=("input", "target"), *, limit=5.0, n=4) -> list:
+def value_range_problems(dataset: Any, keys: Sequence[str] = ("input", "target"), *,
+                         limit: float = 5.0, n: int = 4) -> list[str]:
     """Problems if the first ``n`` samples of ``dataset`` leave ``[−limit, limit]`` in ``keys``.
 
     Networks of the translation and diffusion seeds expect data scaled to about [−1, 1]
     (``solarprep.datasets.scalings``); values in gauss or DN are refused by
     :func:`solarmodels._runs.train_run` with this message.
     """
-    problems = []
+    problems: list[str] = []
     if dataset is None or len(dataset) == 0:
         return problems
     for i in range(min(n, len(dataset))):

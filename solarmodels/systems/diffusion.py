@@ -16,10 +16,18 @@ A subclass implements three methods:
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import torch
 
 from solarmodels.systems.base import System, SystemConfig
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from torch import nn
+
+    from solarmodels.systems.base import StepContext
 
 __all__ = ["DiffusionSystem", "DiffusionConfig"]
 
@@ -58,39 +66,44 @@ class DiffusionSystem(System):
     primary = "model"
     ema_networks = ("model",)
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"g": torch.optim.AdamW(self.networks["model"].parameters(), lr=self.lr,
                                        eps=self.config.adam_eps,
                                        weight_decay=self.config.weight_decay)}
 
     # ----------------------------------------------------------------- to implement
-    def diffusion_loss(self, batch, p_uncond, net, generator=None) -> tuple[torch.Tensor, dict]:
+    def diffusion_loss(self, batch: dict[str, torch.Tensor], p_uncond: float, net: nn.Module,
+                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
         """Training loss of ``net`` on ``batch`` with condition dropout ``p_uncond``."""
         raise NotImplementedError
 
-    def condition(self, batch):
+    def condition(self, batch: dict[str, torch.Tensor]) -> Any:
         """The condition of ``batch`` in the form :meth:`draw` takes."""
         raise NotImplementedError
 
-    def draw(self, net, shape, cond, *, steps, guidance_scale, generator, progress, **options):
+    def draw(self, net: nn.Module, shape: tuple[int, ...], cond: Any, *, steps: int,
+             guidance_scale: float, generator: torch.Generator | None, progress: bool,
+             **options: Any) -> torch.Tensor:
         """Samples of ``shape`` from ``net`` (the sampler of the subclass)."""
         raise NotImplementedError
 
     # ----------------------------------------------------------------- shared
-    def training_step(self, batch, step):
+    def training_step(self, batch: dict[str, torch.Tensor],
+                      step: StepContext) -> dict[str, torch.Tensor]:
         loss, logs = self.diffusion_loss(batch, self.config.p_uncond, self.networks["model"])
         step.backward(loss, "g")
         step.optimizer_step("g")
         return {"loss": loss.detach(), **logs}
 
-    def validation_step(self, batch):
+    def validation_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         gen = torch.Generator(device=batch["input"].device).manual_seed(1234)
         loss, _ = self.diffusion_loss(batch, 0.0, self.inference_network(), generator=gen)
         return {"val_loss": float(loss)}
 
     @torch.no_grad()
-    def sample(self, cond, shape, *, steps=None, guidance_scale=None, generator=None,
-               progress=False, **options):
+    def sample(self, cond: Any, shape: tuple[int, ...], *, steps: int | None = None,
+               guidance_scale: float | None = None, generator: torch.Generator | None = None,
+               progress: bool = False, **options: Any) -> torch.Tensor:
         """Guided samples of ``shape`` for condition ``cond`` (EMA weights when kept)."""
         c = self.config
         with self._eval_mode():
@@ -100,7 +113,7 @@ class DiffusionSystem(System):
                              else guidance_scale,
                              generator=generator, progress=progress, **options)
 
-    def predict(self, batch):
+    def predict(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One sample per item of ``batch`` for its condition (fixed seed 0)."""
         x = batch["input"]
         return self.sample(self.condition(batch), tuple(x.shape),

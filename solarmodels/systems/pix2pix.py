@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -41,10 +42,17 @@ from solarmodels.systems.base import (
     zero_output_layer,
 )
 
+if TYPE_CHECKING:
+    import os
+    from typing import Any
+
+    from solarmodels.systems.base import StepContext
+
 __all__ = ["Pix2PixAConfig", "Pix2PixBConfig", "Pix2PixA", "Pix2PixB", "masked_l1"]
 
 
-def masked_l1(output: torch.Tensor, target: torch.Tensor, mask=None) -> torch.Tensor:
+def masked_l1(output: torch.Tensor, target: torch.Tensor,
+              mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean absolute error, over the pixels where ``mask`` (broadcast to the channels) is nonzero."""
     diff = (output.float() - target.float()).abs()
     if mask is None:
@@ -121,7 +129,7 @@ class Pix2PixA(System):
     ema_networks = ("g",)
     default_lr = 2e-4
 
-    def build_networks(self, given):
+    def build_networks(self, given: dict[str, nn.Module]) -> dict[str, nn.Module]:
         if "g" in given:
             return {}
         return {"g": create_model(self.config.generator, self.config.generator_config)}
@@ -130,21 +138,22 @@ class Pix2PixA(System):
         return torch.optim.Adam(module.parameters(), lr=self.lr,
                                 betas=(self.config.beta1, self.config.beta2))
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"g": self._adam(self.networks["g"])}
 
-    def configure_schedulers(self, optimizers):
+    def configure_schedulers(self, optimizers: dict[str, torch.optim.Optimizer]
+                             ) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
         total = self.train_config.steps if self.train_config is not None else 0
         if self.config.lr_decay_start <= 0:
             return {}
         return {k: linear_decay(o, self.config.lr_decay_start, total) for k, o in optimizers.items()}
 
-    def __init__(self, config=None, networks=None):
+    def __init__(self, config: Any = None, networks: dict | None = None) -> None:
         super().__init__(config, networks)
         if getattr(self.config, "residual_to_mean", False):
             zero_output_layer(self.networks["g"], "system_config.residual_to_mean")
 
-    def prepare(self, train_data):
+    def prepare(self, train_data: torch.utils.data.Dataset | None) -> None:
         """The mean training target ``ȳ`` of ``residual_to_mean`` (:attr:`constants`)."""
         if not getattr(self.config, "residual_to_mean", False) or train_data is None:
             return
@@ -154,7 +163,7 @@ class Pix2PixA(System):
         if mean is not None:
             self.constants["target_mean"] = torch.from_numpy(mean)
 
-    def generate(self, net, x):
+    def generate(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """``G(x)``, plus the mean training target with ``residual_to_mean``."""
         out = net(x)
         if getattr(self.config, "residual_to_mean", False):
@@ -164,14 +173,15 @@ class Pix2PixA(System):
             out = out + self.constants["target_mean"].to(out.device, out.dtype)
         return out
 
-    def training_step(self, batch, step):
+    def training_step(self, batch: dict[str, torch.Tensor],
+                      step: StepContext) -> dict[str, torch.Tensor]:
         fake = self.generate(self.networks["g"], batch["input"])
         l1 = masked_l1(fake, batch["target"], batch.get("mask"))
         step.backward(self.config.lambda_l1 * l1, "g")
         step.optimizer_step("g")
         return {"loss_g": l1.detach() * self.config.lambda_l1, "l1": l1.detach()}
 
-    def validation_step(self, batch):
+    def validation_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         out = self.forward(batch)
         mask = batch.get("mask")
         l1 = float(masked_l1(out, batch["target"], mask))
@@ -180,26 +190,28 @@ class Pix2PixA(System):
                 "val_cc": float(_pearson(out, batch["target"], mask))}
 
     # ----------------------------------------------------------------- run contract
-    def check_data(self, dataset):
+    def check_data(self, dataset: Any) -> list[str]:
         """Inputs and targets must be scaled to about [−1, 1] (``solarprep.datasets.scalings``):
         values beyond ±5 (gauss, DN) are refused."""
         return value_range_problems(dataset, ("input", "target"), limit=5.0)
 
-    def evaluate(self, ctx, dataset, out_dir, options):
+    def evaluate(self, ctx: Any, dataset: Any, out_dir: str | os.PathLike[str],
+                 options: Any) -> dict:
         """Image-translation metrics and baselines (:func:`solarmodels.evaluate.
         evaluate_translation`)."""
         from solarmodels.evaluate import evaluate_translation
 
         return evaluate_translation(self, ctx, dataset, out_dir, options)
 
-    def predict_file(self, ctx, source, out_path, *, physical=False, **options):
+    def predict_file(self, ctx: Any, source: Any, out_path: str | os.PathLike[str], *,
+                     physical: bool = False, **options: Any) -> dict:
         """The generator over every frame of a pair-like file (:func:`solarmodels.inference.
         predict_translation`)."""
         from solarmodels.inference import predict_translation
 
         return predict_translation(self, ctx, source, out_path, physical=physical)
 
-    def forward(self, batch):
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         net = self.inference_network("g")
         if getattr(self.config, "bn_train_at_inference", False):
             with _bn_batch_statistics(net):
@@ -213,7 +225,7 @@ class Pix2PixB(Pix2PixA):
 
     config_cls = Pix2PixBConfig
 
-    def build_networks(self, given):
+    def build_networks(self, given: dict[str, nn.Module]) -> dict[str, nn.Module]:
         out = super().build_networks(given)
         if "d" not in given:
             g = given.get("g") or out["g"]
@@ -222,10 +234,11 @@ class Pix2PixB(Pix2PixA):
             out["d"] = create_model(self.config.discriminator, cfg)
         return out
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"g": self._adam(self.networks["g"]), "d": self._adam(self.networks["d"])}
 
-    def training_step(self, batch, step):
+    def training_step(self, batch: dict[str, torch.Tensor],
+                      step: StepContext) -> dict[str, torch.Tensor]:
         g, d = self.networks["g"], self.networks["d"]
         x, y = batch["input"], batch["target"]
         fake = self.generate(g, x)

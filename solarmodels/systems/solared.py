@@ -25,12 +25,21 @@ Batches: ``{"input": (B, T, C, N), "target": (B, N)}`` and ``"persistence": (B, 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import torch
 
 from solarmodels.config import ConfigError
 from solarmodels.registry import register_system
 from solarmodels.systems.base import System, SystemConfig, zero_output_layer
+
+if TYPE_CHECKING:
+    import os
+    from typing import Any
+
+    from torch import nn
+
+    from solarmodels.systems.base import StepContext
 
 __all__ = ["SolaredSystem", "SolaredSystemConfig", "solared_loss", "window_normalize"]
 
@@ -73,7 +82,8 @@ class SolaredSystemConfig(SystemConfig):
                               f"{self.emergence_weight}")
 
 
-def solared_loss(pred, target, reduction="sum", weight=None):
+def solared_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "sum",
+                 weight: torch.Tensor | None = None) -> torch.Tensor:
     """``Σ w (pred − target)² / B`` (``"sum"``, the seed, ``w = 1``) or the weighted mean over
     all elements, ``Σ w e² / Σ w``."""
     err = (pred.float() - target.float()) ** 2
@@ -83,7 +93,7 @@ def solared_loss(pred, target, reduction="sum", weight=None):
     return err.sum() / pred.shape[0] if reduction == "sum" else err.sum() / weight.sum()
 
 
-def window_normalize(x, eps=1e-3):
+def window_normalize(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     """``(x − mean)/(std + eps)`` per sample and channel over time and tiles of ``(B, T, C, N)``."""
     mean = x.mean(dim=(1, 3), keepdim=True)
     std = x.std(dim=(1, 3), keepdim=True, unbiased=False)
@@ -98,16 +108,16 @@ class SolaredSystem(System):
     primary = "model"
     default_lr = 0.01
 
-    def __init__(self, config=None, networks=None):
+    def __init__(self, config: Any = None, networks: dict | None = None) -> None:
         super().__init__(config, networks)
         if self.config.residual:
             zero_output_layer(self.networks["model"], "system_config.residual")
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"g": torch.optim.Adam(self.networks["model"].parameters(), lr=self.lr,
                                       betas=tuple(self.config.betas))}
 
-    def output(self, net, batch):
+    def output(self, net: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The forecast of ``net`` for ``batch``: network input normalisation, then the network,
         plus the last observation when ``residual``."""
         x = batch["input"]
@@ -122,10 +132,10 @@ class SolaredSystem(System):
             y = y + batch["persistence"].to(y.dtype)
         return y
 
-    def forward(self, batch):
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.output(self.inference_network(), batch)
 
-    def loss_weight(self, batch):
+    def loss_weight(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """Per-tile weights of the squared error (None: unweighted)."""
         w = self.config.emergence_weight
         if w <= 0 or "persistence" not in batch:
@@ -133,14 +143,15 @@ class SolaredSystem(System):
         drop = (batch["persistence"].float() - batch["target"].float()).clamp(min=0)
         return 1.0 + w * drop
 
-    def training_step(self, batch, step):
+    def training_step(self, batch: dict[str, torch.Tensor],
+                      step: StepContext) -> dict[str, torch.Tensor]:
         pred = self.output(self.networks["model"], batch)
         loss = solared_loss(pred, batch["target"], self.config.loss, self.loss_weight(batch))
         step.backward(loss, "g")
         step.optimizer_step("g")
         return {"loss": loss.detach()}
 
-    def validation_step(self, batch):
+    def validation_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         pred = self.output(self.inference_network(), batch).float()
         target = batch["target"].float()
         return {"val_loss": float(solared_loss(pred, target, self.config.loss,
@@ -148,7 +159,7 @@ class SolaredSystem(System):
                 "val_rmse": float(((pred - target) ** 2).mean().sqrt())}
 
     # ----------------------------------------------------------------- run contract
-    def check_data(self, dataset):
+    def check_data(self, dataset: Any) -> list[str]:
         """The SOLARED Dataset must be normalised (``solarprep.datasets.solared.build``)."""
         attrs = getattr(getattr(dataset, "data", None), "attrs", {})
         if str(attrs.get("normalization", "zscore")) in ("None", "", "none"):
@@ -157,14 +168,16 @@ class SolaredSystem(System):
                     "normalize='zscore' or 'minmax'"]
         return []
 
-    def evaluate(self, ctx, dataset, out_dir, options):
+    def evaluate(self, ctx: Any, dataset: Any, out_dir: str | os.PathLike[str],
+                 options: Any) -> dict:
         """RMSE overall / per region / per tile against persistence and the training mean
         (:func:`solarmodels.evaluate.evaluate_solared`)."""
         from solarmodels.evaluate import evaluate_solared
 
         return evaluate_solared(self, ctx, dataset, out_dir, options)
 
-    def predict_file(self, ctx, source, out_path, **options):
+    def predict_file(self, ctx: Any, source: Any, out_path: str | os.PathLike[str],
+                     **options: Any) -> dict:
         """Forecasts for a model-ready file or AR timelines (:func:`solarmodels.inference.
         predict_solared`)."""
         from solarmodels.inference import predict_solared

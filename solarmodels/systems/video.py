@@ -46,6 +46,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import pathlib
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +57,13 @@ from solarmodels.metrics_generative import physics_consistency, physics_loss, vi
 from solarmodels.registry import register_system
 from solarmodels.systems.base import value_range_problems
 from solarmodels.systems.diffusion import DiffusionConfig, DiffusionSystem
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Mapping
+    from typing import Any
+
+    from torch import nn
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +91,7 @@ class VideoFlowConfig(DiffusionConfig):
     temperature: float = 1.0
 
 
-def load_autoencoder(run_dir):
+def load_autoencoder(run_dir: str | os.PathLike[str]) -> tuple[nn.Module, bool]:
     """The frozen autoencoder of a ``video_autoencoder`` run (EMA weights when kept) and the
     run's ``disk_residual`` setting."""
     from solarmodels import load_run
@@ -111,7 +119,7 @@ class VideoFlowSystem(DiffusionSystem):
     default_lr = 1e-4
     stochastic_evaluation = True
 
-    def __init__(self, config=None, networks=None):
+    def __init__(self, config: Any = None, networks: dict | None = None) -> None:
         super().__init__(config, networks)
         c = self.config
         self.flow = RectifiedFlow(c.logit_mean, c.logit_std, c.shift,
@@ -169,7 +177,7 @@ class VideoFlowSystem(DiffusionSystem):
     def _view(self, v):
         return v.to(self.device)[None]
 
-    def encode(self, x, disk=None):
+    def encode(self, x: torch.Tensor, disk: torch.Tensor | None = None) -> torch.Tensor:
         """What the flow generates (module docstring) for frames ``x`` (B, 1, T, H, W)."""
         r = x - disk if self.config.disk_residual else x
         z = self.autoencoder.encode(r) if self.autoencoder is not None else r
@@ -177,7 +185,7 @@ class VideoFlowSystem(DiffusionSystem):
         return (z - self._view(c["codec_shift"]).to(z.dtype)) / self._view(
             c["codec_scale"]).to(z.dtype)
 
-    def decode(self, z, disk=None):
+    def decode(self, z: torch.Tensor, disk: torch.Tensor | None = None) -> torch.Tensor:
         """Frames (B, 1, T, H, W) on [−1, 1] scale from the generated ``z`` (inverse of encode)."""
         c = self.constants
         z = z * self._view(c["codec_scale"]).to(z.dtype) + self._view(c["codec_shift"]).to(
@@ -185,9 +193,10 @@ class VideoFlowSystem(DiffusionSystem):
         r = self.autoencoder.decode(z) if self.autoencoder is not None else z
         return r + disk if self.config.disk_residual else r
 
-    def net_condition(self, cond):
+    def net_condition(self, cond: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The network's condition: light curve (and times) plus the pooled disk channel."""
-        out = {k: cond[k] for k in ("values", "times", "mask") if k in cond}
+        out: dict[str, torch.Tensor] = {k: cond[k] for k in ("values", "times", "mask")
+                                        if k in cond}
         if self.config.disk_condition:
             disk = self._disk(cond)
             f = self.factor
@@ -198,7 +207,8 @@ class VideoFlowSystem(DiffusionSystem):
         return out
 
     @torch.no_grad()
-    def prepare(self, train_data, *, max_windows: int = 64):
+    def prepare(self, train_data: torch.utils.data.Dataset | None, *,
+                max_windows: int = 64) -> None:
         """Fit the per-channel mean and standard deviation of the generated representation on
         (up to ``max_windows``) training windows when ``standardize`` (called by the trainer
         before training; stored in the checkpoint)."""
@@ -227,7 +237,7 @@ class VideoFlowSystem(DiffusionSystem):
                     n, float(scale.min()), float(scale.max()))
 
     # ----------------------------------------------------------------- diffusion
-    def condition(self, batch):
+    def condition(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cond = {"values": batch["cond"]}
         if self.config.use_times and "times" in batch:
             cond["times"] = batch["times"]
@@ -235,7 +245,9 @@ class VideoFlowSystem(DiffusionSystem):
             cond["disk"] = batch["disk"]
         return cond
 
-    def diffusion_loss(self, batch, p_uncond, net, generator=None):
+    def diffusion_loss(self, batch: dict[str, torch.Tensor], p_uncond: float, net: nn.Module,
+                       generator: torch.Generator | None = None
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         disk = self._disk(batch)
         z0 = self.encode(batch["input"], disk)
         null = drop_condition(z0.shape[0], p_uncond, device=z0.device, generator=generator)
@@ -257,7 +269,9 @@ class VideoFlowSystem(DiffusionSystem):
         loss = self.flow.loss(net, z0, cond, null=null, generator=generator)
         return loss, {}
 
-    def draw(self, net, shape, cond, *, steps, guidance_scale, generator, progress):
+    def draw(self, net: nn.Module, shape: tuple[int, ...], cond: dict[str, torch.Tensor], *,
+             steps: int, guidance_scale: float, generator: torch.Generator | None,
+             progress: bool) -> torch.Tensor:
         """Samples of pixel ``shape`` (B, 1, T, H, W): Euler in the generated space, decoded."""
         b, _, t, h, w = shape
         f = self.factor
@@ -282,7 +296,7 @@ class VideoFlowSystem(DiffusionSystem):
             out.update({f"autoencoder.{k}": v for k, v in self.autoencoder.state_dict().items()})
         return out
 
-    def load_state_dict(self, state, strict: bool = True):
+    def load_state_dict(self, state: Mapping[str, torch.Tensor], strict: bool = True) -> Any:
         state = dict(state)
         ae = {k[len("autoencoder."):]: state.pop(k) for k in list(state)
               if k.startswith("autoencoder.")}
@@ -290,19 +304,21 @@ class VideoFlowSystem(DiffusionSystem):
             self.autoencoder.load_state_dict(ae, strict=strict)
         return super().load_state_dict(state, strict=strict)
 
-    def to(self, device):
+    def to(self, device: torch.device | str) -> VideoFlowSystem:
         super().to(device)
         if self.autoencoder is not None:
             self.autoencoder.to(self.device)
         return self
 
-    def evaluation_video(self, batch, generator=None):
+    def evaluation_video(self, batch: dict[str, torch.Tensor],
+                         generator: torch.Generator | None = None) -> torch.Tensor:
         """The video scored by :func:`~solarmodels.evaluate_generative.evaluate_video`: one
         guided sample for the light curve (and disk) of each window."""
         return self.sample(self.condition(batch), tuple(batch["input"].shape),
                            generator=generator)
 
-    def evaluate_samples(self, batch, samples=None, *, data_range=2.0) -> dict:
+    def evaluate_samples(self, batch: dict[str, torch.Tensor], samples: torch.Tensor | None = None, *,
+                         data_range: float = 2.0) -> dict[str, float]:
         """MAE/MSE/PSNR/SSIM against the real window plus physics consistency with the light curve."""
         samples = self.predict(batch) if samples is None else samples
         out = video_metrics(samples.clamp(-1, 1), batch["input"], data_range=data_range)
@@ -317,19 +333,21 @@ class VideoFlowSystem(DiffusionSystem):
         return out
 
     # ----------------------------------------------------------------- run contract
-    def check_data(self, dataset):
+    def check_data(self, dataset: Any) -> list[str]:
         """Frames must be scaled to [−1, 1] (:mod:`solarmodels.datasets.video`)."""
         return value_range_problems(dataset, ("input",), limit=1.0 + 1e-6)
 
-    def evaluate(self, ctx, dataset, out_dir, options):
+    def evaluate(self, ctx: Any, dataset: Any, out_dir: str | os.PathLike[str],
+                 options: Any) -> dict:
         """MAE / PSNR / SSIM / physics consistency against the mean and last training frames
         (:func:`solarmodels.evaluate_generative.evaluate_video`)."""
         from solarmodels.evaluate_generative import evaluate_video
 
         return evaluate_video(self, ctx, dataset, out_dir, options)
 
-    def sample_file(self, ctx, out_path, *, lightcurve=None, variable=None, seed=0, steps=None,
-                    guidance_scale=None, **options):
+    def sample_file(self, ctx: Any, out_path: str | os.PathLike[str], *, lightcurve: Any = None,
+                    variable: str | None = None, seed: int = 0, steps: int | None = None,
+                    guidance_scale: float | None = None, **options: Any) -> dict:
         """Videos for a light-curve file (:func:`solarmodels.inference.sample_video`)."""
         from solarmodels.config import ConfigError
         from solarmodels.inference import sample_video
@@ -339,6 +357,7 @@ class VideoFlowSystem(DiffusionSystem):
         return sample_video(self, ctx, out_path, lightcurve=lightcurve, variable=variable,
                             seed=seed, steps=steps, guidance_scale=guidance_scale)
 
-    def predict_file(self, ctx, source, out_path, *, variable=None, seed=0, **options):
+    def predict_file(self, ctx: Any, source: Any, out_path: str | os.PathLike[str], *,
+                     variable: str | None = None, seed: int = 0, **options: Any) -> dict:
         """The video for the light curve in ``source`` (same as ``sample --lightcurve``)."""
         return self.sample_file(ctx, out_path, lightcurve=source, variable=variable, seed=seed)

@@ -21,6 +21,7 @@ beside the mean and last training frames and the limb-darkened disk
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,12 @@ import torch.nn.functional as F
 from solarmodels.metrics import psnr
 from solarmodels.registry import register_system
 from solarmodels.systems.base import System, SystemConfig, value_range_problems
+
+if TYPE_CHECKING:
+    import os
+    from typing import Any
+
+    from solarmodels.systems.base import StepContext
 
 __all__ = ["VideoAutoencoderSystem", "VideoAutoencoderSystemConfig"]
 
@@ -62,7 +69,7 @@ class VideoAutoencoderSystem(System):
     ema_networks = ("model",)
     default_lr = 1e-3
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"g": torch.optim.AdamW(self.networks["model"].parameters(), lr=self.lr)}
 
     def _target(self, batch):
@@ -82,46 +89,50 @@ class VideoAutoencoderSystem(System):
         l2 = F.mse_loss(rec.float(), r.float())
         return l1 + l2 + self.config.latent_weight * z.float().pow(2).mean(), l1, l2
 
-    def training_step(self, batch, step):
+    def training_step(self, batch: dict[str, torch.Tensor],
+                      step: StepContext) -> dict[str, torch.Tensor]:
         loss, l1, l2 = self._losses(self.networks["model"], batch)
         step.backward(loss, "g")
         step.optimizer_step("g")
         return {"loss": loss.detach(), "l1": l1.detach(), "mse": l2.detach()}
 
-    def validation_step(self, batch):
+    def validation_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         net = self.inference_network()
         loss, l1, l2 = self._losses(net, batch)
         rec = self.reconstruct(batch)
         return {"val_loss": float(loss), "val_l1": float(l1),
                 "val_psnr": float(psnr(rec.float(), batch["input"].float(), 2.0))}
 
-    def reconstruct(self, batch):
+    def reconstruct(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Frames ``D(E(r)) (+ d)`` of ``batch`` on the [−1, 1] scale (EMA weights if kept)."""
         net = self.inference_network()
         rec = net.decode(net.encode(self._target(batch)))
         return rec + batch["disk"] if self.config.disk_residual else rec
 
-    def forward(self, batch):
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.reconstruct(batch)
 
-    def evaluation_video(self, batch, generator=None):
+    def evaluation_video(self, batch: dict[str, torch.Tensor],
+                         generator: torch.Generator | None = None) -> torch.Tensor:
         """The video scored by :func:`~solarmodels.evaluate_generative.evaluate_video`: the
         reconstruction."""
         return self.predict(batch)
 
     # ----------------------------------------------------------------- run contract
-    def check_data(self, dataset):
+    def check_data(self, dataset: Any) -> list[str]:
         """Frames must be scaled to [−1, 1] (:mod:`solarmodels.datasets.video`)."""
         return value_range_problems(dataset, ("input",), limit=1.0 + 1e-6)
 
-    def predict_file(self, ctx, source, out_path, **options):
+    def predict_file(self, ctx: Any, source: Any, out_path: str | os.PathLike[str],
+                     **options: Any) -> dict:
         """Reconstructions of the frames of an image file (:func:`solarmodels.inference.
         reconstruct_frames`)."""
         from solarmodels.inference import reconstruct_frames
 
         return reconstruct_frames(self, ctx, source, out_path)
 
-    def evaluate(self, ctx, dataset, out_dir, options):
+    def evaluate(self, ctx: Any, dataset: Any, out_dir: str | os.PathLike[str],
+                 options: Any) -> dict:
         """Reconstruction MAE / PSNR / SSIM / physics consistency beside the mean and last
         training frames and the limb-darkened disk."""
         from solarmodels.evaluate_generative import evaluate_video
