@@ -104,6 +104,11 @@ class EvalOptions:
         Video: the mean of this many samples per window is scored too (``ensemble_*``).
     guidance_scale : float, optional
         DDPM: the classifier-free guidance of the scored samples (default the run's).
+    physics_guidance : float, optional
+        Video: the physics guidance ``λ`` of sampling (default the run's
+        ``system_config.physics_guidance``; :mod:`solarmodels.systems.video`).
+    physics_projection : bool, optional
+        Video: rescale the samples' disk integral onto the light curve (default the run's).
     """
 
     split: str = "test"
@@ -121,6 +126,8 @@ class EvalOptions:
     seed: int = 0
     ensemble: int = 8
     guidance_scale: float | None = None
+    physics_guidance: float | None = None
+    physics_projection: bool | None = None
 
 
 # --------------------------------------------------------------------------- entry point

@@ -269,6 +269,10 @@ def evaluate_video(system, ctx, dataset, out_dir, options) -> dict:
         (ctx.target_attrs.get("frames") or {}).get("units", "")
     k_samples = max(int(getattr(options, "ensemble", 1) or 1), 1) \
         if getattr(system, "stochastic_evaluation", False) else 1
+    for key in ("physics_guidance", "physics_projection"):    # sampling options of the run
+        value = getattr(options, key, None)
+        if value is not None and hasattr(system.config, key):
+            setattr(system.config, key, type(getattr(system.config, key))(value))
     names = ["model", *(["model_ensemble"] if k_samples > 1 else []), *baselines_frames]
     rows = {v: [] for v in names}
     first = None
@@ -330,6 +334,9 @@ def evaluate_video(system, ctx, dataset, out_dir, options) -> dict:
     if ensemble is not None:
         metrics.update({f"ensemble_{k}": v for k, v in ensemble.items()})
         metrics["ensemble_size"] = k_samples
+    for key in ("physics_guidance", "physics_projection"):
+        if hasattr(system.config, key):
+            metrics[key] = getattr(system.config, key)
     metrics["data_range"] = float(options.data_range)
     metrics["frame_units"] = units
     fig = video_figure(first, title=f"light curve → video ({ctx.config.model}, "

@@ -36,7 +36,8 @@ __all__ = ["frechet_distance", "kernel_distance", "feature_statistics", "SmallEn
            "TorchFeatureExtractor", "train_feature_encoder", "extract_features", "kmeans",
            "load_feature_extractor",
            "cluster_metrics", "precision_recall", "disk_integrated_brightness",
-           "physics_consistency", "physics_loss", "macro_f1", "train_classifier",
+           "physics_consistency", "physics_loss", "relative_flux_loss", "project_disk_flux",
+           "macro_f1", "train_classifier",
            "f1_with_generated", "video_metrics"]
 
 log = logging.getLogger(__name__)
@@ -375,6 +376,62 @@ def physics_loss(frames, light_curve_z, disk_mask=None, *, mean=0.0, std=1.0,
     if frame_factor is not None:
         b = b * frame_factor.to(b.dtype)
     return (1.0 - _pearson(b, light_curve_z.to(b.dtype))).mean()
+
+
+def _normalised_flux(frames, light_curve, disk_mask, mean, std, frame_factor):
+    """Disk integral of ``frames`` and the light curve (B, T), each divided by its mean over T."""
+    x = frames[:, 0] if frames.dim() == 5 else frames
+    if disk_mask is not None and disk_mask.dim() == 3:        # one mask per item: (B, H, W)
+        disk_mask = disk_mask[:, None]
+    b = disk_integrated_brightness(x, disk_mask, mean=mean, std=std)
+    if frame_factor is not None:
+        b = b * frame_factor.to(b.dtype)
+    lc = light_curve.to(b.dtype)
+    return b / b.mean(-1, keepdim=True), lc / lc.mean(-1, keepdim=True)
+
+
+def relative_flux_loss(frames: torch.Tensor, light_curve: torch.Tensor,
+                       disk_mask: torch.Tensor | None = None, *, mean: float = 0.0,
+                       std: float = 1.0, frame_factor: torch.Tensor | None = None
+                       ) -> torch.Tensor:
+    """Differentiable physics loss per video, ``½ Σ_t (b̂_t/⟨b̂⟩ − ℓ_t/⟨ℓ⟩)²`` (shape (B,)).
+
+    ``b̂`` is the disk integral of ``frames`` (B, C, T, H, W) or (B, T, H, W) as in
+    :func:`physics_consistency` (times ``frame_factor`` (B, T) when given), ``ℓ`` the light curve
+    (B, T) in a positive linear unit; both divided by their mean, as the metric does. Unlike
+    ``1 − r`` (:func:`physics_loss`) it stays well conditioned for nearly constant curves and
+    also penalises a wrong amplitude. ``disk_mask`` (H, W) or (B, H, W).
+    """
+    bn, ln = _normalised_flux(frames, light_curve, disk_mask, mean, std, frame_factor)
+    return 0.5 * ((bn - ln) ** 2).sum(-1)
+
+
+def project_disk_flux(frames: torch.Tensor, light_curve: torch.Tensor,
+                      disk_mask: torch.Tensor | None = None, *, mean: float = 0.0,
+                      std: float = 1.0, frame_factor: torch.Tensor | None = None
+                      ) -> torch.Tensor:
+    """``frames`` with each frame's on-disk intensity rescaled so that its disk integral follows
+    the light curve exactly (closed form).
+
+    With ``I = std · x + mean`` and ``b_t = f_t Σ_disk I`` (``f_t`` = ``frame_factor``), every
+    on-disk pixel of frame ``t`` is multiplied by ``g_t = ⟨b⟩ (ℓ_t/⟨ℓ⟩) / b_t``, so that
+    ``b'_t/⟨b'⟩ = ℓ_t/⟨ℓ⟩`` (``⟨b'⟩ = ⟨b⟩``: the mean brightness of the video is kept). The
+    intensity, not the residual from the limb-darkened disk, is rescaled: the disk integral of a
+    residual can be close to zero, that of the intensity cannot. Off-disk pixels are unchanged.
+    Shapes as in :func:`relative_flux_loss`; the result has the shape of ``frames``.
+    """
+    x = frames[:, 0] if frames.dim() == 5 else frames
+    m = torch.ones_like(x[:1, :1]) if disk_mask is None else disk_mask.to(x.dtype)
+    m = m[:, None] if m.dim() == 3 else m
+    intensity = x * std + mean
+    b = (intensity * m).sum((-2, -1))
+    if frame_factor is not None:
+        b = b * frame_factor.to(b.dtype)
+    lc = light_curve.to(b.dtype)
+    gain = b.mean(-1, keepdim=True) * (lc / lc.mean(-1, keepdim=True)) / b.clamp_min(1e-12)
+    scaled = intensity * (1.0 + (gain[..., None, None] - 1.0) * m)
+    out = (scaled - mean) / std
+    return out[:, None] if frames.dim() == 5 else out
 
 
 def video_metrics(pred, target, *, data_range: float = 2.0) -> dict:

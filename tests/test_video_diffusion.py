@@ -282,6 +282,7 @@ def test_skip_preconditioning_is_the_best_linear_velocity():
 
 def test_frame_autoencoder_shapes_and_video_codec_roundtrip(tmp_path):
     from solarmodels.datasets.video import synthetic_continuum_series, video_windows
+    from solarmodels.metrics_generative import relative_flux_loss
     from solarmodels.trainer import Trainer
 
     ae = create_model("video_autoencoder", width=4)
@@ -322,7 +323,109 @@ def test_frame_autoencoder_shapes_and_video_codec_roundtrip(tmp_path):
     video = flow.sample(flow.condition(item), tuple(item["input"].shape),
                         generator=torch.Generator().manual_seed(0))
     assert video.shape == item["input"].shape and torch.isfinite(video).all()
+    flow.config.physics_guidance = 0.5                # through the frozen decoder
+    guided = flow.sample(flow.condition(item), tuple(item["input"].shape),
+                         generator=torch.Generator().manual_seed(0))
+    kw = dict(mean=1.0, std=1.0, frame_factor=item["flux_factor"])
+    assert float(relative_flux_loss(guided, item["light_curve"], item["disk_mask"], **kw)) < \
+        0.8 * float(relative_flux_loss(video, item["light_curve"], item["disk_mask"], **kw))
     with pytest.raises(ConfigError, match="in_channels = 5"):
         create_system("video_rflow", cfg, create_model("stdit_tiny"))
     with pytest.raises(ConfigError, match="disk_residual"):
         create_system("video_rflow", {**cfg, "disk_residual": False}, net)
+
+
+# --------------------------------------------------------------------------- physics at sampling
+
+
+def _flux_case(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    frames = 0.3 * torch.rand(2, 1, 5, 8, 8, generator=g) - 0.2     # x on the [-1, 1] scale
+    yy, xx = torch.meshgrid(torch.arange(8.0), torch.arange(8.0), indexing="ij")
+    mask = (((yy - 3.5) ** 2 + (xx - 3.5) ** 2) < 12).float()
+    lc = 1.0 + 0.05 * torch.rand(2, 5, generator=g)
+    factor = 1.0 + 0.01 * torch.rand(2, 5, generator=g)
+    return frames, lc, mask, factor
+
+
+def test_relative_flux_loss_and_projection_against_numpy():
+    from solarmodels.metrics_generative import physics_consistency, project_disk_flux, relative_flux_loss
+
+    frames, lc, mask, factor = _flux_case()
+    b = ((frames[:, 0].numpy() + 1.0) * mask.numpy()).sum((-2, -1)) * factor.numpy()
+    bn = b / b.mean(-1, keepdims=True)
+    ln = lc.numpy() / lc.numpy().mean(-1, keepdims=True)
+    loss = relative_flux_loss(frames, lc, mask, mean=1.0, std=1.0, frame_factor=factor)
+    np.testing.assert_allclose(loss.numpy(), 0.5 * ((bn - ln) ** 2).sum(-1), rtol=1e-5)
+    # a per-item mask (B, H, W) gives the same
+    torch.testing.assert_close(relative_flux_loss(frames, lc, mask.expand(2, 8, 8), mean=1.0,
+                                                  std=1.0, frame_factor=factor), loss)
+    out = project_disk_flux(frames, lc, mask, mean=1.0, std=1.0, frame_factor=factor)
+    assert out.shape == frames.shape
+    phys = physics_consistency(out, lc, mask, mean=1.0, std=1.0, frame_factor=factor)
+    assert phys["r"] == pytest.approx(1.0, abs=1e-5) and phys["relative_error"] < 1e-6
+    off = mask == 0
+    torch.testing.assert_close(out[..., off], frames[..., off])      # off-disk untouched
+    b2 = ((out[:, 0] + 1.0) * mask).sum((-2, -1)) * factor
+    np.testing.assert_allclose(b2.mean(-1).numpy(), b.mean(-1), rtol=1e-5)   # mean kept
+    assert float(relative_flux_loss(out, lc, mask, mean=1.0, std=1.0,
+                                    frame_factor=factor).max()) < 1e-10
+
+
+def test_normalised_gradient_step_lowers_the_physics_loss():
+    from solarmodels.diffusion import normalised_gradient_step
+    from solarmodels.metrics_generative import relative_flux_loss
+
+    frames, lc, mask, factor = _flux_case(1)
+    x = frames.clone().requires_grad_(True)
+    loss = relative_flux_loss(x, lc, mask, mean=1.0, std=1.0, frame_factor=factor)
+    grad, = torch.autograd.grad(loss.sum(), x)
+    x0 = frames.clone()
+    assert torch.equal(normalised_gradient_step(x0, loss.detach(), grad, 0.0), frames)
+    for lam in (0.25, 0.5):
+        new = relative_flux_loss(normalised_gradient_step(x0, loss.detach(), grad, lam), lc,
+                                 mask, mean=1.0, std=1.0, frame_factor=factor)
+        # first order L' = (1 − λ) L; the curvature of the quadratic loss adds to it
+        ratio = new.numpy() / loss.detach().numpy()
+        assert np.all(ratio > 1 - lam - 0.01) and np.all(ratio < 1 - 0.5 * lam), ratio
+    # a video with zero gradient is not moved
+    still = normalised_gradient_step(x0, loss.detach(), torch.zeros_like(grad), 1.0)
+    assert torch.equal(still, x0)
+
+
+def test_physics_guided_sampling(series):
+    from solarmodels.datasets.video import video_windows
+    from solarmodels.metrics_generative import relative_flux_loss
+    from solarmodels.trainer import collate
+
+    ds, lc = series
+    parts = video_windows(ds, lc, window=8, stride=4)
+    batch = collate([parts["test"][0]])
+    net = create_model("stdit_tiny", hidden_size=16, num_heads=2, depth=1, mapping_size=16,
+                       in_channels=2, out_channels=1)
+    cfg = {"disk_residual": True, "disk_condition": True, "sample_steps": 4}
+    system = create_system("video_rflow", cfg, net)
+    shape = tuple(batch["input"].shape)
+
+    def draw(**changes):
+        for key, value in changes.items():
+            setattr(system.config, key, value)
+        return system.sample(system.condition(batch), shape,
+                             generator=torch.Generator().manual_seed(0))
+
+    def loss(video):
+        return float(relative_flux_loss(video, batch["light_curve"], batch["disk_mask"],
+                                        mean=1.0, std=1.0, frame_factor=batch["flux_factor"]))
+
+    plain = draw()
+    torch.testing.assert_close(draw(physics_guidance=0.0), plain, rtol=0, atol=0)
+    guided = draw(physics_guidance=0.5)
+    assert loss(guided) < 0.2 * loss(plain)
+    assert float((guided - plain).abs().mean()) < 0.05           # small change of the frames
+    projected = draw(physics_guidance=0.0, physics_projection=True)
+    assert loss(projected) < 1e-8 * max(loss(plain), 1.0)
+    with pytest.raises(ConfigError, match="light_curve"):
+        system.sample({k: v for k, v in system.condition(batch).items() if k != "light_curve"},
+                      shape)
+    with pytest.raises(ConfigError, match="physics_guidance must be >= 0"):
+        create_system("video_rflow", {**cfg, "physics_guidance": -1.0}, net)

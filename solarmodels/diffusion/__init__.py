@@ -6,6 +6,7 @@
 """
 from .ddpm import DDPMScheduler
 from .guidance import cfg_combine, drop_condition, guided_prediction
-from .rectified_flow import RectifiedFlow
+from .rectified_flow import RectifiedFlow, normalised_gradient_step
 
-__all__ = ["DDPMScheduler", "RectifiedFlow", "cfg_combine", "drop_condition", "guided_prediction"]
+__all__ = ["DDPMScheduler", "RectifiedFlow", "cfg_combine", "drop_condition", "guided_prediction",
+           "normalised_gradient_step"]

@@ -35,7 +35,25 @@ where the disk and its limb are in every frame (``model_config.in_channels = C +
 ``out_channels = C``).
 
 Sampling: Euler, ``sample_steps`` (10) with guidance ``guidance_scale`` (4), on EMA weights, then
-decoding. ``init`` weights of an earlier stage: ``train.init_from`` (docs/training.md).
+decoding.
+
+**Physics at sampling** (not in the seed; both off by default; need ``"light_curve"`` in the
+condition, which :meth:`condition` takes from the batch, and use ``"disk_mask"`` and
+``"flux_factor"`` when there):
+
+* ``physics_guidance = λ`` (> 0): diffusion posterior sampling (Chung et al. 2023) with the loss
+  :func:`~solarmodels.metrics_generative.relative_flux_loss` of the decoded implied clean video
+  ``x̂_0 = D(z_s − s v̂)`` (through the frozen decoder in latent mode) against the light curve:
+  after every Euler step ``z ← z − λ L/‖∇L‖² ∇_{z_s} L`` (gradient through the network;
+  :func:`~solarmodels.diffusion.normalised_gradient_step`: ``λ`` is the fraction of the loss
+  removed per step to first order);
+* ``physics_projection = true``: the decoded frames are rescaled on the disk so that their disk
+  integral follows the light curve exactly (:func:`~solarmodels.metrics_generative.
+  project_disk_flux`).
+
+Both can be set at evaluation too (``evaluate --option physics_guidance=0.5``).
+
+``init`` weights of an earlier stage: ``train.init_from`` (docs/training.md).
 
 Batches (:class:`solarmodels.datasets.video.VideoWindows`): ``"input"`` (B, 1, T, H, W) in [−1, 1],
 ``"cond"`` (B, T) z-scored light curve, ``"times"`` (B, T) hours, ``"light_curve"`` (B, T),
@@ -53,7 +71,13 @@ import torch.nn.functional as F
 
 from solarmodels.config import ConfigError
 from solarmodels.diffusion import RectifiedFlow, drop_condition
-from solarmodels.metrics_generative import physics_consistency, physics_loss, video_metrics
+from solarmodels.metrics_generative import (
+    physics_consistency,
+    physics_loss,
+    project_disk_flux,
+    relative_flux_loss,
+    video_metrics,
+)
 from solarmodels.registry import register_system
 from solarmodels.systems.base import value_range_problems
 from solarmodels.systems.diffusion import DiffusionConfig, DiffusionSystem
@@ -89,6 +113,8 @@ class VideoFlowConfig(DiffusionConfig):
     standardize: str = "none"
     skip: bool = False
     temperature: float = 1.0
+    physics_guidance: float = 0.0
+    physics_projection: bool = False
 
 
 def load_autoencoder(run_dir: str | os.PathLike[str]) -> tuple[nn.Module, bool]:
@@ -137,6 +163,9 @@ class VideoFlowSystem(DiffusionSystem):
                               f"not {c.standardize!r}")
         if c.temperature < 0:
             raise ConfigError(f"system_config.temperature must be >= 0, got {c.temperature}")
+        if c.physics_guidance < 0:
+            raise ConfigError("system_config.physics_guidance must be >= 0 (0 = off), got "
+                              f"{c.physics_guidance}")
         channels = self._latent_channels()
         self.constants["codec_shift"] = torch.zeros(channels, 1, 1, 1)
         self.constants["codec_scale"] = torch.ones(channels, 1, 1, 1)
@@ -241,8 +270,9 @@ class VideoFlowSystem(DiffusionSystem):
         cond = {"values": batch["cond"]}
         if self.config.use_times and "times" in batch:
             cond["times"] = batch["times"]
-        if "disk" in batch:
-            cond["disk"] = batch["disk"]
+        for key in ("disk", "light_curve", "disk_mask", "flux_factor"):
+            if key in batch:
+                cond[key] = batch[key]
         return cond
 
     def diffusion_loss(self, batch: dict[str, torch.Tensor], p_uncond: float, net: nn.Module,
@@ -281,11 +311,30 @@ class VideoFlowSystem(DiffusionSystem):
         zshape = (b, self._latent_channels(), t, h // f, w // f)
         gen_device = generator.device if generator is not None else self.device
         noise = torch.randn(zshape, generator=generator, device=gen_device).to(self.device)
+        c = self.config
+        disk = self._disk(cond) if c.disk_residual else None
+        physics = c.physics_guidance > 0 or c.physics_projection
+        if physics and cond.get("light_curve") is None:
+            raise ConfigError("physics_guidance / physics_projection need the light curve in "
+                              "its linear unit ('light_curve' in the condition: sample from "
+                              "video_windows batches or set both off)")
+        kw = dict(mean=self.frame_mean, std=self.frame_std,
+                  frame_factor=cond.get("flux_factor"))
+        mask = cond.get("disk_mask")
+
+        def guide(z0):
+            return relative_flux_loss(self.decode(z0, disk).float(), cond["light_curve"], mask,
+                                      **kw)
+
         z = self.flow.sample(net, zshape, self.net_condition(cond), num_steps=steps,
                              guidance_scale=guidance_scale, generator=generator,
                              device=self.device, progress=progress,
-                             x_T=self.config.temperature * noise)
-        return self.decode(z, self._disk(cond) if self.config.disk_residual else None)
+                             x_T=c.temperature * noise, guide=guide,
+                             guide_scale=c.physics_guidance)
+        x = self.decode(z, disk)
+        if c.physics_projection:
+            x = project_disk_flux(x, cond["light_curve"], mask, **kw)
+        return x
 
     # ----------------------------------------------------------------- state
     def extra_state(self) -> dict:
