@@ -16,6 +16,10 @@ MSE(D_k(fake), 0)]`` over ``n_D = 1`` scale. ``CC_s`` is Lin's concordance corre
 or Pearson's ``r`` (``ccc=False``). The seed pools these statistics over the whole batch
 (``per_sample=False``, the default); ``per_sample=True`` computes one CC per sample and averages.
 
+``masked_cc`` (not in the seed; default False): the inspector's CC over the batch's ``mask`` only
+(the solar disk), see :func:`inspector_loss`; ``lambda_mse`` as in
+:mod:`~solarmodels.systems.pix2pixhd`.
+
 ``ch_balance`` (seed): the discriminator sees the target (or input) repeated so that input and
 target carry about equal channel weight, e.g. 3 EUV channels + 3 copies of the magnetogram.
 

@@ -10,6 +10,10 @@ logits):
 
 Each scale enters FM once. The far-side seed (Jeong et al. 2020) added the scale-0 term twice;
 ``fm_double_count_scale0=True`` reproduces that for comparisons.
+
+``lambda_mse`` (not in the seeds; default 0): adds ``λ_MSE · MSE(G(x), y)`` over the batch's
+``mask`` (the solar disk) to ``L_G``, the conditional mean that the adversarial terms alone do
+not aim at (docs/models.md, far-side learning at CPU size).
 """
 from __future__ import annotations
 
