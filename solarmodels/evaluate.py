@@ -480,20 +480,35 @@ def predict_solared(system: System, dataset: SolaredDataset, *, batch_size: int 
 
 def mean_target(dataset: torch.utils.data.Dataset | None,
                 batch_size: int = 256) -> np.ndarray | None:
-    """Mean of the ``"target"`` of every sample of a dataset (per element), or None."""
+    """Mean of the ``"target"`` of every sample of a dataset (per element), or None.
+
+    Where the samples carry a ``"mask"`` (1 on the pixels that count: the solar disk of a
+    magnetogram whose off-disk NaN were filled with ``data.nan_to``), each pixel is the mean over
+    the samples where it is valid, ``Σ m·t / Σ m``; a pixel valid in no sample keeps the plain
+    mean (the fill). Without this, a limb pixel that is off the disk in some training frames
+    (the disk radius changes with the observer's distance) averages the fill into the mean:
+    at 64² the far-side training-mean magnetogram had limb pixels at −1690 G, which alone made
+    its RMSE 72.5 G where a zero field scores 23 G.
+    """
     import torch
 
     from solarmodels.trainer import collate
 
     if dataset is None or len(dataset) == 0:
         return None
-    total, n = None, 0
+    total = weighted = weight = None
+    n = 0
     for batch in torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
                                              collate_fn=collate):
         t = batch["target"].double()
+        m = batch["mask"].double().expand_as(t) if "mask" in batch else torch.ones_like(t)
         total = t.sum(0) if total is None else total + t.sum(0)
+        weighted = (m * t).sum(0) if weighted is None else weighted + (m * t).sum(0)
+        weight = m.sum(0) if weight is None else weight + m.sum(0)
         n += t.shape[0]
-    return (total / n).float().numpy()
+    plain = total / n
+    mean = torch.where(weight > 0, weighted / weight.clamp_min(1e-12), plain)
+    return mean.float().numpy()
 
 
 def evaluate_solared(system: System, ctx: RunContext, dataset: SolaredDataset,

@@ -202,3 +202,25 @@ def test_build_pairs_channels_scaling_and_split():
     assert list(out["split"].values) == ["train", "train", "val", "test"]
     back = json.loads(out["blos"].attrs["scaling_params"])
     assert back == {"limit": 3000.0}
+
+
+def test_mean_target_averages_each_pixel_over_its_valid_samples():
+    """With a mask (NaN targets filled by ``nan_to``), the training mean is the per-pixel mean
+    over the samples where the pixel is valid (numpy ``nanmean``), not the fill averaged in; a
+    pixel valid nowhere keeps the fill; without NaN it is the plain mean."""
+    from solarmodels.datasets.pairs import PairDataset
+    from solarmodels.evaluate import mean_target
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(5, 6, 6)).astype(np.float32)
+    y[:3, 0, 0] = np.nan                     # a limb pixel off the disk in 3 of 5 frames
+    y[:, 5, 5] = np.nan                      # off the disk everywhere
+    ds = xr.Dataset({"x": (("time", "y", "x"), rng.normal(size=y.shape).astype(np.float32)),
+                     "t": (("time", "y", "x"), y)})
+    mean = mean_target(PairDataset(ds, "x", "t", nan_to=-1.0))[0]
+    valid = np.isfinite(y)
+    expected = np.where(valid, y, 0).sum(0) / np.maximum(valid.sum(0), 1)
+    expected[5, 5] = -1.0
+    np.testing.assert_allclose(mean, expected, rtol=1e-6, atol=1e-7)
+    full = mean_target(PairDataset(ds, "x", "x"))[0]
+    np.testing.assert_allclose(full, ds["x"].values.mean(0), rtol=1e-6, atol=1e-7)

@@ -16,6 +16,10 @@ MSE(D_k(fake), 0)]`` over ``n_D = 1`` scale. ``CC_s`` is Lin's concordance corre
 or Pearson's ``r`` (``ccc=False``). The seed pools these statistics over the whole batch
 (``per_sample=False``, the default); ``per_sample=True`` computes one CC per sample and averages.
 
+``masked_cc`` (not in the seed; default False): the inspector's CC over the batch's ``mask`` only
+(the solar disk), see :func:`inspector_loss`; ``lambda_mse`` as in
+:mod:`~solarmodels.systems.pix2pixhd`.
+
 ``ch_balance`` (seed): the discriminator sees the target (or input) repeated so that input and
 target carry about equal channel weight, e.g. 3 EUV channels + 3 copies of the magnetogram.
 
@@ -37,36 +41,58 @@ __all__ = ["Pix2PixCCConfig", "Pix2PixCC", "concordance", "inspector_loss"]
 
 
 def concordance(target: torch.Tensor, output: torch.Tensor, *, ccc: bool = True,
-                per_sample: bool = False, eps: float = 1e-8) -> torch.Tensor:
+                per_sample: bool = False, eps: float = 1e-8,
+                weight: torch.Tensor | None = None) -> torch.Tensor:
     """Lin's concordance (``ccc=True``) or Pearson correlation of ``output`` with ``target``.
 
     Statistics over every element of the batch (``per_sample=False``, the seed) or per sample over
-    (C, H, W) and then averaged (``per_sample=True``). Population (1/N) moments.
+    (C, H, W) and then averaged (``per_sample=True``). Population (1/N) moments; with ``weight``
+    (≥ 0, broadcast to ``target``, e.g. the on-disk mask) weighted moments
+    ``μ = Σ w t / Σ w``, ``σ² = Σ w (t − μ)² / Σ w``, so that pixels of weight 0 do not count.
     """
     t, f = target.float(), output.float()
+    w = torch.ones_like(t) if weight is None else weight.float().expand_as(t)
     if per_sample:
-        t, f = t.flatten(1), f.flatten(1)
+        t, f, w = t.flatten(1), f.flatten(1), w.flatten(1)
     else:
-        t, f = t.reshape(1, -1), f.reshape(1, -1)
-    mt, mf = t.mean(1, keepdim=True), f.mean(1, keepdim=True)
+        t, f, w = t.reshape(1, -1), f.reshape(1, -1), w.reshape(1, -1)
+    n = w.sum(1, keepdim=True).clamp_min(eps)
+    mt, mf = (w * t).sum(1, keepdim=True) / n, (w * f).sum(1, keepdim=True) / n
     dt, df = t - mt, f - mf
-    r = (dt * df).sum(1) / (dt.pow(2).sum(1).sqrt() * df.pow(2).sum(1).sqrt() + eps)
+    r = (w * dt * df).sum(1) / ((w * dt.pow(2)).sum(1).sqrt() * (w * df.pow(2)).sum(1).sqrt()
+                                + eps)
     if ccc:
-        st, sf = dt.pow(2).mean(1).sqrt(), df.pow(2).mean(1).sqrt()
+        st = ((w * dt.pow(2)).sum(1, keepdim=True) / n).sqrt().squeeze(1)
+        sf = ((w * df.pow(2)).sum(1, keepdim=True) / n).sqrt().squeeze(1)
         r = 2 * r * st * sf / (st.pow(2) + sf.pow(2) + (mt - mf).squeeze(1).pow(2) + eps)
     return r.mean()
 
 
 def inspector_loss(target, output, *, n_scales: int = 4, ccc: bool = True,
-                   per_sample: bool = False) -> torch.Tensor:
-    """Mean over ``n_scales`` pooled scales of ``1 − CC`` (see the module docstring)."""
+                   per_sample: bool = False, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over ``n_scales`` pooled scales of ``1 − CC`` (see the module docstring).
+
+    ``mask`` (1 on the pixels that count, e.g. the solar disk; not in the seed): the CC of each
+    scale over those pixels only, the pooled scales as mask-weighted averages
+    ``pool(m·t) / pool(m)`` weighted by ``pool(m)``. Without it a target filled off the disk
+    (``data.nan_to``) makes the CC reward the disk edge, which the training mean already has.
+    """
     total = 0.0
     t, f = target, output
+    w = None if mask is None else mask.float().expand_as(target)
     for s in range(n_scales):
         if s > 0:
-            t = F.avg_pool2d(t, 3, stride=2, padding=1, count_include_pad=False)
-            f = F.avg_pool2d(f, 3, stride=2, padding=1, count_include_pad=False)
-        total = total + (1.0 - concordance(t, f, ccc=ccc, per_sample=per_sample))
+            if w is None:
+                t = F.avg_pool2d(t, 3, stride=2, padding=1, count_include_pad=False)
+                f = F.avg_pool2d(f, 3, stride=2, padding=1, count_include_pad=False)
+            else:
+                pw = F.avg_pool2d(w, 3, stride=2, padding=1, count_include_pad=False)
+                t = F.avg_pool2d(w * t, 3, stride=2, padding=1,
+                                 count_include_pad=False) / pw.clamp_min(1e-6)
+                f = F.avg_pool2d(w * f, 3, stride=2, padding=1,
+                                 count_include_pad=False) / pw.clamp_min(1e-6)
+                w = pw
+        total = total + (1.0 - concordance(t, f, ccc=ccc, per_sample=per_sample, weight=w))
     return total / n_scales
 
 
@@ -90,6 +116,8 @@ class Pix2PixCCConfig:
     beta2: float = 0.999
     lr_decay_start: int = 0
     residual_to_mean: bool = False
+    lambda_mse: float = 0.0
+    masked_cc: bool = False
 
 
 def _repeats(cin, cout, balance):
@@ -126,6 +154,7 @@ class Pix2PixCC(Pix2PixHD):
         return 0.5 * self.config.lambda_lsgan
 
     def generator_extra_loss(self, fake, batch):
+        mask = batch.get("mask") if getattr(self.config, "masked_cc", False) else None
         cc = inspector_loss(batch["target"], fake, n_scales=self.config.n_cc, ccc=self.config.ccc,
-                            per_sample=self.config.per_sample)
+                            per_sample=self.config.per_sample, mask=mask)
         return self.config.lambda_cc * cc, {"inspector": cc.detach()}

@@ -10,6 +10,10 @@ logits):
 
 Each scale enters FM once. The far-side seed (Jeong et al. 2020) added the scale-0 term twice;
 ``fm_double_count_scale0=True`` reproduces that for comparisons.
+
+``lambda_mse`` (not in the seeds; default 0): adds ``λ_MSE · MSE(G(x), y)`` over the batch's
+``mask`` (the solar disk) to ``L_G``, the conditional mean that the adversarial terms alone do
+not aim at (docs/models.md, far-side learning at CPU size).
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import torch.nn.functional as F
 
 from solarmodels.registry import create_model, register_system
 from solarmodels.systems.base import network_channels, set_requires_grad
-from solarmodels.systems.pix2pix import Pix2PixA, masked_l1
+from solarmodels.systems.pix2pix import Pix2PixA, _masked_mse, masked_l1
 
 __all__ = ["Pix2PixHDConfig", "Pix2PixHD", "lsgan_loss", "feature_matching_loss"]
 
@@ -70,6 +74,7 @@ class Pix2PixHDConfig:
     beta2: float = 0.999
     lr_decay_start: int = 0
     residual_to_mean: bool = False
+    lambda_mse: float = 0.0
 
 
 @register_system("pix2pixhd")
@@ -124,6 +129,10 @@ class Pix2PixHD(Pix2PixA):
                                                                "fm_double_count_scale0", False))
         extra, extra_logs = self.generator_extra_loss(fake, batch)
         loss_g = self.adversarial_weight() * adv + self.config.lambda_fm * fm + extra
+        if getattr(self.config, "lambda_mse", 0.0) > 0:
+            mse = _masked_mse(fake, y, batch.get("mask"))
+            loss_g = loss_g + self.config.lambda_mse * mse
+            extra_logs = {**extra_logs, "mse": mse.detach()}
         step.backward(loss_g, "g")
         step.optimizer_step("g")
         set_requires_grad(d, True)
