@@ -23,6 +23,10 @@ What a user types (``runs/video`` here)::
     #   against the conditioning light curve, for one sample and for the mean of 16 samples;
     #   beside the mean and the last training frame and the limb-darkened disk
     solarmodels evaluate runs/video/stage3 --option ensemble=16
+    #   the same with physics guidance at sampling: each step nudged so that the disk integral
+    #   of the implied clean video follows the conditioning light curve (docs/diffusion.md)
+    solarmodels evaluate runs/video/stage3 --weights ema --option ensemble=8 \\
+        --option physics_guidance=0.5
     solarmodels evaluate runs/video/stage1          # the autoencoder's reconstructions
     solarmodels predict runs/video/stage1 frames.nc --out reconstructed.nc
     # a video for any light curve solarprep reads (here a disk_integrate netCDF file)
@@ -38,9 +42,11 @@ from _gallery import cli, demo_step_of, step, table, train, versus, versus_line
 __all__ = ["demo_step", "run", "summarise"]
 
 DEMO = {"frames": 192, "stage1": 400, "stage2": 300, "stage3": 400, "size": 32,
-        "low": 16, "curve_frames": 40, "ensemble": 16}
+        "low": 16, "curve_frames": 40, "ensemble": 16, "guided_ensemble": 8}
 TOY = {"frames": 80, "stage1": 2, "stage2": 2, "stage3": 2, "size": 16, "low": 16,
-       "curve_frames": 20, "ensemble": 2}
+       "curve_frames": 20, "ensemble": 2, "guided_ensemble": 2}
+#: Physics guidance of the guided evaluation (λ: the share of the light-curve loss removed per step).
+PHYSICS_GUIDANCE = 0.5
 
 
 def run(out, *, toy=False, progress=False) -> dict:
@@ -63,6 +69,10 @@ def run(out, *, toy=False, progress=False) -> dict:
                          steps=p["stage3"])
     res["evaluate"] = cli(["evaluate", runs["stage3"], "--figures", 1, "--out",
                            out / "video_eval", "--option", f"ensemble={p['ensemble']}"])
+    res["evaluate_guided"] = cli(["evaluate", runs["stage3"], "--figures", 0, "--weights", "ema",
+                                  "--out", out / "video_eval_guided", "--option",
+                                  f"ensemble={p['guided_ensemble']}", "--option",
+                                  f"physics_guidance={PHYSICS_GUIDANCE}"])
     res["evaluate_autoencoder"] = cli(["evaluate", runs["stage1"], "--figures", 1, "--out",
                                        out / "video_autoencoder_eval"])
     # a light curve the model has never seen: another synthetic Sun, through disk_integrate
@@ -84,12 +94,21 @@ def summarise(res, out, tic=None) -> dict:
     """The main-job row of the results of :func:`run`: metrics beside their baselines."""
     out = pathlib.Path(out)
     ev, ae = res["evaluate"], res["evaluate_autoencoder"]
-    files = [*ev["files"], *ae["files"], res["lightcurve"], *res["sample"]["files"]]
+    files = [*ev["files"], *res["evaluate_guided"]["files"], *ae["files"], res["lightcurve"],
+             *res["sample"]["files"]]
     keys = ("mae", "psnr", "ssim", "mae_physical", "physics_r", "physics_relative_error")
     metrics = table(ev, keys)
     for key in ("mae", "psnr", "physics_r"):
         metrics[key]["model_ensemble"] = ev["metrics"].get(f"ensemble_{key}")
     metrics["autoencoder"] = table(ae, ("mae", "psnr", "physics_r"))
+    guided = res["evaluate_guided"]
+    metrics["physics_guided"] = {k: guided["metrics"].get(f"ensemble_{k}")
+                                 for k in ("mae", "psnr", "physics_r", "physics_relative_error")}
+    metrics["physics_guided"].update(guidance=PHYSICS_GUIDANCE,
+                                     ensemble_size=guided["metrics"].get("ensemble_size"))
+    gens = {"metrics": {k: guided["metrics"].get(f"ensemble_{k}")
+                        for k in ("mae", "psnr", "physics_r")},
+            "baselines": guided["baselines"]}
     metrics.update(steps={k: res[k]["step"] for k in ("stage1", "stage2", "train")},
                    data_range=ev["metrics"]["data_range"],
                    ensemble_size=ev["metrics"].get("ensemble_size"))
@@ -100,7 +119,8 @@ def summarise(res, out, tic=None) -> dict:
             f"{ev['metrics'].get('ensemble_size', 1)} samples: "
             f"{versus(ens, 'psnr', 'PSNR dB (range 2)', '{:.1f}')}; {versus(ens, 'mae', 'MAE')}; "
             f"one sample PSNR {ev['metrics']['psnr']:.1f}, MAE {ev['metrics']['mae']:.3g}; "
-            f"physics r {ev['metrics'].get('ensemble_physics_r', float('nan')):.2f}; "
+            f"physics r {ev['metrics'].get('ensemble_physics_r', float('nan')):.2f}, with physics "
+            f"guidance {gens['metrics']['physics_r'] or float('nan'):.2f}; "
             f"autoencoder {versus(ae, 'psnr', 'PSNR', '{:.1f}')}")
     row = step("lightcurve_video", tic, files, metrics, note)
     row["versus"] = [
@@ -110,6 +130,10 @@ def summarise(res, out, tic=None) -> dict:
         versus_line("video STDiT, mean of samples", "physics r", {
             "metrics": {"physics_r": ev["metrics"].get("ensemble_physics_r")},
             "baselines": ev["baselines"]}, "physics_r"),
+        versus_line(f"video STDiT, physics guidance {PHYSICS_GUIDANCE}", "physics r", gens,
+                    "physics_r"),
+        versus_line(f"video STDiT, physics guidance {PHYSICS_GUIDANCE}", "PSNR dB", gens, "psnr"),
+        versus_line(f"video STDiT, physics guidance {PHYSICS_GUIDANCE}", "MAE", gens, "mae"),
         versus_line("video autoencoder (stage 1)", "PSNR dB", ae, "psnr")]
     return row
 
