@@ -5,7 +5,11 @@
   checked that the data are scaled the way it expects (:meth:`System.check_data`) and saying so
   when the data have no validation split,
 * :func:`load_run` rebuilds the system of a run folder from its ``config.json`` and newest
-  checkpoint (EMA weights used for prediction when the run kept them),
+  checkpoint (EMA weights used for prediction when the run kept them); the relative paths of
+  the configuration (``data.path``, ``data.timelines``, ``system_config.autoencoder``,
+  ``train.init_from``) are found from the current directory, else from the directory the run
+  was trained in (``base_dir`` of the checkpoint's ``meta.json``), else from the nearest folder
+  above the run that holds them (a moved project), so a run opens from anywhere,
 * :func:`open_run` returns a :class:`RunContext`: the system, its configuration and checkpoint
   meta, and the run's datasets by split (optionally from another data file), which every
   System's ``evaluate`` / ``predict_file`` / ``sample_file`` receives,
@@ -13,9 +17,11 @@
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import logging
+import os
 import pathlib
 from typing import TYPE_CHECKING
 
@@ -25,10 +31,9 @@ from solarmodels import registry
 from solarmodels.checkpoint import CheckpointError, load_checkpoint, read_meta
 from solarmodels.config import ConfigError, RunConfig, load_config
 from solarmodels.trainer import Trainer, latest_checkpoint, seed_everything
+from solarprep.errors import SolarDataError
 
 if TYPE_CHECKING:
-    import os
-
     import torch
 
     from solarmodels.systems.base import System
@@ -120,14 +125,68 @@ def _checkpoint_paths(run_dir):
     return ck_path, run_dir / "config.json"
 
 
-def load_run(run_dir: str | os.PathLike[str], *, device: str | torch.device = "cpu"
-             ) -> tuple[System, RunConfig]:
-    """``(system, run_config)`` of a trained run folder (or a checkpoint folder)."""
+#: Path-valued fields of a run configuration as ``(section, key)``; a list value holds paths.
+_PATH_FIELDS = (("data", "path"), ("data", "timelines"), ("system_config", "autoencoder"),
+                ("train", "init_from"))
+
+
+def _resolve_run_paths(raw, run_dir, base_dir):
+    """``(config, hint)``: a trained run's configuration ``raw`` (the dict of its
+    ``config.json``) with each relative path of :data:`_PATH_FIELDS` found, in this order, from
+    the current directory (kept as given), from ``base_dir`` (the directory the run was
+    trained in, recorded in its checkpoint's ``meta.json``; ``None`` for older runs) or from
+    the nearest folder above ``run_dir`` under which it exists (a moved project: run
+    ``X/runs/demo/r`` with ``runs/demo/p.nc`` gives ``X/runs/demo/p.nc``). Absolute paths and
+    paths found nowhere are left as they are (the dataset or system then raises its own error);
+    ``hint`` (``""`` when every path was found) says what happened, for those errors."""
+    run_dir = pathlib.Path(os.path.abspath(run_dir))
+    roots = ([pathlib.Path(base_dir)] if base_dir else []) + list(run_dir.parents)
+    config = copy.deepcopy(raw)
+    missing = []
+
+    def find(value, where):
+        path = pathlib.Path(value)
+        if not value or path.is_absolute() or path.exists():
+            return value
+        for root in roots:
+            if (root / path).exists():
+                logger.debug("%s: %s = %r resolved to %s", run_dir, where, value, root / path)
+                return str(root / path)
+        missing.append(f"{where} = {value!r}")
+        return value
+
+    for section, key in _PATH_FIELDS:
+        block = config.get(section)
+        value = block.get(key) if isinstance(block, dict) else None
+        if isinstance(value, list):
+            block[key] = [find(str(v), f"{section}.{key}") for v in value]
+        elif isinstance(value, str):
+            block[key] = find(value, f"{section}.{key}")
+    hint = ""
+    if missing:
+        hint = (f"{run_dir / 'config.json'} keeps paths as given at training, relative to the "
+                f"directory the run was trained in ({base_dir or 'not recorded'}); "
+                f"not found from the current directory, from there or from a folder above the "
+                f"run: {', '.join(missing)}; give the data file explicitly "
+                "(solarmodels evaluate RUN DATA) or edit the path in config.json")
+    return config, hint
+
+
+def _load(run_dir, device):
+    """``(system, run_config, meta, hint)`` of a run folder (see :func:`load_run`)."""
     ck_path, cfg_path = _checkpoint_paths(run_dir)
     if not cfg_path.exists():
         raise CheckpointError(f"{cfg_path} is missing: cannot rebuild the networks of {run_dir}")
-    run = load_config(json.loads(cfg_path.read_text()))
-    system, _, _ = build_run(run, with_data=False)
+    meta = read_meta(ck_path)["meta"]
+    raw, hint = _resolve_run_paths(json.loads(cfg_path.read_text()), cfg_path.parent,
+                                   meta.get("base_dir"))
+    run = load_config(raw)
+    try:
+        system, _, _ = build_run(run, with_data=False)
+    except ConfigError as exc:
+        if hint:
+            raise ConfigError(f"{exc} ({hint})") from exc
+        raise
     ck = load_checkpoint(ck_path, None, with_state=False)
     if any(k.startswith("ema.") for k in ck["weights"]):
         system.enable_ema(run.train.ema_decay or 0.999)
@@ -139,6 +198,16 @@ def load_run(run_dir: str | os.PathLike[str], *, device: str | torch.device = "c
             f"(model {run.model!r}, system {run.system!r}): {exc}") from exc
     system.train_config = run.train
     system.to(device)
+    return system, run, meta, hint
+
+
+def load_run(run_dir: str | os.PathLike[str], *, device: str | torch.device = "cpu"
+             ) -> tuple[System, RunConfig]:
+    """``(system, run_config)`` of a trained run folder (or a checkpoint folder).
+
+    Relative paths of its ``config.json`` are resolved as the module docstring says, so the run
+    opens from any working directory and after its project folder was moved."""
+    system, run, _, _ = _load(run_dir, device)
     return system, run
 
 
@@ -166,6 +235,7 @@ class RunContext:
         self.meta = meta
         self.data = str(data)
         self._cache = {}
+        self._path_hint = ""
 
     @property
     def step(self) -> int:
@@ -201,11 +271,14 @@ class RunContext:
         if key not in self._cache:
             try:
                 self._cache[key] = registry.create_dataset(name, split=split, **cfg)
-            except (FileNotFoundError, ConfigError) as exc:
-                if own:
-                    logger.warning("%s: the run's %s data are not available (%s)",
-                                   self.run_dir, split, exc)
+            except (FileNotFoundError, ConfigError, SolarDataError) as exc:
+                hint = f" ({self._path_hint})" if self._path_hint else ""
+                if own and not isinstance(exc, SolarDataError):
+                    logger.warning("%s: the run's %s data are not available (%s)%s",
+                                   self.run_dir, split, exc, hint)
                     self._cache[key] = None
+                elif hint and (own or self.data == "config"):
+                    raise type(exc)(f"{exc}{hint}") from exc
                 else:
                     raise
         return self._cache[key]
@@ -241,9 +314,10 @@ class RunContext:
 def open_run(run_dir: str | os.PathLike[str], *, device: str | torch.device = "cpu",
              data: str | os.PathLike[str] = "config") -> RunContext:
     """Open a trained run (:class:`RunContext`); ``data`` a data file replacing its own."""
-    system, run = load_run(run_dir, device=device)
-    ck_path, _ = _checkpoint_paths(run_dir)
-    return RunContext(run_dir, system, run, read_meta(ck_path)["meta"], data=data)
+    system, run, meta, hint = _load(run_dir, device)
+    ctx = RunContext(run_dir, system, run, meta, data=data)
+    ctx._path_hint = hint
+    return ctx
 
 
 def write_netcdf(ds, path):

@@ -5,7 +5,8 @@ A checkpoint is a folder::
     weights.safetensors   every network of the system ("g.…", "d.…") and EMA averages ("ema.g.…"),
                           whole (gathered on rank 0 under FSDP)
     config.json           the resolved run configuration
-    meta.json             step, package versions, git revision, data fingerprint, UTC time
+    meta.json             step, package versions, git revision, data fingerprint, UTC time,
+                          base_dir (the working directory of training)
     state.pt              optimisers, schedulers, RNG states (Python, NumPy, torch CPU/CUDA) of
                           rank 0, sampler position and step; ``torch.save``'d and read back with
                           ``torch.load(weights_only=True)`` (no pickled code is ever executed)

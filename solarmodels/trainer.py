@@ -30,7 +30,10 @@ Run folder::
     metrics.jsonl        one JSON object per log / evaluation row
     metrics.csv          the same rows as a table (rewritten at each row)
     tensorboard/         TensorBoard events (scalars, image grids)
-    checkpoints/step_00001000/   see :mod:`solarmodels.checkpoint`
+    checkpoints/step_00001000/   see :mod:`solarmodels.checkpoint`; its ``meta.json`` records
+                         ``base_dir``, the working directory of training, against which
+                         the relative paths of ``config.json`` are resolved when the run
+                         is reopened (:func:`solarmodels.load_run`)
     checkpoints/latest   name of the newest checkpoint folder
 """
 from __future__ import annotations
@@ -410,7 +413,7 @@ class Trainer:
                     "data_fingerprint": data_fingerprint(self.train_data),
                     "target_attrs": getattr(self.train_data, "target_attrs", None),
                     "world_size": ctx.world_size, "parallel": self.parallel,
-                    "train": to_dict(self.config)}
+                    "train": to_dict(self.config), "base_dir": os.getcwd()}
         path = save_checkpoint(ckdir / name, self.system,
                                config=self.run_config if self.run_config is not None else {},
                                state=state, meta=meta, context=ctx,
