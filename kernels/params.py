@@ -27,7 +27,14 @@ Limb-darkening rows (:data:`LIMB_DARKENING_LEN` = 18), :func:`limb_darkening_par
     nq = degree + 1, clip (σ units), the number of basis rows, σ (output), passes done
     (output), pixels used (output), then up to :data:`LD_MAX_COEFFS` coefficients.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["GEOMETRY_LEN", "DEROTATE_LEN", "TRACK_LEN", "SURFACE_LEN", "LIMB_DARKENING_LEN",
            "LD_MAX_COEFFS", "LD_SUMS_LEN", "DISK_SUMS_LEN", "PROJECTIONS",
@@ -85,7 +92,8 @@ def _rows(geometry):
     return g
 
 
-def derotate_params(target, source, dt, drift, law):
+def derotate_params(target: npt.ArrayLike, source: npt.ArrayLike, dt: npt.ArrayLike,
+                    drift: npt.ArrayLike, law: tuple[float, float, float]) -> np.ndarray:
     """Rows of the derotation kernel.
 
     Parameters
@@ -113,7 +121,9 @@ def derotate_params(target, source, dt, drift, law):
     return p
 
 
-def track_params(geometry, *, projection, scale, reference_pixel, basis, lat0, lon0):
+def track_params(geometry: npt.ArrayLike, *, projection: str | int,
+                 scale: float | tuple[float, float], reference_pixel: tuple[float, float],
+                 basis: npt.ArrayLike, lat0: float, lon0: npt.ArrayLike) -> np.ndarray:
     """Rows of the tracking kernel.
 
     Parameters
@@ -153,7 +163,7 @@ def track_params(geometry, *, projection, scale, reference_pixel, basis, lat0, l
     return p
 
 
-def surface_params(geometry, rsun_mm, mu_min):
+def surface_params(geometry: npt.ArrayLike, rsun_mm: npt.ArrayLike, mu_min: float) -> np.ndarray:
     """Rows of the surface kernels (areas, foreshortening, solid angles, disk sums).
 
     Parameters
@@ -178,8 +188,9 @@ def surface_params(geometry, rsun_mm, mu_min):
     return p
 
 
-def limb_darkening_params(n, *, mu_min, x0, scale, nq, clip_sigma=0.0, n_basis=0,
-                          coefficients=None):
+def limb_darkening_params(n: int, *, mu_min: float, x0: float, scale: float, nq: int,
+                          clip_sigma: float = 0.0, n_basis: int = 0,
+                          coefficients: npt.ArrayLike | None = None) -> np.ndarray:
     """Rows of the limb-darkening kernels (fit passes, solve, divide).
 
     Parameters

@@ -20,8 +20,14 @@ import json
 import logging
 import pathlib
 import time
+from typing import TYPE_CHECKING, Any
 
 from solarprep.io.atomic import write_text
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable, Mapping, Sequence
+
 
 __all__ = ["solared_benchmark", "train_for"]
 
@@ -37,7 +43,8 @@ CPU_MODEL = {"model": "solared_attention_grid",
                        "checkpoint_every": 0, "device": "cpu"}}
 
 
-def train_for(config, run_dir, minutes, *, chunk_seconds=30.0, progress=False) -> dict:
+def train_for(config: str | os.PathLike[str] | Mapping[str, Any], run_dir: str | os.PathLike[str],
+              minutes: float, *, chunk_seconds: float = 30.0, progress: bool = False) -> dict:
     """Train the run ``config`` for at most ``minutes`` of wall-clock time (or its steps).
 
     Training proceeds in chunks of steps sized from the measured step time (about
@@ -88,9 +95,14 @@ def _names(folders):
     return [pathlib.Path(f).name.removeprefix("AR") for f in folders]
 
 
-def solared_benchmark(train_dirs, test_dirs, *, out, minutes=5.0, config=None, val_dirs=(),
-                      window=None, lead=None, stride=None, normalize="zscore", seed=0,
-                      device="cpu", overrides=None, progress=False) -> dict:
+def solared_benchmark(train_dirs: Iterable[str | os.PathLike[str]],
+                      test_dirs: Iterable[str | os.PathLike[str]], *, out: str | os.PathLike[str],
+                      minutes: float = 5.0,
+                      config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+                      val_dirs: Iterable[str | os.PathLike[str]] = (), window: int | None = None,
+                      lead: int | None = None, stride: int | None = None,
+                      normalize: str = "zscore", seed: int = 0, device: str = "cpu",
+                      overrides: Sequence[str] | None = None, progress: bool = False) -> dict:
     """Build, train (≤ ``minutes``) and evaluate a SOLARED model on a split by region.
 
     Parameters

@@ -90,7 +90,7 @@ def git_revision() -> str | None:
         return None
 
 
-def data_fingerprint(dataset) -> str | None:
+def data_fingerprint(dataset: Any) -> str | None:
     """A short hash identifying the training data.
 
     Uses ``dataset.fingerprint()`` when the dataset defines it (the pair dataset hashes file
@@ -110,7 +110,7 @@ def data_fingerprint(dataset) -> str | None:
 
 # --------------------------------------------------------------------------- RNG
 
-def rng_state(cuda_device=None) -> dict:
+def rng_state(cuda_device: torch.device | str | int | None = None) -> dict:
     """Python, NumPy (legacy global) and torch CPU/CUDA RNG states in ``weights_only``-safe types.
 
     ``cuda_device`` (a distributed rank's GPU) saves that device's CUDA state only, instead of
@@ -130,7 +130,7 @@ def rng_state(cuda_device=None) -> dict:
     return state
 
 
-def set_rng_state(state: dict, cuda_device=None):
+def set_rng_state(state: dict, cuda_device: torch.device | str | int | None = None) -> None:
     """Restore the states saved by :func:`rng_state` (``cuda_device``: where a single-device
     CUDA state goes, default the current device)."""
     py = state["python"]
@@ -166,7 +166,7 @@ def _remove(path: pathlib.Path):
         path.unlink(missing_ok=True)
 
 
-def clean_temporaries(folder) -> list:
+def clean_temporaries(folder: str | os.PathLike[str]) -> list:
     """Remove what interrupted writes left in ``folder`` (``.<name>.tmp…``, ``.<name>.old…``);
     returns the removed paths. Only one process may write checkpoints to a folder at a time."""
     folder = pathlib.Path(folder)
@@ -181,7 +181,7 @@ def clean_temporaries(folder) -> list:
     return removed
 
 
-def set_latest(checkpoints, name: str) -> pathlib.Path:
+def set_latest(checkpoints: str | os.PathLike[str], name: str) -> pathlib.Path:
     """Point ``checkpoints/latest`` at the checkpoint folder ``name`` (atomically, fsync'ed)."""
     pointer = pathlib.Path(checkpoints) / "latest"
     return write_text(pointer, name + "\n")
@@ -303,13 +303,13 @@ def _agree_or_raise(ctx, error, path, tmp):
                           f"{type(error).__name__}: {error}") from error
 
 
-def read_rank_state(path, rank: int):
+def read_rank_state(path: str | os.PathLike[str], rank: int) -> dict | None:
     """The ``rank_<r>.pt`` state of rank ``rank`` in checkpoint ``path`` (None if absent)."""
     f = pathlib.Path(path) / _rank_file(rank)
     return torch.load(f, map_location="cpu", weights_only=True) if f.is_file() else None
 
 
-def load_sharded(path, state_dict: dict):
+def load_sharded(path: str | os.PathLike[str], state_dict: dict) -> dict:
     """Load the ``sharded/`` part of an FSDP checkpoint into ``state_dict`` in place (collective:
     every rank calls it; the number of ranks may differ from the one that saved it)."""
     import torch.distributed.checkpoint as dcp
@@ -322,7 +322,7 @@ def load_sharded(path, state_dict: dict):
     return state_dict
 
 
-def read_meta(path) -> dict:
+def read_meta(path: str | os.PathLike[str]) -> dict:
     """``config.json`` and ``meta.json`` of a checkpoint folder as ``{"config": …, "meta": …}``."""
     path = pathlib.Path(path)
     if not (path / WEIGHTS).is_file():

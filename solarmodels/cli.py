@@ -16,19 +16,25 @@ Examples::
 ``evaluate`` scores the test split by default (the validation split when the data have none);
 each run kind reports its seed's metrics with trivial baselines beside them (``summary.json``).
 """
+from __future__ import annotations
+
 import argparse
 import json
 import logging
 import os
 import platform
 import sys
+from typing import TYPE_CHECKING, Any
 
 from solarprep._version import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["main", "environment"]
 
 
-def environment():
+def environment() -> dict[str, Any]:
     """Versions and the compute device torch would train on, as a dict."""
     info = {"solarmodels": __version__, "python": platform.python_version()}
     try:
@@ -169,7 +175,7 @@ def _solared_benchmark(args):
     return 0
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="solarmodels", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"solarmodels {__version__}")

@@ -48,12 +48,15 @@ from solarprep.io.atomic import write_text
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Iterable
     from typing import Any
 
 __all__ = ["TrainConfig", "RunConfig", "load_config", "save_config",
            "build_dataclass", "apply_overrides", "parse_value", "to_dict", "default_run_dir"]
 
 logger = logging.getLogger(__name__)
+
+_T = typing.TypeVar("_T")
 
 
 @dataclasses.dataclass
@@ -273,7 +276,8 @@ def _coerce(value, hint, where):
     return value
 
 
-def build_dataclass(cls, config=None, overrides=None, *, where=None):
+def build_dataclass(cls: type[_T], config: _T | Mapping[str, Any] | None = None,
+                    overrides: Mapping[str, Any] | None = None, *, where: str | None = None) -> _T:
     """Instantiate dataclass ``cls`` from defaults, then ``config``, then ``overrides``.
 
     ``config`` is an instance of ``cls`` or a mapping of field values (nested dataclass fields
@@ -309,7 +313,7 @@ def build_dataclass(cls, config=None, overrides=None, *, where=None):
         raise ConfigError(f"{where}: {exc}") from exc
 
 
-def to_dict(obj):
+def to_dict(obj: Any) -> Any:
     """A JSON-ready copy of a dataclass (recursively), tuples as lists."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
@@ -324,7 +328,7 @@ def to_dict(obj):
 
 # --------------------------------------------------------------------------- files and overrides
 
-def parse_value(text: str):
+def parse_value(text: str) -> Any:
     """Parse one override value as TOML (``1e-3``, ``true``, ``[1, 2]``, ``"x"``); else a string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
@@ -332,7 +336,7 @@ def parse_value(text: str):
         return text
 
 
-def apply_overrides(data: dict, overrides) -> dict:
+def apply_overrides(data: dict, overrides: Iterable[str] | None) -> dict:
     """Apply ``["a.b=value", ...]`` to a nested dict (a copy); ``value`` is parsed by :func:`parse_value`."""
     data = json.loads(json.dumps(data, default=str))
     for item in overrides or ():
@@ -404,7 +408,7 @@ def load_config(path_or_dict: str | os.PathLike[str] | Mapping, overrides: Any =
     return cfg
 
 
-def save_config(config, path) -> pathlib.Path:
+def save_config(config: Any, path: str | os.PathLike[str]) -> pathlib.Path:
     """Write ``config`` (a dataclass or dict) as indented JSON, atomically."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -415,7 +419,8 @@ def save_config(config, path) -> pathlib.Path:
 _NAME_EXTRA = frozenset("-_.+=@,")
 
 
-def default_run_dir(run: RunConfig, root="runs", *, source=None) -> pathlib.Path:
+def default_run_dir(run: RunConfig, root: str | os.PathLike[str] = "runs", *,
+                    source: str | os.PathLike[str] | None = None) -> pathlib.Path:
     """``root/<name>`` for a run without ``--run-dir``; refuses names that would leave ``root``.
 
     The name is ``run.name``, else ``<model>_<system>``. It must be one plain folder name:

@@ -24,16 +24,22 @@ import dataclasses
 import inspect
 import logging
 import os
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 from torch import nn
 
 from solarmodels.errors import ConfigError, DistributedError
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 __all__ = ["DistributedContext", "init_distributed", "shutdown", "resolve_device", "wrap_ddp",
            "shard_fsdp", "is_sharded", "broadcast_module", "sync_buffers", "rank_seed", "unwrap"]
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 _ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 _OWNED = {"group": False}
@@ -74,7 +80,7 @@ class DistributedContext:
         """True on rank 0, the rank that logs, shows progress and writes the run's files."""
         return self.rank == 0
 
-    def barrier(self):
+    def barrier(self) -> None:
         """Wait for every rank (no-op without a group)."""
         if self.world_size > 1:
             _dist().barrier()
@@ -93,7 +99,7 @@ class DistributedContext:
         flag = torch.tensor([1.0 if ok else 0.0], device=self.device)
         return bool(self.all_reduce(flag, "min").item() > 0)
 
-    def broadcast_object(self, obj):
+    def broadcast_object(self, obj: _T) -> _T:
         """Rank 0's ``obj`` on every rank (picklable objects; used for paths and names)."""
         if self.world_size == 1:
             return obj
@@ -116,7 +122,8 @@ def _wants_cuda(device) -> bool:
     return torch.device(device).type == "cuda"
 
 
-def resolve_device(device="auto", local_rank: int = 0, world_size: int = 1) -> torch.device:
+def resolve_device(device: str | torch.device = "auto", local_rank: int = 0,
+                   world_size: int = 1) -> torch.device:
     """The device of one rank: ``"auto"`` → ``cuda:<local_rank>`` when torch sees a GPU, else
     ``cpu``; ``"cuda"`` → ``cuda:<local_rank>``; other strings pass through (one rank only).
 
@@ -145,7 +152,8 @@ def resolve_device(device="auto", local_rank: int = 0, world_size: int = 1) -> t
     return torch.device("cuda", local_rank)
 
 
-def init_distributed(device="auto", *, parallel: str = "auto") -> DistributedContext:
+def init_distributed(device: str | torch.device = "auto", *,
+                     parallel: str = "auto") -> DistributedContext:
     """Join (or make) the default process group and pick this rank's device.
 
     Parameters
@@ -209,7 +217,7 @@ def _dist_initialized() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
-def shutdown():
+def shutdown() -> None:
     """Destroy the default process group if :func:`init_distributed` made it (else nothing)."""
     if _OWNED["group"] and _dist_initialized():
         _dist().destroy_process_group()
@@ -236,8 +244,8 @@ def unwrap(module: nn.Module) -> nn.Module:
     return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
 
 
-def wrap_ddp(module: nn.Module, context: DistributedContext, *, find_unused_parameters=False,
-             sync_batchnorm=False) -> tuple[nn.Module, nn.Module]:
+def wrap_ddp(module: nn.Module, context: DistributedContext, *, find_unused_parameters: bool = False,
+             sync_batchnorm: bool = False) -> tuple[nn.Module, nn.Module]:
     """``(network, ddp)``: the network (batch norm converted to ``SyncBatchNorm`` if asked; same
     parameter objects, so optimisers built before stay valid) and its DDP wrapper.
 
@@ -304,14 +312,14 @@ def _broadcast_tensors(tensors, context: DistributedContext):
                 offset += t.numel()
 
 
-def broadcast_module(module: nn.Module, context: DistributedContext):
+def broadcast_module(module: nn.Module, context: DistributedContext) -> None:
     """Give every rank rank 0's parameters and buffers of ``module`` (before wrapping, and for
     EMA copies, which DDP does not see)."""
     if context.world_size > 1:
         _broadcast_tensors(list(module.parameters()) + list(module.buffers()), context)
 
 
-def sync_buffers(modules, context: DistributedContext):
+def sync_buffers(modules: Iterable[nn.Module], context: DistributedContext) -> None:
     """Broadcast rank 0's buffers (batch-norm running statistics) of ``modules`` after a step."""
     if context.world_size > 1:
         buffers = [b for m in modules for b in m.buffers()]

@@ -35,12 +35,22 @@ from __future__ import annotations
 
 import logging
 import pathlib
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import xarray as xr
 
 from solarmodels import metrics_generative as mg
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable, Sequence
+
+    import numpy.typing as npt
+
+    from solarmodels.systems.base import System
+    from solarmodels.systems.diffusion import DiffusionSystem
 
 __all__ = ["evaluate_ddpm", "evaluate_video", "collect", "draw_samples", "class_letters"]
 
@@ -50,12 +60,12 @@ log = logging.getLogger(__name__)
 CLASSES = ("A", "B", "C", "M", "X")
 
 
-def class_letters(labels):
+def class_letters(labels: Iterable[int]) -> list[str]:
     """GOES letters of integer labels 0…4."""
     return [CLASSES[int(k)] if 0 <= int(k) < len(CLASSES) else "?" for k in labels]
 
 
-def collect(dataset, keys, *, limit=None):
+def collect(dataset: Any, keys: Iterable[str], *, limit: int | None = None) -> dict[str, torch.Tensor]:
     """Stack ``keys`` of the items of a dataset (first ``limit`` items) into tensors."""
     n = len(dataset) if limit is None else min(limit, len(dataset))
     items = [dataset[i] for i in range(n)]
@@ -63,8 +73,9 @@ def collect(dataset, keys, *, limit=None):
             if k in items[0]}
 
 
-def draw_samples(system, labels, shape, *, batch_size=32, seed=0, progress=False,
-                 guidance_scale=None):
+def draw_samples(system: DiffusionSystem, labels: npt.ArrayLike | torch.Tensor, shape: Sequence[int], *,
+                 batch_size: int = 32, seed: int = 0, progress: bool = False,
+                 guidance_scale: float | None = None) -> torch.Tensor:
     """Guided samples for ``labels`` in batches (seeded: the same labels give the same images);
     ``guidance_scale`` None: the system's."""
     out = []
@@ -107,7 +118,8 @@ def _ordered(values) -> bool:
     return bool(np.all(np.diff(values[present]) > 0)) if present.sum() > 1 else False
 
 
-def evaluate_ddpm(system, ctx, dataset, out_dir, options) -> dict:
+def evaluate_ddpm(system: DiffusionSystem, ctx: Any, dataset: Any, out_dir: str | os.PathLike[str],
+                  options: Any) -> dict:
     """``System.evaluate`` of the DDPM (module docstring)."""
     from solarprep.plotting import save_figure
 
@@ -250,7 +262,8 @@ def _repeat(batch, k):
             if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
 
 
-def evaluate_video(system, ctx, dataset, out_dir, options) -> dict:
+def evaluate_video(system: System, ctx: Any, dataset: Any, out_dir: str | os.PathLike[str],
+                   options: Any) -> dict:
     """``System.evaluate`` of the light-curve → video system (module docstring)."""
     from solarmodels.trainer import collate, move_batch
     from solarprep.plotting import save_figure

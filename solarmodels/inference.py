@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import pathlib
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,6 +29,13 @@ import xarray as xr
 
 from solarmodels.config import ConfigError
 from solarprep.dataset import cf_decode
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    from solarmodels.systems.base import System
+    from solarmodels.systems.diffusion import DiffusionSystem
 
 __all__ = ["predict_translation", "predict_solared", "sample_ddpm", "predict_ddpm",
            "sample_video", "read_light_curve"]
@@ -55,7 +63,9 @@ def _finish(ds, ctx, out_path, what, fig=None):
 
 # --------------------------------------------------------------------------- translation
 
-def predict_translation(system, ctx, source, out_path, *, physical=False, batch_size=4) -> dict:
+def predict_translation(system: System, ctx: Any, source: str | os.PathLike[str],
+                        out_path: str | os.PathLike[str], *, physical: bool = False,
+                        batch_size: int = 4) -> dict:
     """Run an image-translation network over every frame of ``source`` (netCDF/zarr).
 
     The file must hold the run's input variables (full frames, scaled as in training). The output
@@ -147,7 +157,9 @@ def _solared_source(ctx, sources):
                           stride=int(info.get("stride", 1)))
 
 
-def predict_solared(system, ctx, source, out_path, *, batch_size=64) -> dict:
+def predict_solared(system: System, ctx: Any,
+                    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                    out_path: str | os.PathLike[str], *, batch_size: int = 64) -> dict:
     """SOLARED forecasts for ``source`` (a model-ready file, or AR folders / timeline files).
 
     Output variables (SOLARED intensity units, ``intensity = y·scale + offset``):
@@ -253,8 +265,9 @@ def _ddpm_dataset(system, ctx, labels, *, seed, steps, guidance_scale, coords, t
     return ds, fig
 
 
-def sample_ddpm(system, ctx, out_path, *, goes_class="M", n=16, seed=0, steps=None,
-                guidance_scale=None) -> dict:
+def sample_ddpm(system: DiffusionSystem, ctx: Any, out_path: str | os.PathLike[str], *,
+                goes_class: str | int = "M", n: int = 16, seed: int = 0, steps: int | None = None,
+                guidance_scale: float | None = None) -> dict:
     """``n`` images of GOES class ``goes_class`` (``"M"``, ``"X2.1"``, or 0…4).
 
     The output holds ``image`` in the training images' physical units (DN for AIA; the inverse
@@ -273,8 +286,9 @@ def sample_ddpm(system, ctx, out_path, *, goes_class="M", n=16, seed=0, steps=No
     return _finish(ds, ctx, out_path, f"sample --class {goes_class} --n {n}", fig)
 
 
-def predict_ddpm(system, ctx, source, out_path, *, n=16, seed=0, steps=None,
-                 guidance_scale=None) -> dict:
+def predict_ddpm(system: DiffusionSystem, ctx: Any, source: str | os.PathLike[str],
+                 out_path: str | os.PathLike[str], *, n: int = 16, seed: int = 0,
+                 steps: int | None = None, guidance_scale: float | None = None) -> dict:
     """One image per time of a GOES/XRS light curve (``n`` times spread over it, the time of the
     largest flux among them), labelled by the 1–8 Å class at that time
     (:func:`solarprep.lightcurves.goes.class_index`)."""
@@ -302,7 +316,8 @@ def predict_ddpm(system, ctx, source, out_path, *, n=16, seed=0, steps=None,
 
 # --------------------------------------------------------------------------- video
 
-def read_light_curve(path, variable=None) -> xr.Dataset:
+def read_light_curve(path: str | os.PathLike[str] | xr.Dataset | xr.DataArray,
+                     variable: str | None = None) -> xr.Dataset:
     """A light curve as a Dataset with a ``time`` dim and one variable.
 
     ``path`` is a file, or already a Dataset / DataArray along ``time`` (used as it is).
@@ -356,8 +371,10 @@ def read_light_curve(path, variable=None) -> xr.Dataset:
     return out.sortby("time")
 
 
-def sample_video(system, ctx, out_path, *, lightcurve, variable=None, seed=0, steps=None,
-                 guidance_scale=None) -> dict:
+def sample_video(system: DiffusionSystem, ctx: Any, out_path: str | os.PathLike[str], *,
+                 lightcurve: str | os.PathLike[str] | xr.Dataset | xr.DataArray,
+                 variable: str | None = None, seed: int = 0, steps: int | None = None,
+                 guidance_scale: float | None = None) -> dict:
     """Continuum videos for the light curve in ``lightcurve`` (any file :func:`read_light_curve`
     reads, or a Dataset with a ``time`` dim, e.g. ``solarprep.load_lightcurve(...)``).
 

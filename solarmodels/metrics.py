@@ -14,11 +14,26 @@ Image translation (Park et al. 2019; Kim et al. 2019; Jeong et al. 2020, 2022):
 
 SOLARED (seed 5): :func:`per_tile_rmse`, :func:`emergence_time`, :func:`emergence_lead_time`.
 """
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from solarmodels.errors import MetricError  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import numpy.typing as npt
+    import torch
+
+    #: A NumPy array (or array_like) or a torch tensor.
+    Data: TypeAlias = "npt.ArrayLike | torch.Tensor"
+    #: A float (0-d), an array or a tensor, following the input.
+    Metric: TypeAlias = "float | np.ndarray | torch.Tensor"
+    Axis: TypeAlias = "int | tuple[int, ...] | None"
 
 __all__ = ["mse", "rmse", "mae", "pearson_cc", "relative_error", "ppe", "psnr", "ssim",
            "disk_mask", "bin_image", "euv_generation_metrics", "magnetogram_rmse_regions",
@@ -110,27 +125,27 @@ def _clean(x, w):
 
 # --------------------------------------------------------------------------- pixel metrics
 
-def mse(pred, target, mask=None, axis=None):
+def mse(pred: Data, target: Data, mask: Data | None = None, axis: Axis = None) -> Metric:
     """Mean squared error ``Σ w (p − t)² / Σ w`` over the mask (``w`` = 1 inside)."""
     p, t, w = _prepare(pred, target, mask)
     _check_finite(p, t, w, "mse")
     return _out(_masked_mean(_clean(p - t, w) ** 2, w, axis))
 
 
-def rmse(pred, target, mask=None, axis=None):
+def rmse(pred: Data, target: Data, mask: Data | None = None, axis: Axis = None) -> Metric:
     """Root mean squared error ``√(Σ w (p − t)² / Σ w)``, in the units of the data."""
     value = mse(pred, target, mask, axis)
     return _out(_sqrt(value) if _is_torch(value) else np.sqrt(value))
 
 
-def mae(pred, target, mask=None, axis=None):
+def mae(pred: Data, target: Data, mask: Data | None = None, axis: Axis = None) -> Metric:
     """Mean absolute error ``Σ w |p − t| / Σ w``."""
     p, t, w = _prepare(pred, target, mask)
     _check_finite(p, t, w, "mae")
     return _out(_masked_mean(abs(_clean(p - t, w)), w, axis))
 
 
-def pearson_cc(pred, target, mask=None, axis=None):
+def pearson_cc(pred: Data, target: Data, mask: Data | None = None, axis: Axis = None) -> Metric:
     """Pearson correlation coefficient over the mask.
 
     ``r = Σ w (p − p̄)(t − t̄) / √(Σ w (p − p̄)² · Σ w (t − t̄)²)`` with masked means ``p̄``, ``t̄``;
@@ -160,7 +175,7 @@ def _expand(x, like, axis):
     return x
 
 
-def relative_error(pred, target, mask=None, axis=None):
+def relative_error(pred: Data, target: Data, mask: Data | None = None, axis: Axis = None) -> Metric:
     """Relative error of the totals, ``RE = (Σ w p − Σ w t) / Σ w t`` (Park et al. 2019)."""
     p, t, w = _prepare(pred, target, mask)
     _check_finite(p, t, w, "relative_error")
@@ -168,7 +183,8 @@ def relative_error(pred, target, mask=None, axis=None):
     return _out((sp - st) / st)
 
 
-def ppe(pred, target, threshold=0.1, mask=None, axis=None):
+def ppe(pred: Data, target: Data, threshold: float = 0.1, mask: Data | None = None,
+        axis: Axis = None) -> Metric:
     """Percentage of pixels within a relative error: ``PPE = #{|p − t| ≤ threshold·|t|} / #mask``.
 
     Park et al. (2019) report PPE10 (``threshold=0.1``) and PPE50 (``0.5``) on intensities
@@ -183,7 +199,8 @@ def ppe(pred, target, threshold=0.1, mask=None, axis=None):
     return _out(_sum(ok * w, axis) / _sum(w, axis))
 
 
-def psnr(pred, target, data_range, mask=None, axis=None):
+def psnr(pred: Data, target: Data, data_range: float, mask: Data | None = None,
+         axis: Axis = None) -> Metric:
     """Peak signal-to-noise ratio ``10 log10(R² / MSE)`` in dB with the data range ``R`` stated.
 
     ``data_range`` is required: the seeds' skimage calls used ``data_range=1`` on data spanning
@@ -230,8 +247,8 @@ def _filter_valid_torch(x, taps, radius):
     return y.reshape(*lead, h - 2 * radius, w - 2 * radius)
 
 
-def ssim(pred, target, data_range, *, sigma=1.5, truncate=3.5, k1=0.01, k2=0.03,
-         return_map=False):
+def ssim(pred: Data, target: Data, data_range: float, *, sigma: float = 1.5, truncate: float = 3.5,
+         k1: float = 0.01, k2: float = 0.03, return_map: bool = False) -> Metric | tuple[Metric, Any]:
     """Structural similarity (Wang et al. 2004, IEEE TIP 13, 600) with a Gaussian window.
 
     For each window position (a Gaussian of σ = 1.5 px truncated at 3.5σ: 11×11 taps, only
@@ -276,7 +293,8 @@ def ssim(pred, target, data_range, *, sigma=1.5, truncate=3.5, k1=0.01, k2=0.03,
 
 # --------------------------------------------------------------------------- full-disk helpers
 
-def disk_mask(shape, radius, center=None):
+def disk_mask(shape: tuple[int, int], radius: float,
+              center: tuple[float, float] | None = None) -> np.ndarray:
     """Boolean mask of the pixels whose centres lie at ``r < radius`` px from ``center``.
 
     ``center`` (row, column) defaults to the image centre ``((ny − 1)/2, (nx − 1)/2)``.
@@ -287,7 +305,7 @@ def disk_mask(shape, radius, center=None):
     return (yy - cy) ** 2 + (xx - cx) ** 2 < float(radius) ** 2
 
 
-def bin_image(x, factor):
+def bin_image(x: Any, factor: int) -> Any:
     """Mean over ``factor × factor`` blocks of the last two axes (sizes must divide)."""
     h, w = x.shape[-2:]
     if h % factor or w % factor:
@@ -296,8 +314,9 @@ def bin_image(x, factor):
     return x.reshape(shape).mean((-3, -1))
 
 
-def euv_generation_metrics(pred, target, *, radius=392.0, binning=4, offset=1.0,
-                           clip=(1.0, 2.0 ** 14)):
+def euv_generation_metrics(pred: Data, target: Data, *, radius: float = 392.0, binning: int = 4,
+                           offset: float = 1.0,
+                           clip: tuple[float, float] = (1.0, 2.0 ** 14)) -> dict[str, Metric]:
     """The evaluation of Park et al. (2019, ApJL 884, L23) for generated AIA images.
 
     Both images (physical units, DN) are binned ``binning × binning`` (1024² → 256²), the disk
@@ -326,8 +345,9 @@ def euv_generation_metrics(pred, target, *, radius=392.0, binning=4, offset=1.0,
             "ppe10": ppe(p, t, 0.1, mask, axis), "ppe50": ppe(p, t, 0.5, mask, axis)}
 
 
-def magnetogram_rmse_regions(pred, target, on_disk, *, ar_threshold=50.0, active=None,
-                             axis=(-2, -1)):
+def magnetogram_rmse_regions(pred: Data, target: Data, on_disk: Data, *, ar_threshold: float = 50.0,
+                             active: Data | None = None,
+                             axis: Axis = (-2, -1)) -> dict[str, Metric]:
     """RMSE in gauss over the full disk, the active regions and the quiet Sun.
 
     The categories of Jeong et al. (2022, ApJL 927, L28): ``active`` pixels are the on-disk
@@ -354,7 +374,8 @@ def magnetogram_rmse_regions(pred, target, on_disk, *, ar_threshold=50.0, active
 
 # --------------------------------------------------------------------------- magnetic flux
 
-def total_unsigned_flux(b, pixel_area, mask=None, threshold=0.0, axis=(-2, -1)):
+def total_unsigned_flux(b: Data, pixel_area: Data, mask: Data | None = None, threshold: float = 0.0,
+                        axis: Axis = (-2, -1)) -> Metric:
     """Total unsigned magnetic flux ``Φ = Σ |B| A`` over the mask where ``|B| > threshold``.
 
     Parameters
@@ -375,7 +396,8 @@ def total_unsigned_flux(b, pixel_area, mask=None, threshold=0.0, axis=(-2, -1)):
     return _out(_sum(_where(keep, abs(bb) * area, 0 * w), axis))
 
 
-def tumf_kim2019(b, *, radius=392.0, threshold=10.0, rsun_km=RSUN_KM_KIM2019):
+def tumf_kim2019(b: Data, *, radius: float = 392.0, threshold: float = 10.0,
+                 rsun_km: float = RSUN_KM_KIM2019) -> Metric:
     """Total unsigned magnetic flux as in Kim et al. (2019), Mx (no foreshortening).
 
     ``Φ = Σ_{r < radius, |B| > threshold} |B| · (R_☉ / radius)²``, pixel area in cm²
@@ -388,14 +410,14 @@ def tumf_kim2019(b, *, radius=392.0, threshold=10.0, rsun_km=RSUN_KM_KIM2019):
     return total_unsigned_flux(x, area_cm2, mask, threshold)
 
 
-def flux_correlation(flux_pred, flux_target):
+def flux_correlation(flux_pred: Data, flux_target: Data) -> Metric:
     """Pearson correlation of two flux series (e.g. TUMF of generated vs observed images)."""
     return pearson_cc(flux_pred, flux_target)
 
 
 # --------------------------------------------------------------------------- SOLARED
 
-def per_tile_rmse(pred, target, axis=0):
+def per_tile_rmse(pred: Data, target: Data, axis: Axis = 0) -> Metric:
     """RMSE of each tile over the samples: ``√(mean_s (p[s, k] − t[s, k])²)``, shape (tiles,)."""
     return rmse(pred, target, None, axis)
 
@@ -417,7 +439,8 @@ def _smooth(x, window):
     return uniform_filter1d(x, int(window), axis=0, mode="nearest")
 
 
-def emergence_time(intensity, times=None, *, threshold=-0.01, min_steps=4, smooth=5):
+def emergence_time(intensity: npt.ArrayLike, times: npt.ArrayLike | None = None, *,
+                   threshold: float = -0.01, min_steps: int = 4, smooth: int = 5) -> float | np.ndarray:
     """Time at which a tile's continuum intensity starts to drop: flux emergence.
 
     Following Tirona et al. (the "EarlyDetect" definition): the intensity is smoothed with a
@@ -457,7 +480,9 @@ def emergence_time(intensity, times=None, *, threshold=-0.01, min_steps=4, smoot
     return float(out) if out.ndim == 0 else out
 
 
-def emergence_lead_time(observed, predicted, times=None, *, horizon=12.0, **kwargs):
+def emergence_lead_time(observed: npt.ArrayLike, predicted: npt.ArrayLike,
+                        times: npt.ArrayLike | None = None, *, horizon: float = 12.0,
+                        **kwargs: Any) -> Metric:
     """How much earlier a forecast flags emergence than the observations do, hours.
 
     ``T_lead = (t_obs − t_pred) + horizon`` (Tirona et al.): ``t_obs`` is the

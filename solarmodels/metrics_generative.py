@@ -26,11 +26,22 @@ resize to 299², grey repeated to 3 channels).
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable
+    from typing import TypeAlias
+
+    import numpy.typing as npt
+
+    #: A NumPy array (or array_like) or a torch tensor.
+    Data: TypeAlias = "npt.ArrayLike | torch.Tensor"
 
 __all__ = ["frechet_distance", "kernel_distance", "feature_statistics", "SmallEncoder",
            "TorchFeatureExtractor", "train_feature_encoder", "extract_features", "kmeans",
@@ -46,7 +57,7 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- distances
 
 
-def feature_statistics(features) -> tuple[np.ndarray, np.ndarray]:
+def feature_statistics(features: Data) -> tuple[np.ndarray, np.ndarray]:
     """Mean (D,) and covariance (D, D) of features (N, D), float64."""
     f = _np(features)
     if f.ndim != 2 or f.shape[0] < 2:
@@ -60,7 +71,7 @@ def _np(x):
     return np.asarray(x, dtype=np.float64)
 
 
-def frechet_distance(real, generated) -> float:
+def frechet_distance(real: Data, generated: Data) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (Heusel et al. 2017).
 
     ``d² = ‖μ_1 − μ_2‖² + Tr Σ_1 + Tr Σ_2 − 2 Tr (Σ_1^{1/2} Σ_2 Σ_1^{1/2})^{1/2}``, the matrix square
@@ -89,7 +100,7 @@ def _poly_mmd2(x, y):
             - 2 * kxy.mean())
 
 
-def kernel_distance(real, generated, *, subsets: int = 10, subset_size: int = 100,
+def kernel_distance(real: Data, generated: Data, *, subsets: int = 10, subset_size: int = 100,
                     seed: int = 0) -> tuple[float, float]:
     """KID: unbiased MMD² with ``k(x, y) = (xᵀy/d + 1)³`` (Bińkowski et al. 2018); (mean, std).
 
@@ -128,10 +139,10 @@ class SmallEncoder(nn.Module):
         self.head = nn.Linear(c, feature_dim)
         self.classifier = nn.Linear(feature_dim, num_classes)
 
-    def features(self, x):
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x).mean((-2, -1)))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(F.silu(self.features(x)))
 
 
@@ -142,7 +153,8 @@ class TorchFeatureExtractor:
     user has on disk.
     """
 
-    def __init__(self, module, *, size=None, rgb=False, batch_size=64, device="cpu"):
+    def __init__(self, module: Any, *, size: int | None = None, rgb: bool = False, batch_size: int = 64,
+                 device: str | torch.device = "cpu") -> None:
         try:
             module = module.eval()
         except NotImplementedError:     # a torch.export program: fixed in its traced mode
@@ -151,7 +163,7 @@ class TorchFeatureExtractor:
         self.size, self.rgb, self.batch_size, self.device = size, rgb, batch_size, device
 
     @torch.no_grad()
-    def __call__(self, images):
+    def __call__(self, images: Data) -> torch.Tensor:
         out = []
         for chunk in torch.as_tensor(images).split(self.batch_size):
             x = chunk.float().to(self.device)
@@ -164,8 +176,9 @@ class TorchFeatureExtractor:
         return torch.cat(out)
 
 
-def load_feature_extractor(path, *, size=None, rgb=False, batch_size=64,
-                           device="cpu") -> TorchFeatureExtractor:
+def load_feature_extractor(path: str | os.PathLike[str], *, size: int | None = None, rgb: bool = False,
+                           batch_size: int = 64,
+                           device: str | torch.device = "cpu") -> TorchFeatureExtractor:
     """A feature extractor from a local file (no network access, no torchvision needed).
 
     Export the network once where its weights are, e.g. Inception-v3 without its classifier
@@ -215,8 +228,10 @@ def load_feature_extractor(path, *, size=None, rgb=False, batch_size=64,
     return TorchFeatureExtractor(module, size=size, rgb=rgb, batch_size=batch_size, device=device)
 
 
-def train_classifier(images, labels, *, num_classes=5, steps=200, batch_size=32, lr=2e-3, seed=0,
-                     width=16, feature_dim=64, class_weights=None, progress=False) -> SmallEncoder:
+def train_classifier(images: Data, labels: Data, *, num_classes: int = 5, steps: int = 200,
+                     batch_size: int = 32, lr: float = 2e-3, seed: int = 0, width: int = 16,
+                     feature_dim: int = 64, class_weights: Data | None = None,
+                     progress: bool = False) -> SmallEncoder:
     """Train a :class:`SmallEncoder` as a classifier (Adam, cross-entropy) on (N, C, H, W) images."""
     from tqdm.auto import tqdm
 
@@ -237,12 +252,12 @@ def train_classifier(images, labels, *, num_classes=5, steps=200, batch_size=32,
     return model.eval()
 
 
-def train_feature_encoder(images, labels, **kwargs) -> TorchFeatureExtractor:
+def train_feature_encoder(images: Data, labels: Data, **kwargs: Any) -> TorchFeatureExtractor:
     """The default feature extractor: a :class:`SmallEncoder` trained on real labelled images."""
     return TorchFeatureExtractor(train_classifier(images, labels, **kwargs))
 
 
-def extract_features(extractor, images) -> np.ndarray:
+def extract_features(extractor: Callable[[torch.Tensor], Any], images: Data) -> np.ndarray:
     """``extractor(images)`` as a float64 NumPy array (N, D)."""
     return _np(extractor(torch.as_tensor(images)))
 
@@ -250,7 +265,8 @@ def extract_features(extractor, images) -> np.ndarray:
 # --------------------------------------------------------------------------- clusters
 
 
-def kmeans(features, k: int, *, iterations: int = 50, seed: int = 0):
+def kmeans(features: Data, k: int, *, iterations: int = 50,
+           seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Lloyd's k-means with k-means++ seeding; returns (centroids (k, D), labels (N,))."""
     x = _np(features)
     rng = np.random.default_rng(seed)
@@ -269,7 +285,7 @@ def kmeans(features, k: int, *, iterations: int = 50, seed: int = 0):
     return cent, ((x[:, None] - cent[None]) ** 2).sum(-1).argmin(1)
 
 
-def precision_recall(real, generated, *, k: int = 3) -> tuple[float, float]:
+def precision_recall(real: Data, generated: Data, *, k: int = 3) -> tuple[float, float]:
     """k-NN precision and recall (Kynkäänniemi et al. 2019).
 
     Precision: share of generated samples inside some real sample's k-NN ball; recall: share of
@@ -287,7 +303,7 @@ def precision_recall(real, generated, *, k: int = 3) -> tuple[float, float]:
     return float(prec), float(rec)
 
 
-def cluster_metrics(real, generated, *, k: int = 8, seed: int = 0) -> dict:
+def cluster_metrics(real: Data, generated: Data, *, k: int = 8, seed: int = 0) -> dict:
     """Cluster comparison of real and generated feature sets (module docstring).
 
     Returns ``{"js_divergence", "cluster_coverage", "inertia_ratio", "precision", "recall"}``:
@@ -339,8 +355,9 @@ def _pearson(a, b, dim=-1, eps=1e-12):
     return (a * b).sum(dim) / (a.norm(dim=dim) * b.norm(dim=dim) + eps)
 
 
-def physics_consistency(frames, light_curve, disk_mask=None, *, mean=0.0, std=1.0,
-                        frame_factor=None) -> dict:
+def physics_consistency(frames: Data, light_curve: Data, disk_mask: Data | None = None, *,
+                        mean: float = 0.0, std: float = 1.0,
+                        frame_factor: Data | None = None) -> dict:
     """Disk-integrated brightness of generated frames vs the conditioning light curve.
 
     ``frames`` (B, T, H, W) or (B, C, T, H, W) (channel 0 used); ``light_curve`` (B, T) in any
@@ -366,8 +383,9 @@ def physics_consistency(frames, light_curve, disk_mask=None, *, mean=0.0, std=1.
             "amplitude_ratio": float((bn.std(-1) / ln.std(-1).clamp_min(1e-12)).mean())}
 
 
-def physics_loss(frames, light_curve_z, disk_mask=None, *, mean=0.0, std=1.0,
-                 frame_factor=None) -> torch.Tensor:
+def physics_loss(frames: torch.Tensor, light_curve_z: torch.Tensor,
+                 disk_mask: torch.Tensor | None = None, *, mean: float = 0.0, std: float = 1.0,
+                 frame_factor: torch.Tensor | None = None) -> torch.Tensor:
     """Training loss ``1 − r`` between the disk integral of ``frames`` (B, C, T, H, W) and the
     conditioning light curve (B, T) (any affine scale, e.g. z-scored), averaged over the batch;
     ``frame_factor`` as in :func:`physics_consistency`."""
@@ -434,7 +452,7 @@ def project_disk_flux(frames: torch.Tensor, light_curve: torch.Tensor,
     return out[:, None] if frames.dim() == 5 else out
 
 
-def video_metrics(pred, target, *, data_range: float = 2.0) -> dict:
+def video_metrics(pred: Data, target: Data, *, data_range: float = 2.0) -> dict:
     """MAE, MSE, PSNR and SSIM (from :mod:`solarmodels.metrics`) of videos (B, C, T, H, W).
 
     ``data_range`` is stated (2 for data on [−1, 1]; the seed's 13.3 dB used 1 on [−1, 1], which
@@ -458,7 +476,7 @@ def video_metrics(pred, target, *, data_range: float = 2.0) -> dict:
 # --------------------------------------------------------------------------- F1 application
 
 
-def macro_f1(pred, target, num_classes: int = 5) -> float:
+def macro_f1(pred: npt.ArrayLike, target: npt.ArrayLike, num_classes: int = 5) -> float:
     """Macro-averaged F1 over the classes present in ``target`` or ``pred``."""
     p, t = np.asarray(pred).ravel(), np.asarray(target).ravel()
     scores = []
@@ -472,8 +490,9 @@ def macro_f1(pred, target, num_classes: int = 5) -> float:
     return float(np.mean(scores)) if scores else 0.0
 
 
-def f1_with_generated(train_images, train_labels, test_images, test_labels, gen_images,
-                      gen_labels, *, num_classes=5, steps=200, seed=0, **kwargs) -> dict:
+def f1_with_generated(train_images: Data, train_labels: Data, test_images: Data, test_labels: Data,
+                      gen_images: Data, gen_labels: Data, *, num_classes: int = 5, steps: int = 200,
+                      seed: int = 0, **kwargs: Any) -> dict:
     """The seed's application: macro F1 on real test images of a classifier trained on the real
     training set alone and on the real set augmented with generated samples."""
     test_images = torch.as_tensor(test_images).float()

@@ -16,8 +16,15 @@ from __future__ import annotations
 
 import logging
 import pathlib
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    from solarmodels.systems.base import System
 
 __all__ = ["Monitor", "image_grid", "preview_grid"]
 
@@ -46,7 +53,8 @@ def _limits(panels) -> tuple[float, float]:
     return lo, hi if hi > lo else lo + 1.0
 
 
-def image_grid(columns, groups=None, *, pad: int = 2) -> torch.Tensor:
+def image_grid(columns: Sequence[torch.Tensor], groups: Sequence[int] | None = None, *,
+               pad: int = 2) -> torch.Tensor:
     """Grid (H, W) in [0, 1]: one row per sample, one column per tensor of ``columns``.
 
     Parameters
@@ -73,7 +81,7 @@ def image_grid(columns, groups=None, *, pad: int = 2) -> torch.Tensor:
     return torch.cat(rows, dim=0)
 
 
-def preview_grid(system, batch) -> tuple[str, torch.Tensor] | None:
+def preview_grid(system: System, batch: dict[str, torch.Tensor]) -> tuple[str, torch.Tensor] | None:
     """``(tag, grid)`` of ``system.predict(batch)`` beside its input and target (or beside the
     real samples for generative systems); None when the output is not an image or video."""
     out = system.predict(batch)
@@ -99,23 +107,23 @@ class Monitor:
         After a resume: drop the events at and after this step that the interrupted run wrote.
     """
 
-    def __init__(self, log_dir, *, purge_step=None):
+    def __init__(self, log_dir: str | os.PathLike[str], *, purge_step: int | None = None) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         self.log_dir = pathlib.Path(log_dir)
         self.writer = SummaryWriter(str(self.log_dir), purge_step=purge_step, flush_secs=10)
 
-    def scalars(self, row: dict):
+    def scalars(self, row: dict) -> None:
         """Write the numbers of one trainer log row as ``<split>/<name>`` at ``row["step"]``."""
         step, split = row["step"], row.get("split", "train")
         for key, value in row.items():
             if key not in ("step", "split") and isinstance(value, (int, float)):
                 self.writer.add_scalar(f"{split}/{key}", value, step)
 
-    def image(self, tag: str, grid: torch.Tensor, step: int):
+    def image(self, tag: str, grid: torch.Tensor, step: int) -> None:
         """Write a (H, W) grid in [0, 1]."""
         self.writer.add_image(tag, grid, step, dataformats="HW")
         self.writer.flush()
 
-    def close(self):
+    def close(self) -> None:
         self.writer.close()

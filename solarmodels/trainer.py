@@ -74,6 +74,7 @@ from solarmodels.systems.base import StepContext
 from solarprep.io.atomic import write_text
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Callable
     from typing import Any
 
@@ -85,7 +86,7 @@ __all__ = ["Trainer", "TrainConfig", "seed_everything", "resolve_device", "colla
 logger = logging.getLogger(__name__)
 
 
-def seed_everything(seed: int):
+def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy's global RNG and torch (CPU and CUDA)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 (seed the global RNG that user code may use)
@@ -110,7 +111,7 @@ def collate(samples: list[dict]) -> dict:
     return out
 
 
-def move_batch(batch: dict, device, *, channels_last=False) -> dict:
+def move_batch(batch: dict, device: torch.device | str, *, channels_last: bool = False) -> dict:
     """Tensors of ``batch`` to ``device`` (non-blocking), 4-D floats channels-last if asked."""
     out = {}
     for key, value in batch.items():
@@ -125,7 +126,7 @@ def move_batch(batch: dict, device, *, channels_last=False) -> dict:
 _STEP_DIR = re.compile(r"step_\d{8,}")
 
 
-def latest_checkpoint(run_dir) -> pathlib.Path | None:
+def latest_checkpoint(run_dir: str | os.PathLike[str]) -> pathlib.Path | None:
     """The newest checkpoint folder of a run (``checkpoints/latest``), or None.
 
     The pointer file may only name a ``step_<n>`` folder inside ``checkpoints/``: anything

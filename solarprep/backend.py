@@ -27,6 +27,7 @@ import numpy as np
 from solarprep.errors import DeviceError, GPUUnavailableError
 
 if TYPE_CHECKING:
+    from types import ModuleType
     from typing import Any
 
     import xarray as xr
@@ -66,7 +67,7 @@ def gpu_available():
         return False
 
 
-def default_device():
+def default_device() -> str:
     """What ``device="auto"`` does with host data: the ``SOLARPREP_DEVICE`` variable.
 
     Returns ``"auto"`` (unset: host data stay on the CPU), ``"cpu"`` or ``"cuda"``.
@@ -83,12 +84,12 @@ def default_device():
     return value
 
 
-def is_cupy(array):
+def is_cupy(array: object) -> bool:
     """True if ``array`` is a CuPy array (without importing CuPy)."""
     return type(array).__module__.split(".")[0] == "cupy"
 
 
-def is_dask(array):
+def is_dask(array: object) -> bool:
     """True if ``array`` is a dask array (without importing dask)."""
     return type(array).__module__.startswith("dask.")
 
@@ -98,7 +99,7 @@ def _block_type(data):
     return getattr(data, "_meta", data) if is_dask(data) else data
 
 
-def array_of(obj):
+def array_of(obj: Any) -> Any:
     """The array inside an xarray DataArray or Variable, or ``obj`` itself.
 
     (Not ``getattr(obj, "data", obj)``: a CuPy array's ``.data`` is its memory pointer.)
@@ -108,7 +109,7 @@ def array_of(obj):
     return obj.data if isinstance(obj, (xr.DataArray, xr.Variable)) else obj
 
 
-def on_device(obj):
+def on_device(obj: Any) -> bool:
     """True if ``obj`` (a Dataset, DataArray or array) holds CuPy data in a data variable."""
     if hasattr(obj, "data_vars"):
         return any(is_cupy(_block_type(v.data)) for v in obj.data_vars.values())
@@ -151,7 +152,7 @@ def resolve_device(device: str = "auto", obj: Any = None) -> str:
     return device
 
 
-def array_module(device):
+def array_module(device: str) -> ModuleType:
     """``numpy`` for ``"cpu"``, ``cupy`` for ``"cuda"``."""
     if device == "cuda":
         import cupy
@@ -160,7 +161,7 @@ def array_module(device):
     return np
 
 
-def to_host(array):
+def to_host(array: Any) -> np.ndarray:
     """A NumPy array from a NumPy or CuPy array (``cupy.asnumpy``: one device→host copy).
 
     This is the only way solarprep copies data from the device to the host.

@@ -1,11 +1,17 @@
 """``solarprep`` command line (also ``python -m solarprep``)."""
+from __future__ import annotations
+
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from solarprep._version import __version__
 from solarprep.dataset import as_seconds
 from solarprep.errors import QuantityError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["main"]
 
@@ -293,7 +299,7 @@ def _duration(text):
     return text
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

@@ -1,7 +1,19 @@
 """Quick-look figures of solar Datasets. Functions return a Figure; they never call ``show()``."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from solarprep.backend import to_host
+
+if TYPE_CHECKING:
+    import os
+    import pathlib
+    from collections.abc import Sequence
+
+    import xarray as xr
+    from matplotlib.figure import Figure
 
 __all__ = ["quicklook", "plot_lightcurve", "plot_derotation", "save_figure"]
 
@@ -26,7 +38,8 @@ def _cmap(name, ds):
         return "gray" if name.startswith("euv") else "viridis"
 
 
-def quicklook(ds, variable=None, *, time=0, figsize=(5.5, 4.8)):
+def quicklook(ds: xr.Dataset, variable: str | None = None, *, time: int = 0,
+              figsize: tuple[float, float] = (5.5, 4.8)) -> Figure:
     """Image of one frame with helioprojective axes, the limb and a labelled colour bar.
 
     Parameters
@@ -89,7 +102,8 @@ def quicklook(ds, variable=None, *, time=0, figsize=(5.5, 4.8)):
 GOES_CLASSES = {"A": 1e-8, "B": 1e-7, "C": 1e-6, "M": 1e-5, "X": 1e-4}
 
 
-def plot_lightcurve(ds, variables=None, *, log=None, figsize=(7.0, 3.2)):
+def plot_lightcurve(ds: xr.Dataset, variables: Sequence[str] | None = None, *, log: bool | None = None,
+                    figsize: tuple[float, float] = (7.0, 3.2)) -> Figure:
     """Light-curve Dataset (dim ``time``) against time; GOES class bands when in W m⁻².
 
     Parameters
@@ -133,7 +147,9 @@ def _host(values):
     return np.asarray(to_host(values), dtype=float)
 
 
-def plot_derotation(before, after, target=None, variable=None, *, time=0, figsize=None):
+def plot_derotation(before: xr.Dataset, after: xr.Dataset, target: xr.Dataset | None = None,
+                    variable: str | None = None, *, time: int = 0,
+                    figsize: tuple[float, float] | None = None) -> Figure:
     """Before/after panels of a derotation, with the frame really observed at the target time.
 
     Parameters
@@ -193,7 +209,7 @@ def plot_derotation(before, after, target=None, variable=None, *, time=0, figsiz
     return fig
 
 
-def save_figure(fig, path, dpi=110):
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: float = 110) -> pathlib.Path:
     """Write a figure as PNG atomically (:func:`solarprep.io.atomic.atomic_path`): temporary
     name, flushed, renamed into place; nothing is left behind when it fails."""
     import pathlib

@@ -1,4 +1,6 @@
 """Disk geometry on the CPU: μ, Stonyhurst latitude/longitude, on-disk mask, sky position."""
+from __future__ import annotations
+
 import numba
 import numpy as np
 
@@ -35,7 +37,8 @@ def _sky_coordinates(p, impact, angle):
             impact[t, i, j], angle[t, i, j] = _sky_position(i, j, pt)
 
 
-def disk_coordinates(p, mu, lat, lon, on_disk):
+def disk_coordinates(p: np.ndarray, mu: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+                     on_disk: np.ndarray) -> None:
     """Fill ``mu``, ``lat``, ``lon`` (float32, deg) and ``on_disk`` (bool) for a stack of frames.
 
     Parameters
@@ -51,7 +54,7 @@ def disk_coordinates(p, mu, lat, lon, on_disk):
     _disk_coordinates(np.ascontiguousarray(p, dtype=np.float64), mu, lat, lon, on_disk)
 
 
-def sky_coordinates(p, impact, angle):
+def sky_coordinates(p: np.ndarray, impact: np.ndarray, angle: np.ndarray) -> None:
     """Fill the impact parameter (solar radii) and position angle (rad) of every line of sight.
 
     The impact parameter ``D sin θ`` is the closest approach of the line of sight

@@ -4,6 +4,8 @@ Twins of :mod:`kernels.cuda.photometry` (same names and arguments); the
 per-pixel mathematics is in :mod:`kernels._photometry_math`. Reductions run as
 ``prange`` over image rows into float64 per-row partial sums, added up at the end.
 """
+from __future__ import annotations
+
 import numba
 import numpy as np
 
@@ -39,7 +41,7 @@ def _ld_sums(image, mu, p, partial):
                 _accumulate(acc, x, r, nd)
 
 
-def ld_normal_sums(image, mu, p, sums):
+def ld_normal_sums(image: np.ndarray, mu: np.ndarray, p: np.ndarray, sums: np.ndarray) -> None:
     """Accumulate each frame's limb-darkening normal-equation sums (float64).
 
     Parameters
@@ -68,7 +70,7 @@ def _ld_solve(sums, basis, p):
         _solve(sums[t], basis, p[t], a, b, c)
 
 
-def ld_solve(sums, basis, p):
+def ld_solve(sums: np.ndarray, basis: np.ndarray, p: np.ndarray) -> None:
     """Solve every frame's normal equations and update the parameter rows ``p`` in place.
 
     ``basis`` is float64 ``(nb, nq)``: the basis polynomials in ascending powers
@@ -87,7 +89,7 @@ def _ld_divide(image, mu, p, out):
             out[t, i, j] = _contrast(image[t, i, j], mu[tm, i, j], pt)
 
 
-def ld_divide(image, mu, p, out):
+def ld_divide(image: np.ndarray, mu: np.ndarray, p: np.ndarray, out: np.ndarray) -> None:
     """Contrast ``I / m(μ)`` of every pixel with ``μ ≥ μ_min`` (NaN elsewhere) into ``out``."""
     _ld_divide(image, mu, p, out)
 
@@ -102,7 +104,7 @@ def _surface_area(p, area):
             area[t, i, j] = _area(np.float64(i), np.float64(j), pt)
 
 
-def surface_area(p, area):
+def surface_area(p: np.ndarray, area: np.ndarray) -> None:
     """Area on the photosphere covered by every pixel, Mm² (NaN off disk or below μ_min).
 
     ``p`` float64 ``(nt, GEOM_NPARAMS)``: the 25 geometry parameters of
@@ -124,7 +126,7 @@ def _foreshortening(p, image, out):
             out[t, i, j] = image[t, i, j] / mu if mu >= pt[MUMIN_IDX] else np.nan
 
 
-def foreshortening(p, image, out):
+def foreshortening(p: np.ndarray, image: np.ndarray, out: np.ndarray) -> None:
     """``out = image / μ`` where ``μ ≥ μ_min``, NaN elsewhere (μ computed from the geometry).
 
     ``p`` float64 ``(nt or 1, GEOM_NPARAMS)``; ``image`` and ``out`` ``(nt, ny, nx)``.
@@ -143,7 +145,7 @@ def _solid_angle_weights(p, weight):
             weight[t, i, j] = omega if mu == mu else 0.0
 
 
-def solid_angle_weights(p, weight):
+def solid_angle_weights(p: np.ndarray, weight: np.ndarray) -> None:
     """Solid angle (sr) of every pixel whose line of sight meets the photosphere, 0 elsewhere.
 
     ``p`` float64 ``(nt, ≥ 25)``; ``weight`` float32 ``(nt, ny, nx)``.
@@ -180,7 +182,7 @@ def _disk_sums(image, weight, partial):
         partial[row, 4] = n_d
 
 
-def disk_sums(image, weight, sums):
+def disk_sums(image: np.ndarray, weight: np.ndarray, sums: np.ndarray) -> None:
     """Per frame: Σ wI and Σ w over finite on-disk pixels, Σ w on disk, their counts.
 
     Parameters

@@ -7,6 +7,8 @@ a C-contiguous ``(N, P)`` float32 array (``P = ny·nx``), the spectrum a
 blocks of :data:`BLOCK` consecutive pixels, one block per thread at a time, so
 that every inner loop runs over contiguous memory.
 """
+from __future__ import annotations
+
 import numba
 import numpy as np
 
@@ -143,7 +145,7 @@ def _check_bands(spec, starts, stops, weights, out, *, rows=False):
         raise ValueError("band_power: band bins outside the spectrum or wider than the weights")
 
 
-def prepare_series(v, out, taper, detrend):
+def prepare_series(v: np.ndarray, out: np.ndarray, taper: np.ndarray, detrend: int) -> None:
     """Fill ``out`` with the (differenced, detrended, tapered) FFT input of a window.
 
     Parameters
@@ -164,7 +166,8 @@ def prepare_series(v, out, taper, detrend):
     _prepare_series(v, out, taper, int(detrend))
 
 
-def band_power(spec, starts, stops, weights, out):
+def band_power(spec: np.ndarray, starts: np.ndarray, stops: np.ndarray, weights: np.ndarray,
+               out: np.ndarray) -> None:
     """Fused band sums ``out[b, p] = Σ_k weights[b, k − starts[b]]·|spec[k, p]|²``.
 
     Parameters
@@ -216,7 +219,7 @@ def _band_power_rows(spec, starts, stops, weights, out):
             out[b, p] = acc
 
 
-def prepare_rows(v, out, taper, detrend):
+def prepare_rows(v: np.ndarray, out: np.ndarray, taper: np.ndarray, detrend: int) -> None:
     """:func:`prepare_series` written pixel-major: ``out[p, t]`` for an FFT along the last axis.
 
     Parameters
@@ -235,7 +238,8 @@ def prepare_rows(v, out, taper, detrend):
     _prepare_rows(v, out, taper, int(detrend), centre, denom)
 
 
-def band_power_rows(spec, starts, stops, weights, out):
+def band_power_rows(spec: np.ndarray, starts: np.ndarray, stops: np.ndarray, weights: np.ndarray,
+                    out: np.ndarray) -> None:
     """:func:`band_power` of a pixel-major spectrum ``spec`` ``(P, K)``; ``out`` is ``(nb, P)``."""
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     stops = np.ascontiguousarray(stops, dtype=np.int64)

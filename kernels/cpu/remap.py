@@ -1,4 +1,6 @@
 """Derotation and tracking on the CPU (numba, parallel over output rows)."""
+from __future__ import annotations
+
 import types
 
 import numba
@@ -59,7 +61,7 @@ def _check(p, image, out, valid, order, width):
                          "must hold the same number of frames (valid the shape of out)")
 
 
-def derotate(p, image, out, valid, order=1):
+def derotate(p: np.ndarray, image: np.ndarray, out: np.ndarray, valid: np.ndarray, order: int = 1) -> None:
     """Derotate a stack of frames: ``out[t]`` is ``image[t]`` as seen at another time.
 
     Parameters
@@ -81,7 +83,7 @@ def derotate(p, image, out, valid, order=1):
     _derotate(p, image, out, valid, order)
 
 
-def track(p, image, out, valid, order=1):
+def track(p: np.ndarray, image: np.ndarray, out: np.ndarray, valid: np.ndarray, order: int = 1) -> None:
     """Resample a stack of frames onto a tracked heliographic map; as :func:`derotate`.
 
     ``p`` is float64 of shape ``(nt, 42)`` (see :mod:`kernels._remap_math`).

@@ -1,4 +1,8 @@
 """Disk geometry on the GPU: one thread per pixel (columns fastest), geometry computed in registers."""
+from __future__ import annotations
+
+from typing import Any
+
 from numba import cuda
 
 from .._disk_math import compile_for
@@ -31,7 +35,7 @@ def _sky_coordinates(p, impact, angle, t0):
         angle[t, i, j] = a
 
 
-def disk_coordinates(p, mu, lat, lon, on_disk):
+def disk_coordinates(p: Any, mu: Any, lat: Any, lon: Any, on_disk: Any) -> None:
     """Fill ``mu``, ``lat``, ``lon`` (float32, deg) and ``on_disk`` (bool) for a stack of frames.
 
     Same contract as :func:`kernels.cpu.disk_coordinates`; all arrays on the device
@@ -40,6 +44,6 @@ def disk_coordinates(p, mu, lat, lon, on_disk):
     launch_stack(_disk_coordinates, mu.shape, p, mu, lat, lon, on_disk)
 
 
-def sky_coordinates(p, impact, angle):
+def sky_coordinates(p: Any, impact: Any, angle: Any) -> None:
     """Impact parameter and position angle of every line of sight; as :func:`kernels.cpu.sky_coordinates`."""
     launch_stack(_sky_coordinates, impact.shape, p, impact, angle)

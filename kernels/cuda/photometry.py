@@ -6,7 +6,10 @@ float64 atomic add per block and sum; the tiny solve runs on the device too
 (one thread per frame), so a whole iterative fit + removal is a sequence of
 launches with no host round trip.
 """
+from __future__ import annotations
+
 import math
+from typing import Any
 
 from numba import config, cuda, float64
 
@@ -76,7 +79,7 @@ def _ld_sums(image, mu, p, sums, t0):
     _block_sum_into(acc, cuda.shared.array((NSUMS, REDUCE_THREADS), float64), sums, t, NSUMS)
 
 
-def ld_normal_sums(image, mu, p, sums):
+def ld_normal_sums(image: Any, mu: Any, p: Any, sums: Any) -> None:
     """Accumulate each frame's normal-equation sums; as :func:`kernels.cpu.ld_normal_sums`.
 
     All arrays on the device; ``sums`` is zeroed here before the atomic adds.
@@ -95,7 +98,7 @@ def _ld_solve(sums, basis, p):
         _solve(sums[t], basis, p[t], a, b, c)
 
 
-def ld_solve(sums, basis, p):
+def ld_solve(sums: Any, basis: Any, p: Any) -> None:
     """Solve every frame's normal equations on the device; as :func:`kernels.cpu.ld_solve`."""
     nt = p.shape[0]
     _ld_solve[math.ceil(nt / 32), 32](sums, basis, p)
@@ -110,7 +113,7 @@ def _ld_divide(image, mu, p, out, t0):
         out[t, i, j] = _contrast(image[t, i, j], mu[tm, i, j], p[t])
 
 
-def ld_divide(image, mu, p, out):
+def ld_divide(image: Any, mu: Any, p: Any, out: Any) -> None:
     """Contrast ``I / m(μ)``; as :func:`kernels.cpu.ld_divide`."""
     launch_stack(_ld_divide, image.shape, image, mu, p, out)
 
@@ -123,7 +126,7 @@ def _surface_area(p, area, t0):
         area[t, i, j] = _area(float64(i), float64(j), p[t])
 
 
-def surface_area(p, area):
+def surface_area(p: Any, area: Any) -> None:
     """Surface area per pixel, Mm²; as :func:`kernels.cpu.surface_area`."""
     launch_stack(_surface_area, area.shape, p, area)
 
@@ -141,7 +144,7 @@ def _foreshortening(p, image, out, t0):
             out[t, i, j] = math.nan
 
 
-def foreshortening(p, image, out):
+def foreshortening(p: Any, image: Any, out: Any) -> None:
     """``image / μ`` where ``μ ≥ μ_min``; as :func:`kernels.cpu.foreshortening`."""
     launch_stack(_foreshortening, image.shape, p, image, out)
 
@@ -155,7 +158,7 @@ def _solid_angle_weights(p, weight, t0):
         weight[t, i, j] = omega if mu == mu else 0.0
 
 
-def solid_angle_weights(p, weight):
+def solid_angle_weights(p: Any, weight: Any) -> None:
     """Pixel solid angles on the disk, 0 elsewhere; as :func:`kernels.cpu.solid_angle_weights`."""
     launch_stack(_solid_angle_weights, weight.shape, p, weight)
 
@@ -188,7 +191,7 @@ def _disk_sums(image, weight, sums, t0):
                     DISK_NSUMS)
 
 
-def disk_sums(image, weight, sums):
+def disk_sums(image: Any, weight: Any, sums: Any) -> None:
     """Per-frame disk sums; as :func:`kernels.cpu.disk_sums` (``sums`` zeroed here)."""
     sums[...] = 0
     _launch_reduction(_disk_sums, image.shape, image, weight, sums)

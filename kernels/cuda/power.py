@@ -17,7 +17,10 @@ time) are both coalesced. ``band_power_rows`` gives each pixel a row of
 :data:`BAND_LANES` threads that read the band bins of its spectrum row
 contiguously and reduce them in shared memory.
 """
+from __future__ import annotations
+
 import math
+from typing import Any
 
 from numba import config, cuda, float64
 
@@ -84,7 +87,7 @@ def _blocks(n):
     return max(1, math.ceil(n / THREADS_1D))
 
 
-def prepare_series(v, out, taper, detrend):
+def prepare_series(v: Any, out: Any, taper: Any, detrend: int) -> None:
     """Fill ``out`` with the FFT input of a window; as :func:`kernels.cpu.prepare_series`.
 
     ``v`` ``(N, P)``, ``out`` ``(M, P)`` and ``taper`` ``(M,)`` float64 on the device.
@@ -93,7 +96,7 @@ def prepare_series(v, out, taper, detrend):
     _prepare_series[_blocks(v.shape[1]), THREADS_1D](v, out, taper, int(detrend))
 
 
-def band_power(spec, starts, stops, weights, out):
+def band_power(spec: Any, starts: Any, stops: Any, weights: Any, out: Any) -> None:
     """Fused band sums; as :func:`kernels.cpu.band_power`, all arrays on the device."""
     _check_bands(spec, starts, stops, weights, out)
     _band_power[_blocks(spec.shape[1]), THREADS_1D](spec, starts, stops, weights, out)
@@ -145,7 +148,7 @@ def _prepare_rows(v, out, taper, detrend, centre, denom):
         cuda.syncthreads()
 
 
-def prepare_rows(v, out, taper, detrend):
+def prepare_rows(v: Any, out: Any, taper: Any, detrend: int) -> None:
     """The FFT input of a window, pixel-major; as :func:`kernels.cpu.prepare_rows`.
 
     ``v`` ``(N, P)`` (a window of the stored cube), ``out`` ``(P, M)``, ``taper``
@@ -183,7 +186,7 @@ def _band_power_rows(spec, starts, stops, weights, out):
         cuda.syncthreads()
 
 
-def band_power_rows(spec, starts, stops, weights, out):
+def band_power_rows(spec: Any, starts: Any, stops: Any, weights: Any, out: Any) -> None:
     """Fused band sums of a pixel-major spectrum ``(P, K)``; as :func:`kernels.cpu.band_power_rows`.
 
     All arrays on the device; ``starts``/``stops`` are not read back to the host

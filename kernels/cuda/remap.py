@@ -1,4 +1,8 @@
 """Derotation and tracking on the GPU: one fused kernel, geometry in registers, no coordinate arrays."""
+from __future__ import annotations
+
+from typing import Any
+
 from numba import cuda
 
 from .._launch import launch_stack
@@ -37,7 +41,7 @@ def _launch(kernel, p, image, out, valid, order, width):
     launch_stack(kernel, out.shape, p, image, out, valid, order)
 
 
-def derotate(p, image, out, valid, order=1):
+def derotate(p: Any, image: Any, out: Any, valid: Any, order: int = 1) -> None:
     """Derotate a stack of frames on the GPU; same contract as :func:`kernels.cpu.derotate`.
 
     All arrays on the device (``p`` float64 ``(nt, 55)``).
@@ -45,6 +49,6 @@ def derotate(p, image, out, valid, order=1):
     _launch(_derotate, p, image, out, valid, order, NDEROTATE)
 
 
-def track(p, image, out, valid, order=1):
+def track(p: Any, image: Any, out: Any, valid: Any, order: int = 1) -> None:
     """Tracked-map resampling on the GPU; same contract as :func:`kernels.cpu.track`."""
     _launch(_track, p, image, out, valid, order, NTRACK)

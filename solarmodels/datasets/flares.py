@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,6 +31,15 @@ from torch.utils.data import Dataset
 
 from solarmodels.registry import register_dataset
 from solarprep.datasets import normalize as norm
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import numpy.typing as npt
+    import xarray as xr
+    from astropy.time import Time
+
+    from solarprep.synthetic.goes import Flare
 
 __all__ = ["FlareImageDataset", "synthetic_flare_images", "synthetic_flare_series",
            "images_from_dataset", "fit_scaling", "apply_scaling", "invert_scaling"]
@@ -46,7 +56,7 @@ def _stats(stats):
                           {"__array__": float(stats["hi"]) - float(stats["lo"])})
 
 
-def fit_scaling(images, lo_pct: float = 0.5, hi_pct: float = 99.9) -> dict:
+def fit_scaling(images: npt.ArrayLike, lo_pct: float = 0.5, hi_pct: float = 99.9) -> dict:
     """Log-scale limits from training images: ``{"lo", "hi"}`` of ``log10(max(I, 1))``.
 
     All ``images`` given are training images (``fit_percentile`` over every pixel).
@@ -59,13 +69,13 @@ def fit_scaling(images, lo_pct: float = 0.5, hi_pct: float = 99.9) -> dict:
     return {"lo": lo, "hi": lo + float(s.scale_of())}
 
 
-def apply_scaling(images, stats) -> np.ndarray:
+def apply_scaling(images: npt.ArrayLike, stats: Mapping[str, float]) -> np.ndarray:
     """``2 (log10(max(I, 1)) − lo)/(hi − lo) − 1`` clipped to [−1, 1], float32."""
     x = 2.0 * norm.apply(_log(images), _stats(stats)) - 1.0
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 
-def invert_scaling(x, stats) -> np.ndarray:
+def invert_scaling(x: npt.ArrayLike, stats: Mapping[str, float]) -> np.ndarray:
     """Inverse of :func:`apply_scaling` (inside the clip): ``I = 10^(lo + (x + 1)/2 (hi − lo))``."""
     x = np.asarray(x, np.float64)
     return (10.0 ** norm.invert((x + 1.0) / 2.0, _stats(stats))).astype(np.float32)
@@ -85,7 +95,8 @@ class FlareImageDataset(Dataset):
 
     physical_units = "DN"
 
-    def __init__(self, images, labels, stats=None, *, physical_units="DN"):
+    def __init__(self, images: npt.ArrayLike, labels: npt.ArrayLike, stats: Mapping[str, float] | None = None,
+                 *, physical_units: str = "DN") -> None:
         images = np.asarray(images)
         labels = np.asarray(labels).astype(np.int64)
         keep = labels >= 0
@@ -146,9 +157,11 @@ def _flare_image(base, centre, flux, gain, sigma_px, rng, noise):
     return img
 
 
-def synthetic_flare_images(n: int, size: int = 32, *, seed: int = 0, classes=(0, 1, 2, 3, 4),
-                           gain: float = 3.0, flare_sigma: float = 0.2, n_base: int = 4,
-                           wavelength: int = 171, noise: float = 0.02, start="2024-05-01"):
+def synthetic_flare_images(n: int, size: int = 32, *, seed: int = 0,
+                           classes: Sequence[int] = (0, 1, 2, 3, 4), gain: float = 3.0,
+                           flare_sigma: float = 0.2, n_base: int = 4, wavelength: int = 171,
+                           noise: float = 0.02, start: str | Time = "2024-05-01"
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Balanced synthetic 171 Å images with a flare of random GOES class each.
 
     Returns ``(images (n, size, size) float32 in DN, labels (n,) int64, fluxes (n,) float64)``;
@@ -176,9 +189,11 @@ def synthetic_flare_images(n: int, size: int = 32, *, seed: int = 0, classes=(0,
 
 
 def synthetic_flare_series(n_frames: int = 120, size: int = 32, *, cadence_minutes: float = 12.0,
-                           seed: int = 0, flares=None, gain: float = 3.0, flare_sigma: float = 0.2,
+                           seed: int = 0, flares: Sequence[Flare | tuple[str | Time, str]] | None = None,
+                           gain: float = 3.0, flare_sigma: float = 0.2,
                            window_minutes: float = 6.0, wavelength: int = 171, noise: float = 0.02,
-                           start="2024-05-01T00:00"):
+                           start: str | Time = "2024-05-01T00:00"
+                           ) -> tuple[np.ndarray, xr.Dataset, xr.Dataset]:
     """A time series of synthetic 171 Å frames whose flares follow a GOES-like curve.
 
     Returns ``(images (N, size, size) float32, goes Dataset, labels Dataset)`` — the labels from
@@ -216,7 +231,8 @@ def synthetic_flare_series(n_frames: int = 120, size: int = 32, *, cadence_minut
     return np.asarray(images, np.float32), xrs, labels
 
 
-def images_from_dataset(ds, size: int | None = None, variable: str | None = None) -> np.ndarray:
+def images_from_dataset(ds: xr.Dataset, size: int | None = None,
+                        variable: str | None = None) -> np.ndarray:
     """Frames (N, size, size) float32 of a solar image Dataset (e.g. ``solarprep.load`` of AIA
     171 files), NaN → 0, area-resampled to ``size`` (None keeps the size)."""
     from solarprep.dataset import data_variables

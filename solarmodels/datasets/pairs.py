@@ -30,6 +30,7 @@ import logging
 import math
 import os
 import pathlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -37,6 +38,9 @@ import xarray as xr
 
 from solarmodels.config import ConfigError
 from solarmodels.registry import register_dataset
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["PairDataset", "SyntheticPairs", "open_pairs", "paired_offsets"]
 
@@ -55,7 +59,7 @@ def _json_value(value):
     return value if isinstance(value, (str, int, float, bool, list, type(None))) else str(value)
 
 
-def open_pairs(path) -> xr.Dataset:
+def open_pairs(path: str | os.PathLike[str]) -> xr.Dataset:
     """Open a solarprep netCDF file or zarr store lazily (nothing is loaded), with the units
     as in memory (:func:`solarprep.dataset.cf_decode`)."""
     from solarprep.dataset import cf_decode
@@ -71,7 +75,8 @@ def open_pairs(path) -> xr.Dataset:
     return cf_decode(xr.open_dataset(path, engine="h5netcdf"))
 
 
-def paired_offsets(rng, height, width, out_h, out_w, shake, train):
+def paired_offsets(rng: np.random.Generator, height: int, width: int, out_h: int, out_w: int,
+                   shake: int, train: bool) -> tuple[int, int]:
     """Top-left corner ``(dy, dx)`` of the output window in the ``shake``-padded frame."""
     h, w = height + 2 * shake, width + 2 * shake
     if out_h > h or out_w > w:
@@ -122,9 +127,11 @@ class PairDataset(torch.utils.data.Dataset):
         Sample dimension (default: the first dimension of the first input variable).
     """
 
-    def __init__(self, source, input, target, *, split=None, split_var="split", crop=None,
-                 shake=0, augment=None, pad_mode="edge", nan_to=None, mask=None, seed=0,
-                 sample_dim=None):
+    def __init__(self, source: str | os.PathLike[str] | xr.Dataset, input: str | Sequence[str],
+                 target: str | Sequence[str], *, split: str | None = None, split_var: str = "split",
+                 crop: int | tuple[int, int] | None = None, shake: int = 0,
+                 augment: bool | None = None, pad_mode: str = "edge", nan_to: float | None = None,
+                 mask: str | None = None, seed: int = 0, sample_dim: str | None = None) -> None:
         self.path = None if isinstance(source, xr.Dataset) else pathlib.Path(source)
         self.ds = source if isinstance(source, xr.Dataset) else open_pairs(source)
         self._pid = os.getpid()
@@ -199,7 +206,7 @@ class PairDataset(torch.utils.data.Dataset):
         h.update(f"{self.inputs}|{self.targets}|{self.split}|{len(self)}".encode())
         return h.hexdigest()[:16]
 
-    def set_epoch(self, epoch: int):
+    def set_epoch(self, epoch: int) -> None:
         """Select the augmentation offsets of ``epoch`` (called by the trainer)."""
         self.epoch = int(epoch)
 
@@ -273,7 +280,8 @@ class SyntheticPairs(torch.utils.data.Dataset):
     pixels), so a translation network can learn it but not trivially.
     """
 
-    def __init__(self, n=16, size=32, in_channels=1, out_channels=1, seed=0, blobs=6):
+    def __init__(self, n: int = 16, size: int = 32, in_channels: int = 1, out_channels: int = 1,
+                 seed: int = 0, blobs: int = 6) -> None:
         g = np.random.default_rng(seed)
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
         x = np.zeros((n, in_channels, size, size), np.float32)

@@ -16,8 +16,12 @@ DDIM step (Song, Meng & Ermon 2021, eq. 12):
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 from .guidance import guided_prediction
 
@@ -58,7 +62,8 @@ class DDPMScheduler:
         v = table.to(like.device)[t.long().to(like.device)].to(like.dtype)
         return v.view(-1, *([1] * (like.dim() - 1)))
 
-    def sample_timesteps(self, n: int, *, device=None, generator=None, low: int = 0) -> torch.Tensor:
+    def sample_timesteps(self, n: int, *, device: torch.device | str | None = None,
+                         generator: torch.Generator | None = None, low: int = 0) -> torch.Tensor:
         """Uniform training times ``t ~ U{low, …, T−1}`` (the seed uses ``low = 1``)."""
         gen_device = generator.device if generator is not None else device
         return torch.randint(low, self.num_train_timesteps, (n,), generator=generator,
@@ -72,7 +77,9 @@ class DDPMScheduler:
         return (ab.sqrt().to(x0.dtype).view(shape) * x0
                 + (1.0 - ab).sqrt().to(x0.dtype).view(shape) * noise)
 
-    def loss(self, model, x0, cond=None, *, null=None, generator=None, low: int = 0):
+    def loss(self, model: Callable[..., torch.Tensor], x0: torch.Tensor, cond: Any = None, *,
+             null: torch.Tensor | None = None, generator: torch.Generator | None = None,
+             low: int = 0) -> torch.Tensor:
         """ε-prediction MSE ``E‖ε − ε_θ(x_t, t, c)‖²`` for a batch (returns a scalar tensor)."""
         t = self.sample_timesteps(x0.shape[0], device=x0.device, generator=generator, low=low)
         gen_device = generator.device if generator is not None else x0.device
@@ -81,13 +88,14 @@ class DDPMScheduler:
         pred = model(self.add_noise(x0, noise, t), t, cond, null=null)
         return torch.nn.functional.mse_loss(pred.float(), noise.float())
 
-    def predict_x0(self, x_t, eps, t):
+    def predict_x0(self, x_t: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``x̂_0 = (x_t − √(1 − ᾱ_t) ε̂)/√ᾱ_t``."""
         ab = self._gather(self.alphas_cumprod, t, x_t)
         return (x_t - (1.0 - ab).sqrt() * eps) / ab.sqrt()
 
     # ------------------------------------------------------------------ reverse steps
-    def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor, *, generator=None,
+    def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor, *,
+             generator: torch.Generator | None = None,
              noise: torch.Tensor | None = None) -> torch.Tensor:
         """One DDPM ancestral step ``x_t → x_{t−1}`` (module docstring); ``noise`` overrides z."""
         t = int(t)
@@ -105,7 +113,8 @@ class DDPMScheduler:
         return mean + var ** 0.5 * noise
 
     def ddim_step(self, eps: torch.Tensor, t: int, t_prev: int, x_t: torch.Tensor, *,
-                  eta: float = 0.0, generator=None, noise: torch.Tensor | None = None,
+                  eta: float = 0.0, generator: torch.Generator | None = None,
+                  noise: torch.Tensor | None = None,
                   clip: float | None = None) -> torch.Tensor:
         """One DDIM step ``x_t → x_{t_prev}`` (``t_prev < 0``: to the clean image)."""
         t, t_prev = int(t), int(t_prev)
@@ -140,8 +149,10 @@ class DDPMScheduler:
         return [i * stride for i in range(n)][::-1]
 
     @torch.no_grad()
-    def sample(self, model, shape, cond=None, *, method: str = "ddim", num_inference_steps: int = 50,
-               guidance_scale: float = 3.0, eta: float = 0.0, generator=None, device=None,
+    def sample(self, model: Callable[..., torch.Tensor], shape: tuple[int, ...], cond: Any = None, *,
+               method: str = "ddim", num_inference_steps: int = 50, guidance_scale: float = 3.0,
+               eta: float = 0.0, generator: torch.Generator | None = None,
+               device: torch.device | str | None = None,
                progress: bool = False, x_T: torch.Tensor | None = None) -> torch.Tensor:
         """Draw samples ``x_0`` (clamped to ``clip_sample``) with classifier-free guidance.
 

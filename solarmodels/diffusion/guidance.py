@@ -14,7 +14,12 @@ null condition per sample; ``cond`` is a tensor or a dict of tensors with batch 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["cfg_combine", "drop_condition", "guided_prediction"]
 
@@ -24,7 +29,8 @@ def cfg_combine(cond: torch.Tensor, uncond: torch.Tensor, scale: float) -> torch
     return uncond + scale * (cond - uncond)
 
 
-def drop_condition(batch_size: int, p: float, *, device=None, generator=None) -> torch.Tensor:
+def drop_condition(batch_size: int, p: float, *, device: torch.device | str | None = None,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
     """Bool mask (B,): True where the condition is replaced by the null condition (prob. ``p``)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"condition drop probability must be in [0, 1], not {p}")
@@ -43,8 +49,8 @@ def _cat(a, b):
     return torch.cat([a, b], dim=0)
 
 
-def guided_prediction(model, x: torch.Tensor, t: torch.Tensor, cond, scale: float,
-                      **kwargs) -> torch.Tensor:
+def guided_prediction(model: Callable[..., torch.Tensor], x: torch.Tensor, t: torch.Tensor, cond: Any,
+                      scale: float, **kwargs: Any) -> torch.Tensor:
     """Guided network output ``ε̃`` (or velocity) with the cond and uncond passes in one batch.
 
     Parameters

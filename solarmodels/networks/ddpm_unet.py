@@ -235,7 +235,8 @@ class DDPMUNet(nn.Module):
         """Label value of the null (unconditional) class."""
         return self.config.num_classes
 
-    def embed(self, t, y=None, null=None):
+    def embed(self, t: torch.Tensor, y: torch.Tensor | None = None,
+              null: torch.Tensor | None = None) -> torch.Tensor:
         """Conditioning vector ``sinusoid(t) + class_embedding(y)`` (null class: learned or zero)."""
         e = timestep_embedding(t, self.config.time_dim).to(self.label_emb.weight.dtype)
         n = self.config.num_classes
@@ -249,7 +250,8 @@ class DDPMUNet(nn.Module):
         real = (y < n)
         return e + self.label_emb(y.clamp(max=n - 1)) * real[:, None].to(e.dtype)
 
-    def forward(self, x, t, y=None, null=None):
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None,
+                null: torch.Tensor | None = None) -> torch.Tensor:
         div = 2 ** (self.levels - 1)
         if x.shape[-1] % div or x.shape[-2] % div:
             raise ValueError(f"image size {tuple(x.shape[-2:])} must be divisible by {div} "

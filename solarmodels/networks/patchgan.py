@@ -74,7 +74,8 @@ class PatchGAN(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         init_weights(self, cfg.init_gain)
 
-    def forward(self, x: torch.Tensor, return_features: bool = False):
+    def forward(self, x: torch.Tensor, return_features: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         features = []
         for block in self.blocks:
             x = block(x)

@@ -48,7 +48,8 @@ class GlobalGenerator(ResnetGenerator):
 class NLayerDiscriminator(nn.Module):
     """One pix2pixHD PatchGAN; ``forward`` returns the list of block outputs (logits last)."""
 
-    def __init__(self, in_channels, ndf=64, n_layers=3, norm="instance", padding=2, max_width=512):
+    def __init__(self, in_channels: int, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
+                 padding: int = 2, max_width: int = 512) -> None:
         super().__init__()
         blocks = [nn.Sequential(nn.Conv2d(in_channels, ndf, 4, 2, padding), nn.LeakyReLU(0.2))]
         ch = ndf
@@ -61,7 +62,7 @@ class NLayerDiscriminator(nn.Module):
         blocks.append(nn.Sequential(nn.Conv2d(ch, 1, 4, 1, padding)))
         self.blocks = nn.ModuleList(blocks)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         feats = []
         for block in self.blocks:
             x = block(x)
@@ -97,7 +98,7 @@ class MultiscaleDiscriminator(nn.Module):
         self.pool = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
         init_weights(self, cfg.init_gain)
 
-    def forward(self, x) -> list[list[torch.Tensor]]:
+    def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
         out = []
         for k, disc in enumerate(self.scales):
             if k > 0:

@@ -25,11 +25,17 @@ the two former classes and their checkpoints load unchanged.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from torch import nn
 
 from solarmodels.config import ConfigError
 from solarmodels.networks.unet import init_weights, norm_layer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import torch
 
 __all__ = ["ResnetGeneratorConfig", "ResnetGenerator", "ResidualBlock", "padding_layer",
            "ACTIVATIONS"]
@@ -52,14 +58,15 @@ def padding_layer(kind: str, size: int) -> nn.Module:
 class ResidualBlock(nn.Module):
     """``x + F(x)``, ``F`` = pad → conv 3×3 → norm → act → pad → conv 3×3 → norm."""
 
-    def __init__(self, channels, *, padding="reflect", norm="instance", activation=nn.ReLU):
+    def __init__(self, channels: int, *, padding: str = "reflect", norm: str = "instance",
+                 activation: Callable[[], nn.Module] = nn.ReLU) -> None:
         super().__init__()
         self.body = nn.Sequential(
             padding_layer(padding, 1), nn.Conv2d(channels, channels, 3),
             norm_layer(norm, channels), activation(), padding_layer(padding, 1),
             nn.Conv2d(channels, channels, 3), norm_layer(norm, channels))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
 
 
@@ -90,7 +97,7 @@ class ResnetGenerator(nn.Module):
         the defaults of :class:`ResnetGeneratorConfig`), optional
     """
 
-    def __init__(self, config=None):
+    def __init__(self, config: ResnetGeneratorConfig | None = None) -> None:
         super().__init__()
         cfg = config or ResnetGeneratorConfig()
         self.config = cfg
@@ -133,7 +140,7 @@ class ResnetGenerator(nn.Module):
         self.model = nn.Sequential(*layers)
         init_weights(self, cfg.init_gain)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
     def output_layer(self) -> nn.Module:

@@ -18,6 +18,8 @@ The seed treats the 63 tiles as a 1-D strip (1-D tile positions; a 1×63 image f
 ResNet). With ``grid=(7, 9)`` both networks keep the 2-D tile geometry instead: 2-D
 sinusoidal tile positions (row, column) for the transformer, a 7×9 image for the ResNet.
 """
+from __future__ import annotations
+
 import dataclasses
 import math
 
@@ -32,7 +34,7 @@ __all__ = ["SinusoidalPositions", "SpatioTemporalAttention", "SpatioTemporalAtte
            "sinusoidal_table_2d", "tiles_to_video"]
 
 
-def sinusoidal_table(length, d_model):
+def sinusoidal_table(length: int, d_model: int) -> torch.Tensor:
     """Sinusoidal position table of Vaswani et al. (2017), ``(length, d_model)``.
 
     ``PE[p, 2i] = sin(p / 10000^(2i/d))``, ``PE[p, 2i+1] = cos(p / 10000^(2i/d))``.
@@ -48,7 +50,7 @@ def sinusoidal_table(length, d_model):
     return table.float()
 
 
-def sinusoidal_table_2d(rows, cols, d_model):
+def sinusoidal_table_2d(rows: int, cols: int, d_model: int) -> torch.Tensor:
     """2-D sinusoidal positions of a row-major ``rows × cols`` grid, ``(rows·cols, d_model)``.
 
     The first ``d_model/2`` features encode the row index, the last ``d_model/2`` the column
@@ -64,11 +66,11 @@ def sinusoidal_table_2d(rows, cols, d_model):
 class SinusoidalPositions(nn.Module):
     """Adds a fixed position table to a ``(batch, sequence, d_model)`` tensor (no parameters)."""
 
-    def __init__(self, table):
+    def __init__(self, table: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("table", table[None], persistent=False)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[1]
         if n > self.table.shape[1]:
             raise ValueError(f"sequence of {n} is longer than the {self.table.shape[1]} "
@@ -141,7 +143,7 @@ class SpatioTemporalAttention(nn.Module):
     :func:`sinusoidal_table_2d` over (row, column) when ``config.grid`` is set.
     """
 
-    def __init__(self, config=None):
+    def __init__(self, config: SpatioTemporalAttentionConfig | None = None) -> None:
         super().__init__()
         cfg = config or SpatioTemporalAttentionConfig()
         self.config = cfg
@@ -155,7 +157,7 @@ class SpatioTemporalAttention(nn.Module):
         self.spatial_encoder = _encoder(cfg)
         self.fc = nn.Linear(cfg.d_model, 1)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` of shape (B, T, C, N) → (B, N)."""
         b, t, c, n = x.shape
         if n != self.config.num_tiles or c != self.config.num_channels:
@@ -223,7 +225,8 @@ class VideoResNet18(nn.Module):
     convolutions, unit/zero batch norm, ``N(0, 0.01)`` linear weights and zero biases.
     """
 
-    def __init__(self, in_channels=3, num_outputs=400, width=64, blocks=(2, 2, 2, 2)):
+    def __init__(self, in_channels: int = 3, num_outputs: int = 400, width: int = 64,
+                 blocks: tuple[int, ...] = (2, 2, 2, 2)) -> None:
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv3d(in_channels, width, kernel_size=(3, 7, 7), stride=(1, 2, 2),
@@ -253,7 +256,7 @@ class VideoResNet18(nn.Module):
                 nn.init.normal_(m.weight, 0.0, 0.01)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` of shape (B, C, T, H, W) → (B, num_outputs)."""
         x = self.stem(x)
         for i in range(self.n_stages):
@@ -261,7 +264,7 @@ class VideoResNet18(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def tiles_to_video(x, grid=None):
+def tiles_to_video(x: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:
     """``(B, T, C, N)`` tile series → ``(B, C, T, H, W)`` video for a 3-D CNN.
 
     ``grid=None`` gives the seed's 1×N strip; ``grid=(rows, cols)`` the row-major tile grid.
@@ -313,7 +316,7 @@ class SpatioTemporalResNet(nn.Module):
     as torchvision's ``r3d_18``) maps the ``(B, C, T, H, W)`` video to N values.
     """
 
-    def __init__(self, config=None):
+    def __init__(self, config: SpatioTemporalResNetConfig | None = None) -> None:
         super().__init__()
         cfg = config or SpatioTemporalResNetConfig()
         self.config = cfg
@@ -321,7 +324,7 @@ class SpatioTemporalResNet(nn.Module):
         self.backbone = VideoResNet18(cfg.num_channels, cfg.num_tiles, cfg.width,
                                       tuple(cfg.blocks))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` of shape (B, T, C, N) → (B, N)."""
         if x.shape[2] != self.config.num_channels or x.shape[3] != self.config.num_tiles:
             raise ValueError(f"input {tuple(x.shape)} must be (batch, time, "

@@ -77,7 +77,7 @@ class FourierEncoder(nn.Module):
         self.time_period = float(time_period)
 
     def forward(self, values: torch.Tensor, times: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None):
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokens ``(B, max_length, mapping_size)`` and mask ``(B, max_length)`` of ``values`` (B, L)."""
         if values.dim() != 2:
             raise ValueError(f"light-curve values must be (batch, length), got {tuple(values.shape)}")
@@ -108,7 +108,8 @@ class CaptionEmbedder(nn.Module):
         self.fc2 = nn.Linear(hidden_size, hidden_size)
         self.y_embedding = nn.Parameter(torch.randn(max_length, mapping_size) / mapping_size ** 0.5)
 
-    def forward(self, tokens, mask, null=None):
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor, null: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         # no ``if null.any()``: that would sync the host, and DDP needs the null sequence in
         # every graph (it then gets a zero gradient when no sample of the batch is dropped)
         if null is not None:
@@ -387,7 +388,9 @@ class STDiT(nn.Module):
             nn.init.zeros_(blk.cross.proj.weight)
         nn.init.zeros_(self.final_linear.weight)
 
-    def encode_condition(self, cond, batch, device, null=None):
+    def encode_condition(self, cond: torch.Tensor | dict[str, torch.Tensor] | None, batch: int,
+                         device: torch.device | str, null: torch.Tensor | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
         """Light-curve tokens ``(B, max_length, hidden)`` and mask from ``cond`` (see forward)."""
         if cond is None:
             values = torch.zeros(batch, 1, device=device)
@@ -402,7 +405,9 @@ class STDiT(nn.Module):
         tokens, m = self.encoder(values.to(device), times, mask)
         return self.y_embedder(tokens, m, null)
 
-    def forward(self, x, t, cond=None, null=None):
+    def forward(self, x: torch.Tensor, t: torch.Tensor,
+                cond: torch.Tensor | dict[str, torch.Tensor] | None = None,
+                null: torch.Tensor | None = None) -> torch.Tensor:
         if isinstance(cond, dict) and cond.get("channels") is not None:
             x = torch.cat([x, cond["channels"].to(x.dtype)], dim=1)
         if x.shape[1] != self.config.in_channels:

@@ -62,7 +62,7 @@ def unet_levels(image_size: int) -> int:
     return levels
 
 
-def norm_layer(kind: str, channels: int, *, momentum=0.1, eps=1e-5):
+def norm_layer(kind: str, channels: int, *, momentum: float = 0.1, eps: float = 1e-5) -> nn.Module:
     """``BatchNorm2d``, ``InstanceNorm2d`` (affine False, as pix2pixHD) or ``Identity``."""
     if kind == "batch":
         return nn.BatchNorm2d(channels, momentum=momentum, eps=eps)
@@ -73,7 +73,7 @@ def norm_layer(kind: str, channels: int, *, momentum=0.1, eps=1e-5):
     raise ConfigError(f"norm must be 'batch', 'instance' or 'none', got {kind!r}")
 
 
-def init_weights(module: nn.Module, gain: float = 0.02):
+def init_weights(module: nn.Module, gain: float = 0.02) -> nn.Module:
     """pix2pix initialisation: conv weights N(0, gain), batch-norm γ N(1, gain), biases 0."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):

@@ -10,6 +10,7 @@ Batches: ``{"input": (B, C, H, W) in [−1, 1], "label": (B,) int64 0..4}``.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -17,6 +18,12 @@ from solarmodels.diffusion import DDPMScheduler, drop_condition
 from solarmodels.registry import register_system
 from solarmodels.systems.base import value_range_problems
 from solarmodels.systems.diffusion import DiffusionConfig, DiffusionSystem
+
+if TYPE_CHECKING:
+    import os
+    from typing import Any
+
+    from torch import nn
 
 __all__ = ["DDPMSystem", "DDPMSystemConfig"]
 
@@ -43,23 +50,26 @@ class DDPMSystem(DiffusionSystem):
     config_cls = DDPMSystemConfig
     default_lr = 3e-4
 
-    def __init__(self, config=None, networks=None):
+    def __init__(self, config: Any = None, networks: dict | None = None) -> None:
         super().__init__(config, networks)
         c = self.config
         self.scheduler = DDPMScheduler(c.num_train_timesteps, c.beta_start, c.beta_end,
                                        variance=c.variance)
 
-    def diffusion_loss(self, batch, p_uncond, net, generator=None):
+    def diffusion_loss(self, batch: dict[str, torch.Tensor], p_uncond: float, net: nn.Module,
+                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
         x0 = batch["input"]
         null = drop_condition(x0.shape[0], p_uncond, device=x0.device, generator=generator)
         return self.scheduler.loss(net, x0, batch.get("label"), null=null,
                                    generator=generator), {}
 
-    def condition(self, batch):
+    def condition(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
         return batch.get("label")
 
-    def draw(self, net, shape, cond, *, steps, guidance_scale, generator, progress,
-             method=None, eta=None):
+    def draw(  # type: ignore[override]  # method/eta, no **options: narrower than the base
+            self, net: nn.Module, shape: tuple[int, ...], cond: torch.Tensor | None, *, steps: int,
+            guidance_scale: float, generator: torch.Generator | None, progress: bool,
+            method: str | None = None, eta: float | None = None) -> torch.Tensor:
         c = self.config
         return self.scheduler.sample(net, shape, cond, method=method or c.sample_method,
                                      num_inference_steps=steps, guidance_scale=guidance_scale,
@@ -67,33 +77,38 @@ class DDPMSystem(DiffusionSystem):
                                      device=self.device, progress=progress)
 
     @torch.no_grad()
-    def sample(self, labels, shape=None, *, method=None, steps=None, guidance_scale=None,
-               eta=None, generator=None, progress=False):
+    def sample(  # type: ignore[override]  # ``labels``, no **options: narrower than the base
+            self, labels: torch.Tensor | None, shape: tuple[int, ...] | None = None, *,
+            method: str | None = None, steps: int | None = None,
+            guidance_scale: float | None = None, eta: float | None = None,
+            generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
         """Guided samples (B, C, H, W) in [−1, 1] for ``labels`` (B,) (``None``: unconditional)."""
         return super().sample(labels, shape, steps=steps, guidance_scale=guidance_scale,
                               generator=generator, progress=progress, method=method, eta=eta)
 
     # ----------------------------------------------------------------- run contract
-    def check_data(self, dataset):
+    def check_data(self, dataset: Any) -> list[str]:
         """Images must be scaled to [−1, 1] (:mod:`solarmodels.datasets.flares`)."""
         return value_range_problems(dataset, ("input",), limit=1.0 + 1e-6)
 
-    def evaluate(self, ctx, dataset, out_dir, options):
+    def evaluate(self, ctx: Any, dataset: Any, out_dir: str | os.PathLike[str], options: Any) -> dict:
         """FID / KID, cluster metrics, the F1 study and baselines
         (:func:`solarmodels.evaluate_generative.evaluate_ddpm`)."""
         from solarmodels.evaluate_generative import evaluate_ddpm
 
         return evaluate_ddpm(self, ctx, dataset, out_dir, options)
 
-    def sample_file(self, ctx, out_path, *, goes_class="M", n=16, seed=0, steps=None,
-                    guidance_scale=None, **options):
+    def sample_file(self, ctx: Any, out_path: str | os.PathLike[str], *, goes_class: str | int = "M",
+                    n: int = 16, seed: int = 0, steps: int | None = None,
+                    guidance_scale: float | None = None, **options: Any) -> dict:
         """``n`` images of one GOES class (:func:`solarmodels.inference.sample_ddpm`)."""
         from solarmodels.inference import sample_ddpm
 
         return sample_ddpm(self, ctx, out_path, goes_class=goes_class, n=n, seed=seed,
                            steps=steps, guidance_scale=guidance_scale)
 
-    def predict_file(self, ctx, source, out_path, *, n=16, seed=0, **options):
+    def predict_file(self, ctx: Any, source: str | os.PathLike[str], out_path: str | os.PathLike[str], *,
+                     n: int = 16, seed: int = 0, **options: Any) -> dict:
         """One image per time of a GOES light curve (:func:`solarmodels.inference.predict_ddpm`)."""
         from solarmodels.inference import predict_ddpm
 

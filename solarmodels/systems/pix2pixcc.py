@@ -68,7 +68,7 @@ def concordance(target: torch.Tensor, output: torch.Tensor, *, ccc: bool = True,
     return r.mean()
 
 
-def inspector_loss(target, output, *, n_scales: int = 4, ccc: bool = True,
+def inspector_loss(target: torch.Tensor, output: torch.Tensor, *, n_scales: int = 4, ccc: bool = True,
                    per_sample: bool = False, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over ``n_scales`` pooled scales of ``1 − CC`` (see the module docstring).
 
@@ -150,10 +150,11 @@ class Pix2PixCC(Pix2PixHD):
             y = y.repeat(1, reps[1], 1, 1)
         return torch.cat([x, y], 1)
 
-    def adversarial_weight(self):
+    def adversarial_weight(self) -> float:
         return 0.5 * self.config.lambda_lsgan
 
-    def generator_extra_loss(self, fake, batch):
+    def generator_extra_loss(self, fake: torch.Tensor, batch: dict[str, torch.Tensor]
+                             ) -> tuple[torch.Tensor | float, dict]:
         mask = batch.get("mask") if getattr(self.config, "masked_cc", False) else None
         cc = inspector_loss(batch["target"], fake, n_scales=self.config.n_cc, ccc=self.config.ccc,
                             per_sample=self.config.per_sample, mask=mask)

@@ -18,6 +18,7 @@ not aim at (docs/models.md, far-side learning at CPU size).
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -26,10 +27,17 @@ from solarmodels.registry import create_model, register_system
 from solarmodels.systems.base import network_channels, set_requires_grad
 from solarmodels.systems.pix2pix import Pix2PixA, _masked_mse, masked_l1
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from torch import nn
+
+    from solarmodels.systems.base import StepContext
+
 __all__ = ["Pix2PixHDConfig", "Pix2PixHD", "lsgan_loss", "feature_matching_loss"]
 
 
-def lsgan_loss(outputs, target_is_real: bool) -> torch.Tensor:
+def lsgan_loss(outputs: Sequence[Sequence[torch.Tensor]], target_is_real: bool) -> torch.Tensor:
     """``Σ_k MSE(logits_k, 1 or 0)`` over the scales of a multi-scale discriminator output."""
     total = 0.0
     for feats in outputs:
@@ -38,7 +46,9 @@ def lsgan_loss(outputs, target_is_real: bool) -> torch.Tensor:
     return total
 
 
-def feature_matching_loss(fake_outputs, real_outputs, *, double_count_scale0=False) -> torch.Tensor:
+def feature_matching_loss(fake_outputs: Sequence[Sequence[torch.Tensor]],
+                          real_outputs: Sequence[Sequence[torch.Tensor]], *,
+                          double_count_scale0: bool = False) -> torch.Tensor:
     """pix2pixHD feature matching: ``Σ_k Σ_{j<T} (1/n)(4/T) L1(fake_k^(j), real_k^(j))``.
 
     ``real_outputs`` are detached. ``double_count_scale0`` adds the scale-0 term a second time
@@ -89,7 +99,7 @@ class Pix2PixHD(Pix2PixA):
     def _d_input(self, x, y):
         return torch.cat([x, y], 1)
 
-    def build_networks(self, given):
+    def build_networks(self, given: dict[str, nn.Module]) -> dict[str, nn.Module]:
         out = super().build_networks(given)
         if "d" not in given:
             g = given.get("g") or out["g"]
@@ -101,17 +111,19 @@ class Pix2PixHD(Pix2PixA):
             out["d"] = create_model(self.config.discriminator, cfg)
         return out
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"g": self._adam(self.networks["g"]), "d": self._adam(self.networks["d"])}
 
-    def generator_extra_loss(self, fake, batch) -> tuple[torch.Tensor | float, dict]:
+    def generator_extra_loss(self, fake: torch.Tensor, batch: dict[str, torch.Tensor]
+                             ) -> tuple[torch.Tensor | float, dict]:
         """Additional generator terms (none here; Pix2PixCC adds its correlation inspector)."""
         return 0.0, {}
 
     def adversarial_weight(self) -> float:
         return self.config.lambda_gan
 
-    def training_step(self, batch, step):
+    def training_step(self, batch: dict[str, torch.Tensor],
+                      step: StepContext) -> dict[str, torch.Tensor]:
         g, d = self.networks["g"], self.networks["d"]
         x, y = batch["input"], batch["target"]
         fake = self.generate(g, x)

@@ -7,9 +7,23 @@ Orbiter, ...) need JPL Horizons or SPICE kernels, which this package never
 downloads: pass the observer explicitly (a
 :class:`~astropy.coordinates.SkyCoord`) where one is needed.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from solarprep.errors import EphemerisError  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:
+    import datetime
+    from collections.abc import Sequence
+    from typing import TypeAlias
+
+    from astropy.coordinates import SkyCoord
+    from astropy.time import Time
+
+    TimeLike: TypeAlias = "Time | str | datetime.datetime | np.datetime64"
 
 __all__ = ["as_time", "as_time_array", "stonyhurst_drift", "earth_observer",
            "observer_arrays", "EARTH_LIKE_TOLERANCE_DEG"]
@@ -19,14 +33,14 @@ __all__ = ["as_time", "as_time_array", "stonyhurst_drift", "earth_observer",
 EARTH_LIKE_TOLERANCE_DEG = 0.1
 
 
-def as_time(t):
+def as_time(t: TimeLike) -> Time:
     """An :class:`astropy.time.Time` (UTC) from a Time, string, datetime or datetime64."""
     from astropy.time import Time
 
     return t if isinstance(t, Time) else Time(t, scale="utc")
 
 
-def as_time_array(times):
+def as_time_array(times: TimeLike | Sequence[TimeLike] | np.ndarray) -> Time:
     """Like :func:`as_time`, always one-dimensional."""
     from astropy.time import Time
 
@@ -34,7 +48,7 @@ def as_time_array(times):
     return Time([t]) if t.isscalar else t
 
 
-def stonyhurst_drift(t0, times):
+def stonyhurst_drift(t0: TimeLike, times: TimeLike | Sequence[TimeLike] | np.ndarray) -> np.ndarray:
     """Stonyhurst longitude at ``times`` of points fixed in inertial space at ``t0`` (deg).
 
     The point at Stonyhurst longitude 0 (on the solar equator) at ``t0`` is carried
@@ -67,7 +81,8 @@ def stonyhurst_drift(t0, times):
     return lon + 360.0 * np.round((expected - lon) / 360.0)
 
 
-def earth_observer(times):
+def earth_observer(times: TimeLike | Sequence[TimeLike] | np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The Earth's heliographic Stonyhurst position at ``times``.
 
     Returns
@@ -80,7 +95,7 @@ def earth_observer(times):
     return observer_arrays(get_earth(as_time_array(times)))
 
 
-def observer_arrays(coord):
+def observer_arrays(coord: SkyCoord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distance (m) and Stonyhurst longitude/latitude (deg) of any observer SkyCoord."""
     import astropy.units as u
     from sunpy.coordinates import HeliographicStonyhurst

@@ -24,7 +24,9 @@ from solarprep.errors import GeometryError  # noqa: F401 (re-exported)
 from solarprep.parallel.blocks import frame_rows, is_chunked, map_frames
 
 if TYPE_CHECKING:
-    import xarray as xr
+    from collections.abc import Iterable
+
+    import sunpy.map
 
 __all__ = ["FrameGeometry", "frame_geometries", "kernel_params",
            "disk_coordinates", "RSUN_REF_DEFAULT"]
@@ -89,7 +91,7 @@ class FrameGeometry:
         return math.degrees(math.asin(self.rsun_ref / self.dsun_obs)) * 3600.0
 
     @classmethod
-    def from_map(cls, smap):
+    def from_map(cls, smap: sunpy.map.GenericMap) -> FrameGeometry:
         """Read the geometry of a sunpy Map.
 
         Uses the Map's own properties (reference pixel and coordinate, scale,
@@ -140,7 +142,7 @@ class FrameGeometry:
                 f"by CROTA2={crota2:.6f} deg by {skew:.2e}); skewed images are not supported")
         return geom
 
-    def turned_half(self, ny, nx):
+    def turned_half(self, ny: int, nx: int) -> FrameGeometry:
         """The geometry of the same image turned by 180° (``data[::-1, ::-1]``).
 
         Turning is an exact pixel permutation: FITS pixel ``p`` becomes
@@ -151,7 +153,7 @@ class FrameGeometry:
         return dataclasses.replace(self, crpix1=nx + 1.0 - self.crpix1,
                                    crpix2=ny + 1.0 - self.crpix2, crota2=crota2)
 
-    def kernel_params(self):
+    def kernel_params(self) -> np.ndarray:
         """The float64 parameter vector of :mod:`kernels._disk_math` (length 25)."""
         p = np.empty(NPARAMS)
         p[0] = self.crpix1 - 1.0
@@ -194,7 +196,7 @@ def _observer_to_stonyhurst(b0, l0):
     return rz @ ry
 
 
-def frame_geometries(ds):
+def frame_geometries(ds: xr.Dataset) -> list[FrameGeometry]:
     """One :class:`FrameGeometry` per frame of a solar Dataset, read from its coordinates."""
     missing = [name for name in GEOMETRY_COORDS if name not in ds.coords]
     if missing:
@@ -210,7 +212,7 @@ def frame_geometries(ds):
                           rsun_ref=rsun_ref, lonpole=lonpole) for t in range(n)]
 
 
-def kernel_params(geometries):
+def kernel_params(geometries: Iterable[FrameGeometry]) -> np.ndarray:
     """Stack the parameter vectors of several frames into an ``(n, 25)`` float64 array."""
     return np.stack([g.kernel_params() for g in geometries])
 

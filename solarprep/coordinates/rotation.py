@@ -26,10 +26,17 @@ name          A       B      C      unit       source
 The synodic rate (as seen from the mean orbiting Earth) is the sidereal rate
 minus 0.9856 deg/day (:data:`SYNODIC_OFFSET`), as sunpy does.
 """
+from __future__ import annotations
+
 import dataclasses
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import astropy.units as u
+    import numpy.typing as npt
 
 __all__ = ["RotationLaw", "get_law", "LAWS", "SYNODIC_OFFSET", "URAD_PER_S", "DEG_PER_DAY"]
 
@@ -80,7 +87,8 @@ class RotationLaw:
             object.__setattr__(self, key, float(value))
 
     @classmethod
-    def from_quantities(cls, A, B=0.0, C=0.0, *, name="custom", reference=""):
+    def from_quantities(cls, A: u.Quantity, B: u.Quantity | float = 0.0, C: u.Quantity | float = 0.0, *,
+                        name: str = "custom", reference: str = "") -> RotationLaw:
         """Build a law from angular-rate Quantities (e.g. µrad/s or deg/day).
 
         Parameters
@@ -102,7 +110,7 @@ class RotationLaw:
 
         return cls(name, rad_s(A), rad_s(B), rad_s(C), reference)
 
-    def rate(self, lat_deg, frame_time="sidereal"):
+    def rate(self, lat_deg: npt.ArrayLike, frame_time: str = "sidereal") -> float | np.ndarray:
         """Angular velocity at heliographic latitude ``lat_deg`` (deg), in rad/s.
 
         Parameters
@@ -119,11 +127,12 @@ class RotationLaw:
             omega = omega - SYNODIC_OFFSET
         return omega
 
-    def delta_lon(self, duration_s, lat_deg, frame_time="sidereal"):
+    def delta_lon(self, duration_s: npt.ArrayLike, lat_deg: npt.ArrayLike,
+                  frame_time: str = "sidereal") -> float | np.ndarray:
         """Change of longitude (deg, not wrapped) after ``duration_s`` seconds at ``lat_deg``."""
         return np.degrees(self.rate(lat_deg, frame_time) * np.asarray(duration_s, dtype=float))
 
-    def to_quantities(self):
+    def to_quantities(self) -> tuple[u.Quantity, u.Quantity, u.Quantity]:
         """The coefficients ``(A, B, C)`` as Quantities in µrad/s."""
         import astropy.units as u
 
@@ -144,7 +153,7 @@ LAWS = {
 }
 
 
-def get_law(law):
+def get_law(law: str | RotationLaw | tuple[u.Quantity, ...]) -> RotationLaw:
     """Return a :class:`RotationLaw` from a name, a law, or an ``(A, B, C)`` tuple of Quantities.
 
     Parameters

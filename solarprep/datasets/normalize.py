@@ -32,9 +32,12 @@ Statistics are never fitted on a chunked (dask) Dataset
 (:class:`~solarprep.errors.ChunkingError`): fit them on an in-memory sample and
 :func:`apply` them, lazily, to the chunked data.
 """
+from __future__ import annotations
+
 import dataclasses
 import json
 import logging
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -42,6 +45,10 @@ import xarray as xr
 from solarprep.backend import is_cupy
 from solarprep.errors import NormalizationError  # noqa: F401 (re-exported)
 from solarprep.parallel.blocks import require_explicit
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from types import ModuleType
 
 __all__ = ["NormStats", "METHODS", "fit", "fit_zscore", "fit_minmax", "fit_peak",
            "fit_percentile", "apply", "invert", "array_module"]
@@ -52,7 +59,7 @@ log = logging.getLogger(__name__)
 METHODS = ("zscore", "minmax", "peak", "percentile")
 
 
-def array_module(array):
+def array_module(array: Any) -> ModuleType:
     """``cupy`` for a CuPy array (or an xarray object holding one), else ``numpy``."""
     data = array.data if isinstance(array, (xr.DataArray, xr.Variable)) else array
     if is_cupy(data):
@@ -91,26 +98,26 @@ class NormStats:
     keep: tuple = ()
     n_samples: int = 0
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (e.g. for ``ds.attrs["norm_stats"] = json.dumps(...)``)."""
         return {"method": self.method, "center": self.center, "scale": self.scale,
                 "keep": list(self.keep), "n_samples": self.n_samples}
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, d):
+    def from_dict(cls, d: Mapping[str, Any] | str) -> NormStats:
         if isinstance(d, str):
             d = json.loads(d)
         return cls(d["method"], dict(d["center"]), dict(d["scale"]), tuple(d.get("keep", ())),
                    int(d.get("n_samples", 0)))
 
-    def center_of(self, name="__array__") -> np.ndarray:
+    def center_of(self, name: str = "__array__") -> np.ndarray:
         """The center of variable ``name`` as a float64 array (shape of the kept dims)."""
         return np.asarray(self.center[name], np.float64)
 
-    def scale_of(self, name="__array__") -> np.ndarray:
+    def scale_of(self, name: str = "__array__") -> np.ndarray:
         """The scale of variable ``name`` as a float64 array (shape of the kept dims)."""
         return np.asarray(self.scale[name], np.float64)
 
@@ -185,8 +192,9 @@ def _training_values(var, mask, dim, keep):
     return arr.reshape(-1, *arr.shape[arr.ndim - len(axes):]) if axes else arr.reshape(-1)
 
 
-def fit(data, method, split_mask=None, *, dim="time", split="train", keep=(), ddof=0,
-        percentiles=(0.5, 99.9)):
+def fit(data: Any, method: str, split_mask: Any = None, *, dim: str = "time", split: str = "train",
+        keep: Sequence[str | int] = (), ddof: int = 0,
+        percentiles: tuple[float, float] = (0.5, 99.9)) -> NormStats:
     """Fit the statistics of ``method`` (one of :data:`METHODS`) on the training samples.
 
     Parameters
@@ -245,23 +253,27 @@ def fit(data, method, split_mask=None, *, dim="time", split="train", keep=(), dd
     return NormStats(method, center, scale, tuple(keep), int(mask.sum()))
 
 
-def fit_zscore(data, split_mask=None, *, dim="time", split="train", keep=(), ddof=0):
+def fit_zscore(data: Any, split_mask: Any = None, *, dim: str = "time", split: str = "train",
+               keep: Sequence[str | int] = (), ddof: int = 0) -> NormStats:
     """Mean and standard deviation of ``data`` over the training samples only (see :func:`fit`)."""
     return fit(data, "zscore", split_mask, dim=dim, split=split, keep=keep, ddof=ddof)
 
 
-def fit_minmax(data, split_mask=None, *, dim="time", split="train", keep=()):
+def fit_minmax(data: Any, split_mask: Any = None, *, dim: str = "time", split: str = "train",
+               keep: Sequence[str | int] = ()) -> NormStats:
     """Minimum and range of ``data`` over the training samples only (see :func:`fit`)."""
     return fit(data, "minmax", split_mask, dim=dim, split=split, keep=keep)
 
 
-def fit_peak(data, split_mask=None, *, dim="time", split="train", keep=()):
+def fit_peak(data: Any, split_mask: Any = None, *, dim: str = "time", split: str = "train",
+             keep: Sequence[str | int] = ()) -> NormStats:
     """Largest training value as the scale, zero center: ``z = x / x_max`` (see :func:`fit`)."""
     return fit(data, "peak", split_mask, dim=dim, split=split, keep=keep)
 
 
-def fit_percentile(data, split_mask=None, *, dim="time", split="train", keep=(),
-                   percentiles=(0.5, 99.9)):
+def fit_percentile(data: Any, split_mask: Any = None, *, dim: str = "time", split: str = "train",
+                   keep: Sequence[str | int] = (),
+                   percentiles: tuple[float, float] = (0.5, 99.9)) -> NormStats:
     """Robust min-max: ``z = (x − P_lo)/(P_hi − P_lo)`` with training percentiles (see :func:`fit`)."""
     return fit(data, "percentile", split_mask, dim=dim, split=split, keep=keep,
                percentiles=percentiles)
@@ -343,7 +355,7 @@ def _transform_one(var, stats, name, forward):
     return out.astype(arr.dtype) if arr.dtype.kind == "f" else out
 
 
-def apply(data, stats):
+def apply(data: Any, stats: NormStats) -> Any:
     """Normalise ``data`` (any split) with statistics from :func:`fit`: ``z = (x − center)/scale``.
 
     Works on xarray objects (units moved to ``original_units``, ``normalization`` recorded),
@@ -352,6 +364,6 @@ def apply(data, stats):
     return _transform(data, stats, True)
 
 
-def invert(data, stats):
+def invert(data: Any, stats: NormStats) -> Any:
     """Undo :func:`apply`: ``x = z·scale + center`` (xarray units restored)."""
     return _transform(data, stats, False)

@@ -19,6 +19,10 @@ from solarprep.errors import PairError
 from solarprep.remap.regrid import DEFAULT_RADIUS, DEFAULT_SHAPE, regrid_disk
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from astropy.time import Time
+
     from solarprep.dataset import Duration
 
 __all__ = ["build_pairs", "scale_pairs", "assign_time_splits", "synthetic_pair_sources"]
@@ -176,7 +180,7 @@ def build_pairs(a: object, b: object, *, shape: int | tuple[int, int] = DEFAULT_
     return pair
 
 
-def scale_pairs(pair, scale):
+def scale_pairs(pair: xr.Dataset, scale: Mapping[str, str]) -> xr.Dataset:
     """Apply ``{variable: scaling name}`` (:mod:`solarprep.datasets.scalings`) to a pair Dataset."""
     from solarprep.datasets.scalings import scale as apply_scaling
 
@@ -187,7 +191,8 @@ def scale_pairs(pair, scale):
     return pair
 
 
-def assign_time_splits(pair, splits=(0.8, 0.1, 0.1)):
+def assign_time_splits(pair: xr.Dataset,
+                       splits: Sequence[float] = (0.8, 0.1, 0.1)) -> xr.Dataset:
     """Contiguous train / val / test blocks in time order as a ``split`` coordinate.
 
     ``splits`` are three non-negative fractions (normalised to their sum); every non-zero
@@ -220,8 +225,9 @@ def _single(ds, label):
     return names[0]
 
 
-def synthetic_pair_sources(times, *, seed=0, a="magnetogram", b="euv171", shape=512,
-                           noise=None):
+def synthetic_pair_sources(times: Sequence[str | Time], *, seed: int = 0, a: str = "magnetogram",
+                           b: str = "euv171", shape: int = 512,
+                           noise: bool | None = None) -> tuple[xr.Dataset, xr.Dataset]:
     """Two solar Datasets of the synthetic Sun for :func:`build_pairs` (through ``load``).
 
     Parameters

@@ -21,10 +21,13 @@ for AIA, convertible to G for HMI, any for the EUV ratio), the scaled variable g
 ``physical_long_name``, and the EUV disk medians are kept as a coordinate
 ``<variable>_scaling_median`` along ``time``, so that :func:`unscale` needs nothing else.
 """
+from __future__ import annotations
+
 import dataclasses
 import json
 import logging
 import math
+from typing import Any, overload
 
 import numpy as np
 import xarray as xr
@@ -51,7 +54,8 @@ def _xp(x):
 
 # --------------------------------------------------------------------------- array functions
 
-def aia_log2(x, *, log2_max=14.0):
+
+def aia_log2(x: Any, *, log2_max: float = 14.0) -> Any:
     """AIA intensity → [−1, 1]: ``y = 2·log2(clip(x + 1, 1, 2^log2_max)) / log2_max − 1``.
 
     Park et al. (2019, ApJL 884, L23), ``utils.py``: ``log2((x + 1).clip(1, 2**14))``, 0…14 → [−1, 1].
@@ -63,27 +67,27 @@ def aia_log2(x, *, log2_max=14.0):
         xp.float32)
 
 
-def aia_log2_inverse(y, *, log2_max=14.0):
+def aia_log2_inverse(y: Any, *, log2_max: float = 14.0) -> Any:
     """Inverse of :func:`aia_log2`: ``x = 2^(log2_max (y + 1) / 2) − 1`` (same units as the input)."""
     xp = _xp(y)
     y = xp.asarray(y, dtype=xp.float64)
     return (xp.exp2(log2_max * (y + 1.0) / 2.0) - 1.0).astype(xp.float32)
 
 
-def hmi_linear(b, *, limit=3000.0):
+def hmi_linear(b: Any, *, limit: float = 3000.0) -> Any:
     """Magnetic field (G) → [−1, 1]: ``y = clip(B, −L, L) / L`` (L = 3000 G or 100 G)."""
     xp = _xp(b)
     b = xp.asarray(b, dtype=xp.float32)
     return (xp.clip(b, -limit, limit) / limit).astype(xp.float32)
 
 
-def hmi_linear_inverse(y, *, limit=3000.0):
+def hmi_linear_inverse(y: Any, *, limit: float = 3000.0) -> Any:
     """Inverse of :func:`hmi_linear`: ``B = L·y`` in gauss (saturated values stay at ±L)."""
     xp = _xp(y)
     return (xp.asarray(y, dtype=xp.float32) * limit).astype(xp.float32)
 
 
-def disk_median(x, on_disk=None):
+def disk_median(x: Any, on_disk: Any = None) -> Any:
     """Median of each frame over ``on_disk`` pixels (all finite pixels when None).
 
     ``x`` is (..., y, x); the result has the leading shape. NaNs are ignored.
@@ -96,7 +100,8 @@ def disk_median(x, on_disk=None):
     return xp.nanmedian(flat, axis=-1)
 
 
-def euv_median_log10(x, median, *, ratio_scale=100.0, ratio_max=200.0, nan_value=-1.0):
+def euv_median_log10(x: Any, median: Any, *, ratio_scale: float = 100.0, ratio_max: float = 200.0,
+                     nan_value: float = -1.0) -> Any:
     """EUV intensity → [−1, 1] relative to the on-disk median (Jeong et al. 2020, 2022).
 
     ``r = ratio_scale·x / median``, ``y = 2·log10(clip(r, 1, ratio_max)) / log10(ratio_max) − 1``.
@@ -116,7 +121,8 @@ def euv_median_log10(x, median, *, ratio_scale=100.0, ratio_max=200.0, nan_value
     return xp.where(xp.isnan(y), nan_value, y).astype(xp.float32)
 
 
-def euv_median_log10_inverse(y, median, *, ratio_scale=100.0, ratio_max=200.0):
+def euv_median_log10_inverse(y: Any, median: Any, *, ratio_scale: float = 100.0,
+                             ratio_max: float = 200.0) -> Any:
     """Inverse of :func:`euv_median_log10`: ``x = ratio_max^((y + 1)/2) · median / ratio_scale``."""
     xp = _xp(y)
     y = xp.asarray(y, dtype=xp.float64)
@@ -160,7 +166,7 @@ SCALINGS = {
 }
 
 
-def get_scaling(name):
+def get_scaling(name: str) -> Scaling:
     """The :class:`Scaling` registered as ``name``."""
     try:
         return SCALINGS[name]
@@ -237,7 +243,18 @@ def _chunked(func, da, per_frame, *, scaling, params, n_out=1):
     return tuple(o.data for o in out) if n_out > 1 else out.data
 
 
-def scale(obj, scaling, *, variable=None, on_disk=None, **params):
+@overload
+def scale(obj: xr.Dataset, scaling: str, *, variable: str | None = ..., on_disk: Any = ...,
+          **params: float) -> xr.Dataset: ...
+
+
+@overload
+def scale(obj: xr.DataArray, scaling: str, *, variable: str | None = ..., on_disk: Any = ...,
+          **params: float) -> xr.DataArray: ...
+
+
+def scale(obj: xr.Dataset | xr.DataArray, scaling: str, *, variable: str | None = None,
+          on_disk: Any = None, **params: float) -> xr.Dataset | xr.DataArray:
     """Apply a named scaling to an xarray DataArray or one variable of a Dataset.
 
     Parameters
@@ -311,7 +328,16 @@ def scale(obj, scaling, *, variable=None, on_disk=None, **params):
     return new
 
 
-def unscale(obj, *, variable=None):
+@overload
+def unscale(obj: xr.Dataset, *, variable: str | None = ...) -> xr.Dataset: ...
+
+
+@overload
+def unscale(obj: xr.DataArray, *, variable: str | None = ...) -> xr.DataArray: ...
+
+
+def unscale(obj: xr.Dataset | xr.DataArray, *, variable: str | None = None
+            ) -> xr.Dataset | xr.DataArray:
     """Invert :func:`scale`: back to physical units, with the original ``units``/``long_name``.
 
     Works on anything :func:`scale` returned, and on network outputs placed in a copy of it

@@ -21,6 +21,8 @@ Sources for :func:`build`: a folder of ``.npz`` timelines, a timelines Dataset,
 :class:`SyntheticRegion` (an emerging bipole with p modes, analytic or from
 the synthetic Sun).
 """
+from __future__ import annotations
+
 import dataclasses
 import datetime
 import logging
@@ -28,6 +30,7 @@ import math
 import pathlib
 import re
 import time as _time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -38,6 +41,15 @@ from solarprep.errors import QuantityError, SolarDataError
 from solarprep.helioseismology.power import DEFAULT_BANDS, band_name, band_powers
 from solarprep.helioseismology.tiles import solared_flatten, tile_coords, tile_means
 from solarprep.io.npz import load_npz, save_npz
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable, Mapping, Sequence
+
+    import numpy.typing as npt
+
+    from solarprep.dataset import Duration
+    from solarprep.datasets.normalize import NormStats
 
 __all__ = ["POWER_VARIABLES", "CHANNELS", "GRID", "read_timelines", "write_timelines",
            "keep_tiles", "flatten_timelines", "timelines_dataset", "read_tracked_cube",
@@ -59,8 +71,10 @@ _LONG = {"flux": "mean unsigned line-of-sight magnetic flux density per tile",
 
 # --------------------------------------------------------------------------- timelines
 
-def timelines_dataset(times, power, flux, intensity, *, active_region, flattened=False,
-                      source="", bands=DEFAULT_BANDS):
+def timelines_dataset(times: npt.ArrayLike, power: npt.ArrayLike, flux: npt.ArrayLike,
+                      intensity: npt.ArrayLike, *, active_region: str, flattened: bool = False,
+                      source: str = "",
+                      bands: Sequence[tuple[float, float]] = DEFAULT_BANDS) -> xr.Dataset:
     """Assemble a timelines Dataset from arrays.
 
     Parameters
@@ -198,7 +212,7 @@ def _read_file(path, n_arrays):
     return arrays, times
 
 
-def read_timelines(folder, *, flat=True):
+def read_timelines(folder: str | os.PathLike, *, flat: bool = True) -> xr.Dataset:
     """Read one AR folder of SOLARED ``.npz`` timelines.
 
     Parameters
@@ -253,14 +267,14 @@ def read_timelines(folder, *, flat=True):
     return append_history(ds, f"read_timelines({folder.name!r}, flat={flat})")
 
 
-def keep_tiles(ds, *, grid=GRID):
+def keep_tiles(ds: xr.Dataset, *, grid: int = GRID) -> xr.Dataset:
     """Drop the top and bottom tile rows (zero after the flattening): 81 → 63 tiles."""
     rows = ds["tile_row"].values
     keep = np.flatnonzero((rows != 0) & (rows != grid - 1))
     return ds.isel(tile=keep)
 
 
-def flatten_timelines(ds):
+def flatten_timelines(ds: xr.Dataset) -> xr.Dataset:
     """Apply :func:`solarprep.helioseismology.tiles.solared_flatten` to every variable of an
     81-tile Dataset."""
     if ds.sizes.get("tile") != GRID * GRID:
@@ -274,7 +288,8 @@ def flatten_timelines(ds):
     return append_history(out, "flatten_timelines() SOLARED dtws row blend")
 
 
-def write_timelines(ds, folder, *, suffix=None):
+def write_timelines(ds: xr.Dataset, folder: str | os.PathLike, *,
+                    suffix: str | None = None) -> list[pathlib.Path]:
     """Write a timelines Dataset in SOLARED's ``.npz`` layout (three files).
 
     63-tile Datasets are padded back to 81 tiles with zeros in the top and bottom
@@ -325,7 +340,8 @@ def _parse_time(value):
     return np.datetime64(Time(s, scale=scale).utc.isot, "ns")
 
 
-def read_tracked_cube(path, *, cadence=None):
+def read_tracked_cube(path: str | os.PathLike, *, cadence: Duration | None = None
+                      ) -> tuple[np.ndarray, np.datetime64, float]:
     """Read a tracked cube as JSOC writes it: ``(data, midtime, cadence)``.
 
     The data are the first 3-D image HDU (HDU 1 for JSOC exports, which keep HDU 0
@@ -388,7 +404,7 @@ class FitsRegion:
     tile_mode: str = "solared"
     device: str = "auto"
 
-    def timelines(self, progress=False):
+    def timelines(self, progress: bool = False) -> xr.Dataset:
         from tqdm.auto import tqdm
 
         if not self.doppler:
@@ -521,7 +537,7 @@ class SyntheticRegion:
         cont = np.asarray(sun.continuum(str(when), **kw).data, np.float32)
         return cube, mag, cont
 
-    def timelines(self, progress=False):
+    def timelines(self, progress: bool = False) -> xr.Dataset:
         from tqdm.auto import tqdm
 
         if self.shape < GRID:
@@ -597,7 +613,9 @@ def _region_steps(ds, window, lead):
     return _steps_of(window, cadence, "window"), _steps_of(lead, cadence, "lead")
 
 
-def region_samples(ds, *, window=120, lead=12, stride=1, persistence=False, history=False):
+def region_samples(ds: xr.Dataset, *, window: int | Duration = 120, lead: int | Duration = 12,
+                   stride: int = 1, persistence: bool = False,
+                   history: bool = False) -> tuple[np.ndarray, ...] | None:
     """Sample windows of one AR's timelines: ``(inputs, targets, window_end, target_time)``.
 
     ``inputs`` ``(S, window, 5, n_tiles)``, ``targets`` ``(S, n_tiles)``: the intensity
@@ -645,7 +663,8 @@ def region_samples(ds, *, window=120, lead=12, stride=1, persistence=False, hist
     return out
 
 
-def no_window_reason(ds, *, window=120, lead=12):
+def no_window_reason(ds: xr.Dataset, *, window: int | Duration = 120,
+                     lead: int | Duration = 12) -> str:
     """Why :func:`region_samples` finds no window in one AR's timelines, in words.
 
     Names the number of steps, the gaps in the regular cadence (missing steps) and the
@@ -684,7 +703,8 @@ def no_window_reason(ds, *, window=120, lead=12):
     return ", ".join(parts) + f"; a sample needs window {window} + lead {lead} = {need}"
 
 
-def assign_splits(names, splits=None, *, seed=0):
+def assign_splits(names: Iterable[str], splits: Mapping[str, Sequence[str]] | Sequence[float] | None = None,
+                  *, seed: int = 0) -> dict[str, str]:
     """Map AR names to "train" / "val" / "test".
 
     ``splits`` is a dict ``{"train": [...], "val": [...], "test": [...]}`` (every
@@ -761,8 +781,12 @@ def _as_stats(normalize):
     return None
 
 
-def build(sources, *, out=None, lead=12, window=120, splits=None, normalize="zscore",
-          stride=1, flatten=True, seed=0, progress=True, resume=True):
+def build(sources: Iterable[Any], *, out: str | os.PathLike | None = None, lead: int | Duration = 12,
+          window: int | Duration = 120,
+          splits: Mapping[str, Sequence[str]] | Sequence[float] | None = None,
+          normalize: str | NormStats | Mapping[str, Any] | None = "zscore", stride: int = 1,
+          flatten: bool = True, seed: int = 0, progress: bool = True,
+          resume: bool = True) -> xr.Dataset:
     """Build the model-ready SOLARED Dataset from many active regions.
 
     Parameters

@@ -5,10 +5,19 @@ Differencing (:mod:`solarprep.helioseismology.doppler`), power maps
 regular grid ``t₀ + n·cadence``: :func:`frame_cadence` finds the cadence and
 :func:`regular_grid` the slot of every frame, a missing slot being a gap.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from solarprep.dataset import as_seconds
 from solarprep.errors import CadenceError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from solarprep.dataset import Duration
 
 __all__ = ["frame_cadence", "regular_grid", "cadence_fraction"]
 
@@ -20,7 +29,7 @@ def _seconds(times):
     return np.asarray(t, dtype=np.float64) - float(t[0])
 
 
-def frame_cadence(times, cadence=None):
+def frame_cadence(times: npt.ArrayLike, cadence: Duration | None = None) -> tuple[float, np.ndarray]:
     """Cadence of a time axis (s) and the positions of its gaps.
 
     Parameters
@@ -70,7 +79,8 @@ def _detect_cadence(steps):
     return float(np.mean(steps[(steps >= 0.5 * typical) & (steps <= 1.5 * typical)]))
 
 
-def regular_grid(times, cadence=None, *, tolerance=0.05):
+def regular_grid(times: npt.ArrayLike, cadence: Duration | None = None, *,
+                 tolerance: Duration = 0.05) -> tuple[float, np.ndarray, np.ndarray]:
     """Place every frame on a regular grid ``t₀ + n·cadence``; missing slots are gaps.
 
     Parameters
@@ -119,7 +129,7 @@ def regular_grid(times, cadence=None, *, tolerance=0.05):
     return cadence, slots, frame_at
 
 
-def cadence_fraction(value, cadence, name="tolerance"):
+def cadence_fraction(value: Duration, cadence: float, name: str = "tolerance") -> float:
     """A tolerance as a fraction of the cadence: a plain number (or dimensionless Quantity)
     is one already; a duration (Quantity, ``"2s"``, timedelta) is divided by ``cadence`` (s).
 

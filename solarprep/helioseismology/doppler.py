@@ -16,7 +16,7 @@ maps (:mod:`solarprep.helioseismology.power`) use it too.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -121,7 +121,7 @@ def doppler_difference(ds: xr.Dataset, variable: str | None = None, *, gap_facto
                                f"gap_factor={gap_factor}) cadence {cadence:g} s, {n_gaps} gap(s)")
 
 
-def static_velocity_basis(lat, lon, b0, l0, dsun_rsun):
+def static_velocity_basis(lat: Any, lon: Any, b0: float, l0: float, dsun_rsun: float) -> Any:
     """Basis images of the static line-of-sight velocity (float64, ``(7,) + lat.shape``).
 
     For a surface point ``P`` (unit sphere, Stonyhurst Cartesian, from ``lat``,

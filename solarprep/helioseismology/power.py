@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import time as _time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -69,7 +69,7 @@ _DETREND = {None: 0, "none": 0, "constant": 1, "linear": 2}
 _CPU_CHUNK_BYTES = 8 * 2**20
 
 
-def band_name(band):
+def band_name(band: tuple[float, float]) -> str:
     """``(2, 3)`` → ``"power_2_3"`` (``(2.5, 3)`` → ``"power_2p5_3"``)."""
     lo, hi = (f"{float(b):g}".replace(".", "p") for b in band)
     return f"power_{lo}_{hi}"
@@ -106,8 +106,10 @@ def _taper(apodize, m):
     return w
 
 
-def band_weights(bands, n_frames, dt, *, convention="physical", difference=True,
-                 compensate_difference=False, taper=None):
+def band_weights(bands: Sequence[tuple[float, float]], n_frames: int, dt: float, *,
+                 convention: str = "physical", difference: bool = True,
+                 compensate_difference: bool = False, taper: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Bins and weights of each band: ``(starts, stops, weights, n_bins)``.
 
     ``band power = Σ_{k=starts[b]}^{stops[b]−1} weights[b, k − starts[b]]·|X_k|²``
@@ -318,9 +320,11 @@ def _window(source, lo, hi, eng):
     return np.ascontiguousarray(cube)
 
 
-def band_powers(cube, dt, *, bands=DEFAULT_BANDS, convention="physical", difference=True,
-                compensate_difference=False, detrend=None, apodize=None, precision="float32",
-                device="auto"):
+def band_powers(cube: Any, dt: float, *, bands: Sequence[tuple[float, float]] = DEFAULT_BANDS,
+                convention: str = "physical", difference: bool = True,
+                compensate_difference: bool = False, detrend: str | None = None,
+                apodize: str | tuple | npt.ArrayLike | None = None, precision: str = "float32",
+                device: str = "auto") -> Any:
     """Band powers of one window of Dopplergrams held as an array.
 
     Parameters

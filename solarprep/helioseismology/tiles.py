@@ -13,9 +13,16 @@
   tile by the centre-to-limb factor of its mean μ (flux ``1/μ``, p-mode power
   ``1/μ²``, continuum by the limb-darkening law).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from solarprep import backend
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["SOLARED_ROW_WEIGHTS", "tile_edges", "tile_means", "solared_flatten",
            "mu_correction", "tile_coords"]
@@ -24,7 +31,7 @@ __all__ = ["SOLARED_ROW_WEIGHTS", "tile_edges", "tile_means", "solared_flatten",
 SOLARED_ROW_WEIGHTS = np.array([0, 1 / 9, 2 / 9, 1 / 3, 1 / 2, 2 / 3, 7 / 9, 8 / 9, 1])
 
 
-def tile_edges(n, grid=9, mode="solared"):
+def tile_edges(n: int, grid: int = 9, mode: str = "solared") -> np.ndarray:
     """Pixel edges ``(grid + 1,)`` of the tiles along an axis of ``n`` pixels."""
     if n < grid:
         raise ValueError(f"an axis of {n} pixels cannot hold {grid} tiles")
@@ -36,13 +43,13 @@ def tile_edges(n, grid=9, mode="solared"):
     raise ValueError(f"mode must be 'solared' or 'exact', not {mode!r}")
 
 
-def tile_coords(grid=9):
+def tile_coords(grid: int = 9) -> tuple[np.ndarray, np.ndarray]:
     """``(tile_row, tile_col)`` int arrays of the row-major flattened tiles."""
     rows, cols = np.divmod(np.arange(grid * grid), grid)
     return rows, cols
 
 
-def tile_means(data, *, grid=9, mode="solared"):
+def tile_means(data: Any, *, grid: int = 9, mode: str = "solared") -> Any:
     """Mean of each tile of each frame.
 
     Parameters
@@ -81,7 +88,8 @@ def tile_means(data, *, grid=9, mode="solared"):
     return (sums / counts).reshape(lead + (grid * grid,))
 
 
-def solared_flatten(tiles, *, axis=-1, grid=9, weights=SOLARED_ROW_WEIGHTS):
+def solared_flatten(tiles: Any, *, axis: int = -1, grid: int = 9,
+                    weights: npt.ArrayLike = SOLARED_ROW_WEIGHTS) -> Any:
     """SOLARED's flattening: subtract the linear blend of the top and bottom tile rows.
 
     ``X′[r, c] = X[r, c] − ((1 − w_r)·X[0, c] + w_r·X[grid−1, c])``; rows 0 and
@@ -108,7 +116,8 @@ def solared_flatten(tiles, *, axis=-1, grid=9, weights=SOLARED_ROW_WEIGHTS):
     return xp.moveaxis(out.reshape(x.shape), -1, axis)
 
 
-def mu_correction(tiles, mu, quantity, *, limb_darkening=(0.421, 0.212), mu_min=0.1):
+def mu_correction(tiles: Any, mu: Any, quantity: str, *,
+                  limb_darkening: tuple[float, float] = (0.421, 0.212), mu_min: float = 0.1) -> Any:
     """Divide tile values by their centre-to-limb factor (the physical geometric correction).
 
     Parameters

@@ -28,6 +28,8 @@ Replacing a folder
 Public so that other writers (e.g. checkpoints) can share it: :func:`atomic_path`,
 :func:`write_bytes`, :func:`write_text`, :func:`clean_stale`, :func:`fsync_tree`.
 """
+from __future__ import annotations
+
 import contextlib
 import ctypes
 import errno
@@ -41,6 +43,10 @@ import shutil
 import socket
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["STALE_AGE", "atomic_path", "write_bytes", "write_text", "clean_stale",
            "temporary_name", "fsync_tree", "replace_folder"]
@@ -60,14 +66,14 @@ _AT_FDCWD = -100
 # --------------------------------------------------------------------------- public API
 
 
-def temporary_name(path, kind="tmp"):
+def temporary_name(path: str | os.PathLike, kind: str = "tmp") -> pathlib.Path:
     """A fresh temporary path next to ``path``: ``.{name}.{kind}-{host}-{pid}-{random}``."""
     path = pathlib.Path(path)
     return path.with_name(f".{path.name}.{kind}-{_HOST}-{os.getpid()}-{secrets.token_hex(4)}")
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
     """Yield a temporary path to write; on success move it durably to ``path``.
 
     Parameters
@@ -106,7 +112,7 @@ def atomic_path(path):
         raise
 
 
-def write_bytes(path, data):
+def write_bytes(path: str | os.PathLike, data: bytes) -> pathlib.Path:
     """Write ``data`` (bytes) to ``path`` atomically and durably; returns the path."""
     path = pathlib.Path(path)
     with atomic_path(path) as tmp, open(tmp, "xb") as fh:
@@ -114,12 +120,12 @@ def write_bytes(path, data):
     return path
 
 
-def write_text(path, text, encoding="utf-8"):
+def write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> pathlib.Path:
     """Write ``text`` to ``path`` atomically and durably; returns the path."""
     return write_bytes(path, text.encode(encoding))
 
 
-def clean_stale(path, *, max_age=STALE_AGE):
+def clean_stale(path: str | os.PathLike, *, max_age: float = STALE_AGE) -> list[pathlib.Path]:
     """Remove stale temporaries of ``path``; bring back a store lost between two renames.
 
     Parameters
@@ -171,7 +177,7 @@ def clean_stale(path, *, max_age=STALE_AGE):
     return removed
 
 
-def fsync_tree(path):
+def fsync_tree(path: str | os.PathLike) -> None:
     """Flush a file, or every file and folder under a folder, to the disk."""
     path = pathlib.Path(path)
     if path.is_symlink():
@@ -185,7 +191,7 @@ def fsync_tree(path):
         _fsync_dir(root)
 
 
-def replace_folder(tmp, path):
+def replace_folder(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     """Move the complete folder ``tmp`` to ``path``, replacing any existing ``path`` safely.
 
     With no ``path``, a plain rename. Otherwise the two are exchanged atomically where the

@@ -7,10 +7,19 @@ array with one block per file, rechunked to ``n`` frames per chunk. A block read
 only when it is computed, with the same code as the eager path (masking, 180° turn, DN →
 DN/s), so a lazily loaded Dataset computes to the eager one bit for bit.
 """
+from __future__ import annotations
+
 import dataclasses
 import logging
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    import dask.array
+    import sunpy.map
 
 __all__ = ["LazyPixels", "LazyStack", "read_headers", "lazy_stack", "check_chunks"]
 
@@ -41,17 +50,17 @@ class LazyPixels:
     turn: bool = False
     exptime: float = None
 
-    def __call__(self, smap):
+    def __call__(self, smap: sunpy.map.GenericMap) -> LazyPixels:
         """This file's pixels with the shape of the (header-only) Map ``smap``."""
         return dataclasses.replace(self, shape=tuple(np.shape(smap.data)))
 
-    def turned(self):
+    def turned(self) -> LazyPixels:
         return dataclasses.replace(self, turn=not self.turn)
 
-    def divided(self, exptime):
+    def divided(self, exptime: float) -> LazyPixels:
         return dataclasses.replace(self, exptime=float(exptime))
 
-    def read(self):
+    def read(self) -> np.ndarray:
         """The frame as :func:`load` makes it: float32 ``(ny, nx)``, NaN where missing."""
         from solarprep.io import loader
 
@@ -71,7 +80,7 @@ class LazyStack:
     block.
     """
 
-    def __init__(self, entries):
+    def __init__(self, entries: Iterable[LazyPixels | np.ndarray]) -> None:
         self.entries = tuple(entries)
         self.shape = (len(self.entries), *self.entries[0].shape)
         self.dtype = np.dtype(np.float32)
@@ -88,7 +97,7 @@ class LazyStack:
         return stack[(slice(None), *key[1:])]
 
 
-def check_chunks(chunks):
+def check_chunks(chunks: int | dict[str, int | None]) -> int:
     """Frames per chunk from ``load``'s ``chunks`` (``{"time": n}``, ``n``, or -1 for all)."""
     from solarprep.errors import ChunkingError
 
@@ -107,7 +116,7 @@ def check_chunks(chunks):
     return int(chunks)
 
 
-def lazy_stack(entries, frames_per_chunk):
+def lazy_stack(entries: Iterable[LazyPixels | np.ndarray], frames_per_chunk: int) -> dask.array.Array:
     """A dask array ``(nt, ny, nx)`` over ``entries``: one block per file, then rechunked."""
     import dask.array
     from dask.base import tokenize
@@ -130,7 +139,7 @@ def _header_frame(label, *, unit, observer, north_up):
                               unit=unit, observer=observer, north_up=north_up, pixels=pixels)
 
 
-def read_headers(items, *, progress, **options):
+def read_headers(items: Sequence[tuple[str, Any]], *, progress: bool, **options: Any) -> list:
     """The frames of ``items`` (``(label, map getter)``), with lazy pixels for the files.
 
     Headers are read on the workers of the active dask client when there is one (the files

@@ -45,7 +45,7 @@ from solarprep.io._header import (
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     import astropy.units as u
     from astropy.coordinates import SkyCoord
@@ -258,7 +258,7 @@ def _reader(path):
     return functools.partial(_open_fits, path)
 
 
-def expand_paths(source):
+def expand_paths(source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[pathlib.Path]:
     """The files :func:`load` reads for a path, a glob pattern or a list of them (in order).
 
     Raises

@@ -14,6 +14,8 @@ memo index cannot make it allocate gigabytes, as the C unpickler would), an obje
 at most :data:`MAX_OBJECT_BYTES` of pickle, and the reconstructed array must have exactly the
 shape its ``.npy`` header announces before numpy allocates it.
 """
+from __future__ import annotations
+
 import datetime
 import io
 import math
@@ -21,11 +23,16 @@ import pathlib
 import pickle
 import zipfile
 import zlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from solarprep.errors import SolarDataError
 from solarprep.io.atomic import atomic_path
+
+if TYPE_CHECKING:
+    import os
 
 __all__ = ["load_npz", "save_npz", "MAX_MEMBER_BYTES"]
 
@@ -88,7 +95,7 @@ def _reconstruct_checked(subtype, shape, dtype):
     return _RECONSTRUCT(subtype, shape, dtype)
 
 
-def load_npz(path, *, max_member_bytes=MAX_MEMBER_BYTES):
+def load_npz(path: str | os.PathLike, *, max_member_bytes: int = MAX_MEMBER_BYTES) -> dict[str, np.ndarray]:
     """Read every array of an ``.npz`` file; object arrays may hold ``datetime`` objects only.
 
     Parameters
@@ -138,7 +145,7 @@ def load_npz(path, *, max_member_bytes=MAX_MEMBER_BYTES):
     return out
 
 
-def save_npz(path, arrays):
+def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> pathlib.Path:
     """Write ``arrays`` (a dict) as an ``.npz`` file atomically and durably; returns the path.
 
     Object arrays (datetimes) are pickled by numpy as usual; :func:`load_npz` reads them back.

@@ -4,6 +4,8 @@ The real observations live outside the package, in ``../shared/data/real`` besid
 the repository (see its README). :func:`real_data_dir` finds them; code that
 needs them falls back to the synthetic Sun when they are absent.
 """
+from __future__ import annotations
+
 import os
 import pathlib
 
@@ -12,7 +14,7 @@ __all__ = ["real_data_dir", "real_images"]
 _REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-def real_data_dir():
+def real_data_dir() -> pathlib.Path | None:
     """Path of the real sample folder, or None.
 
     Looks at ``$SOLARPREP_REAL_DATA``, then ``../shared/data/real`` beside the
@@ -27,7 +29,7 @@ def real_data_dir():
     return None
 
 
-def real_images(folder=None):
+def real_images(folder: str | os.PathLike | None = None) -> list[pathlib.Path]:
     """The real helioprojective FITS images (SDO and STEREO), sorted, or [] without the folder."""
     folder = pathlib.Path(folder) if folder else real_data_dir()
     if folder is None:

@@ -23,6 +23,10 @@ from solarprep.errors import SolarDataError
 from solarprep.io.atomic import atomic_path, clean_stale
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from dask.delayed import Delayed
+
     from solarprep.dataset import PathLike
 
 __all__ = ["save", "open_dataset", "check_zarr_codecs", "append_zarr", "time_chunk",
@@ -298,7 +302,7 @@ def _codec_ids(node):
             yield from _codec_ids(value)
 
 
-def check_zarr_codecs(path):
+def check_zarr_codecs(path: pathlib.Path) -> None:
     """Refuse a zarr store whose array metadata name a codec that unpickles data."""
     for meta in sorted(path.glob("*/.zarray")) + sorted(path.glob("*/zarr.json")):
         try:
@@ -321,7 +325,7 @@ def _is_url(path):
     return isinstance(path, str) and "://" in path and not path.startswith("file://")
 
 
-def time_chunk(var):
+def time_chunk(var: xr.DataArray | xr.Variable) -> int:
     """Frames per file chunk of a ``(time, ...)`` variable: its dask chunk, else one frame."""
     data = var.data
     if backend.is_dask(data) and var.dims[:1] == ("time",):
@@ -346,14 +350,15 @@ def _regular(ds, first=None):
 
 
 @contextlib.contextmanager
-def quiet_zarr():
+def quiet_zarr() -> Iterator[None]:
     """Silence zarr's note that consolidated metadata are not in the zarr 3 specification."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
         yield
 
 
-def append_zarr(ds, target, append_dim="time", storage_options=None, compute=True):
+def append_zarr(ds: xr.Dataset, target: PathLike, append_dim: str = "time",
+                storage_options: dict | None = None, compute: bool = True) -> Delayed | None:
     """Append ``ds`` to the zarr store ``target`` along ``append_dim``, chunk-aligned.
 
     The dask chunks are cut so that each writes whole chunks of the store (the first one

@@ -13,7 +13,10 @@ frame, z-scored with training statistics. The same steps, for any light-curve Da
   ``gap`` coordinate;
 * :func:`condition`: values at given (frame) times, within a tolerance, z-scored.
 """
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -22,13 +25,20 @@ from solarprep.dataset import append_history, as_seconds
 from solarprep.errors import LightCurveError
 from solarprep.photometry.integration import one_au_factor
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy.typing as npt
+
+    from solarprep.dataset import Duration
+
 __all__ = ["one_au_factor", "normalize_to_1au", "resample", "condition", "cadence_seconds",
            "mark_gaps"]
 
 log = logging.getLogger(__name__)
 
 
-def cadence_seconds(times):
+def cadence_seconds(times: npt.ArrayLike) -> float:
     """The median spacing (s) of increasing datetime64 times; NaN for fewer than two."""
     t = np.asarray(times, dtype="datetime64[ns]")
     if t.size < 2:
@@ -36,7 +46,7 @@ def cadence_seconds(times):
     return float(np.median(np.diff(t).astype(np.float64)) / 1e9)
 
 
-def mark_gaps(times, valid, factor=1.5):
+def mark_gaps(times: npt.ArrayLike, valid: npt.ArrayLike, factor: float = 1.5) -> np.ndarray:
     """Boolean ``gap`` per sample: not ``valid``, or after a jump longer than ``factor`` cadences."""
     t = np.asarray(times, dtype="datetime64[ns]")
     gap = ~np.asarray(valid, dtype=bool)
@@ -60,7 +70,8 @@ def _variables(ds, variables):
     return list(variables)
 
 
-def normalize_to_1au(ds, variables=None, *, distance="auto"):
+def normalize_to_1au(ds: xr.Dataset, variables: str | Sequence[str] | None = None, *,
+                     distance: str | float | npt.ArrayLike = "auto") -> xr.Dataset:
     """Scale irradiance variables of a light curve to 1 AU: ``F·(d/1 AU)²``.
 
     Parameters
@@ -129,7 +140,8 @@ def _earth_distance(times):
     return np.interp(t, grid, get_earth(at).radius.to_value("m"))
 
 
-def resample(ds, cadence, *, start=None, end=None):
+def resample(ds: xr.Dataset, cadence: Duration, *, start: npt.ArrayLike | None = None,
+             end: npt.ArrayLike | None = None) -> xr.Dataset:
     """Bin averages of a light curve on a regular grid of ``cadence`` (bins labelled by start).
 
     Parameters
@@ -176,7 +188,9 @@ def resample(ds, cadence, *, start=None, end=None):
     return append_history(out, f"lightcurves.resample({step})")
 
 
-def condition(ds, times, *, variable=None, tolerance="1h", mean=None, std=None):
+def condition(ds: xr.Dataset, times: npt.ArrayLike, *, variable: str | None = None,
+              tolerance: Duration = "1h", mean: float | None = None,
+              std: float | None = None) -> np.ndarray:
     """Conditioning values of a light curve at given times (e.g. a video's frame times).
 
     The value at each time is the mean of the finite samples within ``± tolerance`` (no

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import numpy.typing as npt
+    import pandas as pd
     import xarray as xr
 
     from solarprep.dataset import Duration
@@ -84,7 +85,7 @@ _READ_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, 
 # --------------------------------------------------------------------------- classes
 
 
-def class_to_flux(goes_class):
+def class_to_flux(goes_class: str) -> float:
     """Peak 1–8 Å flux (W m⁻²) of a GOES class such as ``"M2.5"`` (2.5e-5).
 
     ``flux = floor(letter) × number`` with floors A 1e-8, B 1e-7, C 1e-6, M 1e-5, X 1e-4.
@@ -100,7 +101,7 @@ def class_to_flux(goes_class):
     return dict(_FLOORS)[m.group(1).upper()] * float(m.group(2))
 
 
-def flare_class(peak_flux, decimals=1):
+def flare_class(peak_flux: float, decimals: int = 1) -> str:
     """GOES class of a 1–8 Å peak flux (W m⁻²), e.g. ``2.5e-5 → "M2.5"``.
 
     Fluxes below 1e-8 are written as fractions of A1 (``"A0.5"``); X has no upper
@@ -123,7 +124,7 @@ def flare_class(peak_flux, decimals=1):
     return f"{letter}{number:.{decimals}f}"
 
 
-def class_index(value):
+def class_index(value: str | npt.ArrayLike) -> int | np.ndarray:
     """Class label 0..4 (A, B, C, M, X) of a class string (``"M2.5"``, ``"m"``) or flux(es).
 
     Array input (fluxes in W m⁻²) gives an int64 array; fluxes below 1e-7 (and NaN or ≤ 0)
@@ -141,7 +142,7 @@ def class_index(value):
     return int(out) if out.ndim == 0 else out
 
 
-def class_letter(value):
+def class_letter(value: int | str | float) -> str:
     """Class letter of an index 0..4, a class string or a flux."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return GOES_CLASSES[int(value)]
@@ -461,7 +462,7 @@ def _scale_of(ds):
     return scale
 
 
-def to_scale(ds, scale):
+def to_scale(ds: xr.Dataset, scale: str) -> xr.Dataset:
     """Put a GOES/XRS Dataset on the SWPC scale or the true-flux scale.
 
     ``swpc = 0.7 · true`` (1–8 Å, ``xrsb``) and ``0.85 · true`` (0.5–4 Å, ``xrsa``), the
@@ -489,7 +490,7 @@ def to_scale(ds, scale):
 # --------------------------------------------------------------------------- events
 
 
-def one_minute(ds, variable="xrsb"):
+def one_minute(ds: xr.Dataset, variable: str = "xrsb") -> pd.Series:
     """1-minute averages (bins labelled by their start, NaN-aware) of one channel, as a Series."""
     series = ds[variable].to_series().astype(np.float64)
     return series.resample("1min").mean()

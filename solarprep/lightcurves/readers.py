@@ -151,7 +151,7 @@ def _dataset(times, variables, valid, *, path, instrument, product, target="sun"
     return append_history(ds, f"load_lightcurve: {path.name} ({product})")
 
 
-def read_eve(path, *, lines=False):
+def read_eve(path: PathLike, *, lines: bool = False) -> xr.Dataset:
     """SDO/EVE: ESP level-1 broadbands or level-2 spectral lines (``EVL_L2_*``).
 
     ESP is read with astropy rather than sunpy's ``ESPTimeSeries``: sunpy 7.0.5 puts the
@@ -239,7 +239,7 @@ VIRGO_COLUMNS = ("pmo6v_a_old_scale", "virgo_old_scale", "virgo_uncertainty",
                  "pmo6v_a", "tsi")
 
 
-def read_virgo(path, *, column="tsi"):
+def read_virgo(path: PathLike, *, column: str = "tsi") -> xr.Dataset:
     """SOHO/VIRGO total solar irradiance, daily or hourly V8 text files (PMOD/WRC).
 
     The V8 files (``VIRGO_TSI_daily_V8_*.txt``, ``..._hourly_...``) have comment lines
@@ -282,7 +282,8 @@ def read_virgo(path, *, column="tsi"):
     return ds
 
 
-def read_stellar(path, *, mission="tess", flux="pdcsap", quality_bitmask="default"):
+def read_stellar(path: PathLike, *, mission: str = "tess", flux: str = "pdcsap",
+                 quality_bitmask: str | int = "default") -> xr.Dataset:
     """A TESS or Kepler light-curve file through astropy's ``TimeSeries`` readers.
 
     ``flux``/``flux_err`` are the PDCSAP (default) or SAP columns (e⁻ s⁻¹); cadences with a

@@ -15,15 +15,23 @@ Blocks run their numba kernels on :func:`block_threads` threads (1 by default: t
 parallelism comes from dask's workers, one core each), so that a
 ``LocalCluster(processes=True, threads_per_worker=1)`` is never oversubscribed.
 """
+from __future__ import annotations
+
 import contextlib
 import functools
 import logging
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
 from solarprep import backend
 from solarprep.errors import ChunkingError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+
+    import numpy.typing as npt
 
 __all__ = ["is_chunked", "time_chunks", "require_explicit", "frame_rows", "map_frames",
            "images_to_device", "block_threads", "numba_threads", "ChunkingError"]
@@ -42,7 +50,7 @@ def _variables(obj):
     return [obj]
 
 
-def is_chunked(obj):
+def is_chunked(obj: Any) -> bool:
     """True when ``obj`` (a Dataset, DataArray, Variable or array) holds dask arrays.
 
     For a Dataset, its data variables are looked at (coordinates may be lazy too, but the
@@ -51,7 +59,7 @@ def is_chunked(obj):
     return any(backend.is_dask(getattr(v, "data", v)) for v in _variables(obj))
 
 
-def time_chunks(obj):
+def time_chunks(obj: Any) -> tuple[int, ...] | None:
     """The chunks along ``time`` of the first dask-backed variable of ``obj``, or None."""
     for var in _variables(obj):
         data = getattr(var, "data", var)
@@ -60,7 +68,7 @@ def time_chunks(obj):
     return None
 
 
-def require_explicit(obj, what, fix):
+def require_explicit(obj: xr.Dataset | xr.DataArray, what: str, fix: str) -> None:
     """Raise :class:`ChunkingError` when ``obj`` is chunked: ``what`` needs the whole series.
 
     Parameters
@@ -81,14 +89,14 @@ def require_explicit(obj, what, fix):
             "(ds.compute()) if it fits in memory")
 
 
-def frame_rows(values, dim="param"):
+def frame_rows(values: npt.ArrayLike, dim: str = "param") -> xr.DataArray:
     """Per-frame rows (``(nt, k)`` or ``(nt,)``) as a DataArray along ``time`` for :func:`map_frames`."""
     values = np.asarray(values)
     dims = ("time",) if values.ndim == 1 else ("time", dim)
     return xr.DataArray(values, dims=dims)
 
 
-def block_threads():
+def block_threads() -> int:
     """Numba threads per block: dask config ``solarprep.block-threads`` (default 1)."""
     import dask
 
@@ -96,7 +104,7 @@ def block_threads():
 
 
 @contextlib.contextmanager
-def numba_threads(n):
+def numba_threads(n: int) -> Iterator[None]:
     """Run the body with at most ``n`` numba threads in this thread (restored afterwards)."""
     import numba
 
@@ -118,8 +126,10 @@ def _meta(device, dtype, ndim):
     return backend.array_module(device).empty((0,) * ndim, dtype=dtype)
 
 
-def map_frames(func, *args, output_core_dims, output_dtypes, output_sizes=None, device="cpu",
-               kwargs=None, frame_index=False, chunks_like=None):
+def map_frames(func: Callable[..., Any], *args: xr.DataArray, output_core_dims: Sequence[Sequence[str]],
+               output_dtypes: Sequence[npt.DTypeLike], output_sizes: Mapping[str, int] | None = None,
+               device: str | Sequence[str] = "cpu", kwargs: Mapping[str, Any] | None = None,
+               frame_index: bool = False, chunks_like: xr.Dataset | xr.DataArray | None = None) -> Any:
     """Apply ``func`` to every block of frames of chunked DataArrays (lazily).
 
     Parameters
@@ -189,7 +199,7 @@ def map_frames(func, *args, output_core_dims, output_dtypes, output_sizes=None, 
                             "meta": metas[0] if single else metas})
 
 
-def images_to_device(ds, device):
+def images_to_device(ds: xr.Dataset, device: str) -> xr.Dataset:
     """``ds`` with its data variables on ``device`` and its coordinates left where they are.
 
     Chunked variables stay lazy: each block is moved when it is computed, on the worker that

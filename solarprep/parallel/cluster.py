@@ -9,16 +9,24 @@ threaded scheduler) and closes everything it started on exit. :class:`NumbaThrea
 worker plugin that sets the numba thread count on workers started elsewhere (``dask
 worker`` on a cluster).
 """
+from __future__ import annotations
+
 import contextlib
 import logging
 import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import distributed
 
 __all__ = ["local_cluster", "connect", "active_client", "NumbaThreads", "worker_environment"]
 
 log = logging.getLogger(__name__)
 
 
-def active_client():
+def active_client() -> distributed.Client | None:
     """The current ``distributed.Client`` (``with Client(...)`` or the default), or None."""
     import importlib.util
 
@@ -32,7 +40,7 @@ def active_client():
         return None
 
 
-def worker_environment(threads_per_worker=1):
+def worker_environment(threads_per_worker: int = 1) -> dict[str, str]:
     """Environment of a worker process: numba and the BLAS libraries on its own threads."""
     n = str(int(threads_per_worker))
     return {"NUMBA_NUM_THREADS": n, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n,
@@ -57,10 +65,10 @@ class NumbaThreads(_PluginBase):
 
     name = "solarprep-numba-threads"
 
-    def __init__(self, n=1):
+    def __init__(self, n: int = 1) -> None:
         self.n = int(n)
 
-    def setup(self, worker):
+    def setup(self, worker: distributed.Worker) -> None:
         os.environ["NUMBA_NUM_THREADS"] = str(self.n)
         import numba
 
@@ -69,8 +77,9 @@ class NumbaThreads(_PluginBase):
         numba.config.NUMBA_NUM_THREADS = min(numba.config.NUMBA_NUM_THREADS, self.n)
 
 
-def local_cluster(n_workers=None, *, threads_per_worker=1, memory_limit="auto", gpu=False,
-                  processes=True, dashboard=False, **kwargs):
+def local_cluster(n_workers: int | None = None, *, threads_per_worker: int = 1,
+                  memory_limit: str | int = "auto", gpu: bool = False, processes: bool = True,
+                  dashboard: bool = False, **kwargs: Any) -> distributed.LocalCluster:
     """A local dask cluster whose workers each use ``threads_per_worker`` cores.
 
     Parameters
@@ -116,7 +125,8 @@ def local_cluster(n_workers=None, *, threads_per_worker=1, memory_limit="auto", 
 
 
 @contextlib.contextmanager
-def connect(scheduler=None, *, n_workers=None, threads_per_worker=1, gpu=False):
+def connect(scheduler: str | None = None, *, n_workers: int | None = None, threads_per_worker: int = 1,
+            gpu: bool = False) -> Iterator[distributed.Client | None]:
     """A dask client for the duration of a ``with`` block; what it started is closed after.
 
     Parameters

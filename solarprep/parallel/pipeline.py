@@ -12,6 +12,8 @@ Steps are named, with keyword arguments (``"derotate:to=2011-02-15T12:00"``,
 ``"limb-darkening"``, ``"power-maps:window=8h,step=1h"``), or ``(name, kwargs)`` pairs, or
 callables ``Dataset → Dataset`` (Python API only).
 """
+from __future__ import annotations
+
 import collections
 import dataclasses
 import hashlib
@@ -19,11 +21,17 @@ import json
 import logging
 import os
 import time
+from typing import TYPE_CHECKING, Any
 
 from solarprep.errors import PipelineError
 from solarprep.parallel import store
 from solarprep.parallel.blocks import images_to_device
 from solarprep.parallel.cluster import connect
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import xarray as xr
 
 __all__ = ["STEPS", "Step", "parse_step", "run"]
 
@@ -108,14 +116,14 @@ class Step:
     kwargs: tuple = ()
     func: object = None
 
-    def __call__(self, ds):
+    def __call__(self, ds: xr.Dataset) -> xr.Dataset:
         before = set(ds.coords)
         out = (self.func or STEPS[self.name])(ds, **dict(self.kwargs))
         if self.name != "disk-coordinates":
             out = out.drop_vars([c for c in _IMPLICIT_COORDS if c in out.coords and c not in before])
         return out
 
-    def describe(self):
+    def describe(self) -> str:
         args = ",".join(f"{k}={v}" for k, v in self.kwargs)
         return f"{self.name}:{args}" if args else self.name
 
@@ -134,7 +142,7 @@ def _value(text):
     return text.strip()
 
 
-def parse_step(step):
+def parse_step(step: Step | str | tuple[str, dict] | Callable[[xr.Dataset], xr.Dataset]) -> Step:
     """A :class:`Step` from ``"name:key=value,key=value"``, ``(name, kwargs)`` or a callable.
 
     Raises
@@ -226,9 +234,12 @@ class _Writer:
             self.on_batch(end)
 
 
-def run(inputs, steps, output, *, scheduler=None, n_workers=None, threads_per_worker=1,
-        chunks=4, batch=None, overwrite=False, device="cpu", progress=True,
-        storage_options=None, on_batch=None):
+def run(inputs: str | os.PathLike | Sequence[str | os.PathLike], steps: Sequence[Any],
+        output: str | os.PathLike, *, scheduler: str | None = None, n_workers: int | None = None,
+        threads_per_worker: int = 1, chunks: int = 4, batch: int | None = None,
+        overwrite: bool = False, device: str = "cpu", progress: bool = True,
+        storage_options: dict | None = None,
+        on_batch: Callable[[int], object] | None = None) -> str | os.PathLike:
     """Process FITS files through ``steps`` into the zarr store ``output``, resumably.
 
     Parameters

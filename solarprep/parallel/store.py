@@ -11,12 +11,18 @@ are written (a local zarr store replaces its metadata file atomically, an object
 it in one request). A resumed run first cuts every array along ``time`` back to that count,
 then appends the rest.
 """
+from __future__ import annotations
+
 import json
 import logging
 import shutil
+from typing import TYPE_CHECKING
 
 from solarprep.errors import PipelineError
 from solarprep.io.storage import quiet_zarr
+
+if TYPE_CHECKING:
+    import os
 
 __all__ = ["PROGRESS_ATTR", "progress_attrs", "progress", "commit", "truncate", "prepare"]
 
@@ -26,7 +32,7 @@ log = logging.getLogger(__name__)
 PROGRESS_ATTR = "solarprep_progress"
 
 
-def progress_attrs(frames, job):
+def progress_attrs(frames: int, job: str) -> dict[str, str]:
     """The attribute that records ``frames`` complete frames of ``job`` (for ``ds.attrs``)."""
     return {PROGRESS_ATTR: json.dumps({"frames": int(frames), "job": job})}
 
@@ -46,7 +52,7 @@ def _group(target, mode, storage_options):
     return zarr.open_group(_store(target, storage_options), mode=mode, use_consolidated=False)
 
 
-def progress(target, storage_options=None):
+def progress(target: str | os.PathLike, storage_options: dict | None = None) -> dict | None:
     """The store's progress record (``{"frames": n, "job": ...}``), or None without one."""
     try:
         text = _group(target, "r", storage_options).attrs.get(PROGRESS_ATTR)
@@ -55,7 +61,7 @@ def progress(target, storage_options=None):
     return None if text is None else json.loads(text)
 
 
-def commit(target, frames, job, storage_options=None):
+def commit(target: str | os.PathLike, frames: int, job: str, storage_options: dict | None = None) -> None:
     """Record that the first ``frames`` frames of the store are complete."""
     import zarr
 
@@ -64,7 +70,8 @@ def commit(target, frames, job, storage_options=None):
         zarr.consolidate_metadata(_store(target, storage_options))
 
 
-def truncate(target, frames, dim="time", storage_options=None):
+def truncate(target: str | os.PathLike, frames: int, dim: str = "time",
+             storage_options: dict | None = None) -> None:
     """Cut every array of the store whose first dimension is ``dim`` to ``frames`` entries."""
     import zarr
 
@@ -81,7 +88,8 @@ def truncate(target, frames, dim="time", storage_options=None):
         log.info("%s: cut %s back to the %d committed frame(s)", target, cut, frames)
 
 
-def prepare(target, job, *, overwrite=False, storage_options=None):
+def prepare(target: str | os.PathLike, job: str, *, overwrite: bool = False,
+            storage_options: dict | None = None) -> int:
     """Frames already done in ``target`` for ``job`` (0 for a new store); see module docstring.
 
     Raises

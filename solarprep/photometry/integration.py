@@ -10,7 +10,7 @@ so only ``F`` is normalised to 1 AU (``F·(d/1 AU)²``). See ``docs/photometry.m
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -32,6 +32,8 @@ from solarprep.photometry._common import (
 )
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     from solarprep.photometry.limb_darkening import LimbDarkening
 
 __all__ = ["disk_integrate", "solid_angle", "relative_variation", "one_au_factor", "AU"]
@@ -44,7 +46,7 @@ AU = 149_597_870_700.0
 _QUANTITIES = ("flux", "mean_intensity")
 
 
-def one_au_factor(distance):
+def one_au_factor(distance: npt.ArrayLike) -> np.ndarray:
     """``(d / 1 AU)²`` for an observer–Sun distance ``d`` in metres: the factor that puts a
     flux received at ``d`` on the 1-AU scale (the flux falls as ``1/d²``)."""
     return (np.asarray(distance, dtype=np.float64) / AU) ** 2
@@ -55,7 +57,7 @@ def _weights(ds, device):
     return geometry_map(ds, "solid_angle_weights", 0.0, device)
 
 
-def solid_angle(ds, *, device="auto"):
+def solid_angle(ds: xr.Dataset, *, device: str = "auto") -> xr.DataArray:
     """Solid angle (sr) of every pixel whose line of sight meets the photosphere (0 elsewhere).
 
     Returns a float32 DataArray, dims ``(y, x)`` (shared geometry) or ``(time, y, x)``.
@@ -103,7 +105,7 @@ def _check_frames(ds, variable):
         raise PhotometryError(f"variable {variable!r} has no 'units': say what it measures")
 
 
-def relative_variation(values, reference="median"):
+def relative_variation(values: npt.ArrayLike, reference: str | float = "median") -> tuple[Any, float]:
     """``(values/ref − 1)·1e6`` in ppm, NaN-aware.
 
     ``reference``: ``"median"``, ``"mean"``, ``"max"`` (e.g. the spotless level of a

@@ -46,6 +46,7 @@ from solarprep.photometry._common import (
 )
 
 if TYPE_CHECKING:
+    import astropy.units as u
     import numpy.typing as npt
 
 __all__ = ["LimbDarkening", "NECKEL_LABS_1994", "NECKEL_LABS_6173", "DEFAULT_LIMB_DARKENING",
@@ -90,7 +91,7 @@ NECKEL_LABS_1994 = {
 }
 
 
-def neckel_labs_coefficients(wavelength):
+def neckel_labs_coefficients(wavelength: float | u.Quantity) -> tuple[float, ...]:
     """Neckel & Labs (1994) coefficients a0…a5 at ``wavelength`` (nm, or an astropy Quantity).
 
     Linear interpolation between the two tabulated wavelengths that bracket it,

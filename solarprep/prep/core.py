@@ -60,7 +60,7 @@ AIA_SCALE = 0.6
 HMI_QUALITY_MASKS = {"strict": 0xFFFFFFFF, "nodata": 0xFFC00000, "none": 0}
 
 
-def quality_mask(quality):
+def quality_mask(quality: str | int) -> int:
     """The QUALITY bitmask of a name in :data:`HMI_QUALITY_MASKS` or an int."""
     if isinstance(quality, str):
         if quality not in HMI_QUALITY_MASKS:
@@ -70,7 +70,7 @@ def quality_mask(quality):
     return int(quality) & 0xFFFFFFFF
 
 
-def aia_scale(cdelt):
+def aia_scale(cdelt: float) -> float:
     """aiapy's level-1.5 plate scale for an image of plate scale ``cdelt`` (arcsec):
     0.6″ × round(cdelt/0.6″), at least 0.6″ (a re-binned image keeps its binning)."""
     return AIA_SCALE * max(1.0, round(abs(float(cdelt)) / AIA_SCALE))

@@ -56,7 +56,8 @@ def _shape(shape):
     return ny, nx
 
 
-def disk_grid_geometry(geometry, shape, radius, *, scale=None):
+def disk_grid_geometry(geometry: FrameGeometry, shape: int | tuple[int, int], radius: float, *,
+                       scale: float | None = None) -> FrameGeometry:
     """The standard grid of a frame: centred, north up, disk of ``radius`` px (module docstring).
 
     Parameters

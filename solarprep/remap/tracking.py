@@ -201,7 +201,8 @@ def track(ds: xr.Dataset, center: SkyCoord | tuple, shape: int | tuple[int, int]
                                f"order={order}, device={device!r})")
 
 
-def map_coordinates(projection, lat0, scale_rad, shape):
+def map_coordinates(projection: str, lat0: float, scale_rad: float,
+                    shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Latitude and longitude offset (deg) of every map pixel, for a centre at ``lat0`` (rad).
 
     The inverse projections of :func:`track` in numpy (NaN outside the sphere).

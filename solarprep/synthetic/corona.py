@@ -28,14 +28,25 @@ gets Poisson-like noise ``σ² = (DN per photon)·I + σ_read²`` (σ_read = 1.2
 The numbers in :data:`PASSBANDS` are order-of-magnitude AIA level-1 quiet-Sun
 rates, not a calibration.
 """
+from __future__ import annotations
+
 import dataclasses
 import functools
 import logging
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from solarprep.synthetic.features import angular_distance, feature_window
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import TypeAlias
+
+    from solarprep.coordinates.geometry import FrameGeometry
+
+    Polarity: TypeAlias = "tuple[float, float, float, float]"
 
 __all__ = ["Passband", "PASSBANDS", "quiet_profiles", "coronal_proxy", "limb_proxy",
            "AIA_READ_NOISE"]
@@ -128,7 +139,7 @@ def _shell_tables(scale_height, n=1025):
     return mu, on, h, off
 
 
-def quiet_profiles(passband, mu, impact):
+def quiet_profiles(passband: Passband, mu: np.ndarray, impact: np.ndarray) -> np.ndarray:
     """Quiet-Sun intensity relative to disk centre, on and off the disk (float32).
 
     Parameters
@@ -186,7 +197,8 @@ def _proxy_terms(regions):
         yield (la1, lo1), (la2, lo2), a1, a2, sc
 
 
-def coronal_proxy(lat, lon, geometry, regions):
+def coronal_proxy(lat: np.ndarray, lon: np.ndarray, geometry: FrameGeometry,
+                  regions: Sequence[Sequence[Polarity]]) -> np.ndarray:
     """Coronal ``|B|`` proxy ``B_c`` (G, float64) on the disk pixels of ``lat``/``lon``.
 
     Parameters
@@ -217,7 +229,8 @@ def _proxy_at(la, lo, p1, p2, a1, a2, sc):
     return a1 * g(d1) + a2 * g(d2) + 0.5 * (a1 + a2) * g(da)
 
 
-def limb_proxy(geometry, regions, n=2048):
+def limb_proxy(geometry: FrameGeometry, regions: Sequence[Sequence[Polarity]],
+               n: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     """The coronal proxy along the limb: ``(angles, B_c)`` at ``n`` position angles."""
     from solarprep.synthetic.observer import limb_points
 

@@ -24,12 +24,20 @@
   mimic the suppression of acoustic power in strong field (Hindman & Brown 1998,
   ApJ 504, 1029): s = 0.6, B_s = 300 G.
 """
+from __future__ import annotations
+
 import dataclasses
 import logging
 import math
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from solarprep.coordinates.rotation import RotationLaw
 
 __all__ = ["DopplerParams", "PModes", "rotation_velocity"]
 
@@ -97,7 +105,8 @@ def _rotation_velocity(lat, lon, a, b, c, rsun, obs, vobs, out):
             out[i, j] = (vx * nxv + vy * nyv + vz * nzv) / norm
 
 
-def rotation_velocity(lat, lon, law, observer_position, observer_velocity, rsun):
+def rotation_velocity(lat: np.ndarray, lon: np.ndarray, law: RotationLaw, observer_position: npt.ArrayLike,
+                      observer_velocity: npt.ArrayLike, rsun: float) -> np.ndarray:
     """Line-of-sight velocity of the rotating surface (m/s, float32, + = away).
 
     Parameters
@@ -147,7 +156,8 @@ class PModes:
     the process is stationary from the first frame.
     """
 
-    def __init__(self, shape, spacing, cadence, frequency, width, rng):
+    def __init__(self, shape: tuple[int, int], spacing: int, cadence: float, frequency: float,
+                 width: float, rng: np.random.Generator) -> None:
         self.shape = tuple(shape)
         self.spacing = max(1, int(spacing))
         self.rng = rng
@@ -187,11 +197,11 @@ class PModes:
         bot = rows1[:, self._j0] * (1 - self._fx) + rows1[:, self._j0 + 1] * self._fx
         return (top * (1 - self._fy) + bot * self._fy) * self._norm
 
-    def first(self):
+    def first(self) -> np.ndarray:
         """The pattern at the first time (stationary start)."""
         return self._upsample(self._curr)
 
-    def step(self):
+    def step(self) -> np.ndarray:
         """Advance one time step and return the new pattern."""
         new = (self.a1 * self._curr + self.a2 * self._prev
                + self.sigma_e * self.rng.standard_normal(self.grid_shape))

@@ -17,14 +17,23 @@ Every feature may emerge: its strength is multiplied by
 
 (``t_emerge = None``: always fully present).
 """
+from __future__ import annotations
+
 import dataclasses
 import logging
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from solarprep.dataset import as_seconds
 from solarprep.synthetic.observer import project_to_pixel
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    from astropy.time import Time
+
+    from solarprep.coordinates.geometry import FrameGeometry
 
 __all__ = ["Sunspot", "Facula", "ActiveRegion", "random_features", "emergence_factor",
            "angular_distance", "destination", "feature_window", "hale_leading_sign",
@@ -151,7 +160,8 @@ class ActiveRegion(_Evolving):
         sigma_cm = math.radians(self.sigma) * RSUN_CM
         return self.flux / (2.0 * math.pi * sigma_cm**2)
 
-    def polarities(self, lat=None, lon=None):
+    def polarities(self, lat: float | None = None, lon: float | None = None
+                   ) -> list[tuple[float, float, int]]:
         """``[(lat, lon, sign), (lat, lon, sign)]``: leading then following polarity.
 
         ``lat``, ``lon`` override the centre (e.g. the rotated centre at some time).
@@ -166,7 +176,7 @@ class ActiveRegion(_Evolving):
         return [(lead[0], lead[1], s), (follow[0], follow[1], -s)]
 
 
-def emergence_factor(feature, dt_s, t0):
+def emergence_factor(feature: Sunspot | Facula | ActiveRegion, dt_s: float, t0: Time) -> float:
     """f(t) for ``feature`` at ``dt_s`` seconds after ``t0`` (1 if it does not evolve)."""
     te = feature.emergence_time()
     if te is None:
@@ -178,7 +188,8 @@ def emergence_factor(feature, dt_s, t0):
     return 0.5 * (1.0 + math.tanh((dt_s - te_s) / tau))
 
 
-def angular_distance(lat1, lon1, lat2, lon2):
+def angular_distance(lat1: npt.ArrayLike, lon1: npt.ArrayLike, lat2: npt.ArrayLike,
+                     lon2: npt.ArrayLike) -> np.ndarray:
     """Great-circle distance (deg) by the haversine formula, float64, broadcasting."""
     p1 = np.radians(lat1)
     p2 = np.radians(lat2)
@@ -188,7 +199,7 @@ def angular_distance(lat1, lon1, lat2, lon2):
     return np.degrees(2.0 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0))))
 
 
-def destination(lat, lon, bearing, distance):
+def destination(lat: float, lon: float, bearing: float, distance: float) -> tuple[float, float]:
     """Point at ``distance`` (deg) from ``(lat, lon)`` along ``bearing`` (deg from north to +lon)."""
     p1, l1 = math.radians(lat), math.radians(lon)
     b, d = math.radians(bearing), math.radians(distance)
@@ -198,7 +209,9 @@ def destination(lat, lon, bearing, distance):
     return math.degrees(p2), math.degrees(l2)
 
 
-def feature_window(geometry, shape, lat, lon, radius, *, rings=6, spokes=32):
+def feature_window(geometry: FrameGeometry, shape: tuple[int, int], lat: float, lon: float,
+                   radius: float, *, rings: int = 6,
+                   spokes: int = 32) -> tuple[slice, slice] | None:
     """Rows/columns slices of the pixels within ``radius`` (deg) of ``(lat, lon)``.
 
     The cap is sampled (centre, ``rings`` circles of ``spokes`` points), the visible
@@ -232,7 +245,7 @@ def feature_window(geometry, shape, lat, lon, radius, *, rings=6, spokes=32):
 _CYCLE_STARTS = ((1976.2, 21), (1986.8, 22), (1996.4, 23), (2008.9, 24), (2019.9, 25))
 
 
-def hale_leading_sign(lat, time):
+def hale_leading_sign(lat: float, time: str | Time) -> int:
     """Leading-polarity sign by Hale's law for the cycle in progress at ``time``.
 
     Odd cycles (23, 25) have positive leading polarity in the north and negative in
@@ -252,7 +265,8 @@ def hale_leading_sign(lat, time):
     return north if lat >= 0 else -north
 
 
-def random_features(seed, t0, n_regions=None):
+def random_features(seed: int, t0: str | Time,
+                    n_regions: int | None = None) -> list[ActiveRegion | Sunspot | Facula]:
     """A seeded, plausible set of active regions with their spots and faculae.
 
     Active regions lie in the activity belts (5–35° latitude), on the visible

@@ -9,13 +9,28 @@ as :class:`~sunpy.map.sources.HMIMap` or :class:`~sunpy.map.sources.AIAMap`, plu
 reference time (HMI writes it in TAI, ``2024.05.01_00:01:09.00_TAI``) and
 DATE-OBS the start of the observation (T_OBS minus half the exposure/cadence).
 """
+from __future__ import annotations
+
 import logging
 import math
 import pathlib
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from solarprep.io.atomic import atomic_path
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Mapping, Sequence
+
+    import numpy.typing as npt
+    import sunpy.map
+    from astropy.io import fits
+    from astropy.time import Time
+
+    from solarprep.coordinates.geometry import FrameGeometry
+    from solarprep.synthetic.observer import ObserverStates
 
 __all__ = ["hmi_header", "aia_header", "write_fits", "make_map", "HMI_CONTENT"]
 
@@ -56,7 +71,9 @@ def _common(geometry, states, k, shape, seed, extra):
     return cards
 
 
-def hmi_header(kind, time, geometry, states, k, shape, *, seed=0, cadence=45.0, extra=()):
+def hmi_header(kind: str, time: Time, geometry: FrameGeometry, states: ObserverStates, k: int,
+               shape: tuple[int, int], *, seed: int = 0, cadence: float = 45.0,
+               extra: Sequence[tuple[str, Any]] = ()) -> fits.Header:
     """Header of an HMI-like 45 s product (``kind`` in :data:`HMI_CONTENT`)."""
     import astropy.units as u
 
@@ -76,8 +93,9 @@ def hmi_header(kind, time, geometry, states, k, shape, *, seed=0, cadence=45.0, 
     return _fits_header(cards + _common(geometry, states, k, shape, seed, extra))
 
 
-def aia_header(wavelength, time, geometry, states, k, shape, *, exptime, camera, seed=0,
-               extra=()):
+def aia_header(wavelength: int, time: Time, geometry: FrameGeometry, states: ObserverStates, k: int,
+               shape: tuple[int, int], *, exptime: float, camera: int, seed: int = 0,
+               extra: Sequence[tuple[str, Any]] = ()) -> fits.Header:
     """Header of an AIA-like level-1.5 image (DN)."""
     import astropy.units as u
 
@@ -104,7 +122,7 @@ def _fits_header(cards):
     return header
 
 
-def make_map(data, header):
+def make_map(data: npt.ArrayLike, header: fits.Header) -> sunpy.map.GenericMap:
     """A sunpy Map of ``data`` (float32) with ``header``."""
     import sunpy.map
 
@@ -114,7 +132,9 @@ def make_map(data, header):
 _SKIP = ("KEYCOMMENTS", "COMMENT", "HISTORY", "SIMPLE", "BITPIX", "EXTEND")
 
 
-def write_fits(obj, path, header=None, *, overwrite=True):
+def write_fits(obj: sunpy.map.GenericMap | np.ndarray, path: str | os.PathLike,
+               header: fits.Header | Mapping[str, Any] | None = None, *,
+               overwrite: bool = True) -> pathlib.Path:
     """Write a Map (or an array with a header) as a FITS file, atomically.
 
     The file is written under a temporary name in the same folder, flushed and

@@ -15,14 +15,25 @@ GOES class scale (1–8 Å peak): A < 1e-7 ≤ B < 1e-6 ≤ C < 1e-5 ≤ M < 1e-
 class number being the flux in units of the class floor (``"M2.5"`` = 2.5e-5).
 Random flares follow ``dN/dF ∝ F^−2`` (Veronig et al. 2002, A&A 382, 1070).
 """
+from __future__ import annotations
+
 import dataclasses
 import logging
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from solarprep.dataset import as_seconds
 from solarprep.lightcurves.goes import class_to_flux, flare_class
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import xarray as xr
+    from astropy.time import Time
+
+    from solarprep.dataset import Duration
 
 __all__ = ["Flare", "flare_class", "class_to_flux", "goes_xrs", "random_flares"]
 
@@ -85,7 +96,8 @@ def _amplitudes(tp, rise, decay, excess, iterations=100):
     return amp
 
 
-def random_flares(rng, start, end, rate_per_day=3.0, fmin=1e-6, fmax=2e-4):
+def random_flares(rng: np.random.Generator, start: Time, end: Time, rate_per_day: float = 3.0,
+                  fmin: float = 1e-6, fmax: float = 2e-4) -> list[Flare]:
     """Seeded flares, Poisson in time, peak flux ∝ F^−2 between ``fmin`` and ``fmax``."""
     import astropy.units as u
 
@@ -103,7 +115,9 @@ def random_flares(rng, start, end, rate_per_day=3.0, fmin=1e-6, fmax=2e-4):
     return sorted(flares, key=lambda f: str(f.peak_time))
 
 
-def goes_xrs(start, end, cadence=60.0, *, flares=None, background="B5", seed=0):
+def goes_xrs(start: str | Time, end: str | Time, cadence: Duration = 60.0, *,
+             flares: Sequence[Flare | tuple[str | Time, str]] | None = None,
+             background: str | float = "B5", seed: int = 0) -> xr.Dataset:
     """A GOES/XRS-like light curve as an xarray Dataset.
 
     Parameters

@@ -8,8 +8,11 @@ angle θ is ``B_los = B_r·μ`` (μ = cos θ); the magnetogram adds Gaussian noi
 8 G by default (the noise of HMI 45 s magnetograms is of order 10 G; Liu et al.
 2012, Sol. Phys. 279, 295).
 """
+from __future__ import annotations
+
 import logging
 import math
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -17,12 +20,19 @@ import numpy as np
 from solarprep.synthetic.features import feature_window
 from solarprep.synthetic.photosphere import distance_to
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from solarprep.coordinates.geometry import FrameGeometry
+
 __all__ = ["NetworkField", "add_polarities"]
 
 log = logging.getLogger(__name__)
 
 
-def add_polarities(out, lat, lon, geometry, polarities, *, nsigma=5.0):
+def add_polarities(out: np.ndarray, lat: np.ndarray, lon: np.ndarray, geometry: FrameGeometry,
+                   polarities: Iterable[tuple[float, float, float, float]], *,
+                   nsigma: float = 5.0) -> np.ndarray:
     """Add Gaussian radial-field polarities to ``out`` in place.
 
     Parameters
@@ -94,7 +104,8 @@ class NetworkField:
         Grid spacing and smoothing length, deg.
     """
 
-    def __init__(self, seed, rms=10.0, resolution=0.5, correlation=1.0):
+    def __init__(self, seed: int, rms: float = 10.0, resolution: float = 0.5,
+                 correlation: float = 1.0) -> None:
         from scipy.ndimage import gaussian_filter
 
         self.rms = float(rms)
@@ -107,7 +118,7 @@ class NetworkField:
         std = field.std()
         self.grid = (field * (self.rms / std if std > 0 else 0.0)).astype(np.float32)
 
-    def __call__(self, lat, lon_corot):
+    def __call__(self, lat: np.ndarray, lon_corot: np.ndarray) -> np.ndarray:
         """The radial network field (G, float32) at latitude ``lat`` and co-rotating longitude."""
         out = np.empty(lat.shape, np.float32)
         if self.rms == 0.0:

@@ -13,15 +13,25 @@ Pixels are placed on the Sun with the project's analytic per-pixel geometry
 :func:`sky_geometry` gives, for every pixel, the impact parameter of its line of
 sight and its position angle (used off the limb).
 """
+from __future__ import annotations
+
 import dataclasses
 import logging
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 import kernels.cpu
 from solarprep.coordinates.ephemeris import as_time, as_time_array, stonyhurst_drift  # noqa: F401 (re-exported)
 from solarprep.coordinates.geometry import FrameGeometry
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import astropy.units as u
+    import numpy.typing as npt
+    from astropy.time import Time
 
 __all__ = ["Observer", "ObserverStates", "observer_states", "stonyhurst_drift",
            "image_geometry", "pixel_geometry", "project_to_pixel", "sky_geometry",
@@ -63,7 +73,8 @@ class Observer:
     name: str = "synthetic observer"
 
     @classmethod
-    def from_quantities(cls, distance, lat, lon, name="synthetic observer"):
+    def from_quantities(cls, distance: u.Quantity, lat: u.Quantity, lon: u.Quantity,
+                        name: str = "synthetic observer") -> Observer:
         """Build an observer from Quantities (distance in any length unit, e.g. AU)."""
         import astropy.units as u
 
@@ -106,7 +117,7 @@ class ObserverStates:
     def __len__(self):
         return len(self.dsun)
 
-    def position(self, k):
+    def position(self, k: int) -> np.ndarray:
         """Stonyhurst Cartesian position of the observer at time ``k``, m."""
         b, l, d = math.radians(self.hglt[k]), math.radians(self.hgln[k]), self.dsun[k]
         return np.array([d * math.cos(b) * math.cos(l), d * math.cos(b) * math.sin(l),
@@ -130,7 +141,7 @@ _as_time = as_time
 _as_time_array = as_time_array
 
 
-def observer_states(observer, times):
+def observer_states(observer: str | Observer, times: Time | str | Sequence[str | Time]) -> ObserverStates:
     """Positions and velocities of ``observer`` at ``times``, vectorised.
 
     Parameters
@@ -194,7 +205,8 @@ def observer_states(observer, times):
         obs_vn=np.einsum("ij,ij->i", velocity, n_hat), name=name)
 
 
-def image_geometry(states, k, shape, cdelt, crota2, rsun_ref=RSUN_SDO):
+def image_geometry(states: ObserverStates, k: int, shape: tuple[int, int], cdelt: float, crota2: float,
+                   rsun_ref: float = RSUN_SDO) -> FrameGeometry:
     """The :class:`~solarprep.coordinates.geometry.FrameGeometry` of a full-disk image centred on the Sun.
 
     Parameters
@@ -218,7 +230,8 @@ def image_geometry(states, k, shape, cdelt, crota2, rsun_ref=RSUN_SDO):
                          hglt_obs=float(states.hglt[k]), rsun_ref=float(rsun_ref))
 
 
-def pixel_geometry(geometry, shape):
+def pixel_geometry(geometry: FrameGeometry, shape: tuple[int, int]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """μ, Stonyhurst latitude and longitude (deg, float32) and the on-disk mask of every pixel.
 
     Runs the project's CPU kernel ``kernels.cpu.disk_coordinates``.
@@ -240,7 +253,8 @@ def _unit_vectors(lat_deg, lon_deg):
     return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], -1)
 
 
-def project_to_pixel(geometry, lat_deg, lon_deg):
+def project_to_pixel(geometry: FrameGeometry, lat_deg: npt.ArrayLike, lon_deg: npt.ArrayLike
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixel position of surface points (inverse of the disk-geometry kernel).
 
     Parameters
@@ -275,7 +289,7 @@ def project_to_pixel(geometry, lat_deg, lon_deg):
     return col, row, visible
 
 
-def sky_geometry(geometry, shape):
+def sky_geometry(geometry: FrameGeometry, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Impact parameter (Rsun) and position angle (rad) of every pixel's line of sight.
 
     The impact parameter is the distance of closest approach of the line of sight
@@ -291,7 +305,7 @@ def sky_geometry(geometry, shape):
     return impact[0], angle[0]
 
 
-def limb_points(geometry, angle):
+def limb_points(geometry: FrameGeometry, angle: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Stonyhurst latitude and longitude (deg) of the limb at position angles ``angle`` (rad)."""
     p = geometry.kernel_params()
     r2 = p[16:25].reshape(3, 3)

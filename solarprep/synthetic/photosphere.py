@@ -8,10 +8,17 @@ with :math:`I_0` the disk-centre intensity (DN/s, the same at any observer dista
 profile (:func:`spot_contrast`) and :math:`F_f` the facular brightening
 (:class:`~solarprep.synthetic.features.Facula`).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from solarprep.photometry.limb_darkening import DEFAULT_LIMB_DARKENING, NECKEL_LABS_6173, LimbDarkening
 from solarprep.synthetic.features import angular_distance
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["LimbDarkening", "DEFAULT_LIMB_DARKENING", "NECKEL_LABS_6173", "spot_contrast",
            "facula_brightening"]
@@ -25,7 +32,8 @@ def _smooth_inside(x, edge, width):
     return 0.5 * (1.0 - np.tanh((x - edge) / width))
 
 
-def spot_contrast(d, radius, umbra_fraction, umbra_contrast, penumbra_contrast, width=0.04):
+def spot_contrast(d: npt.ArrayLike, radius: float, umbra_fraction: float, umbra_contrast: float,
+                  penumbra_contrast: float, width: float = 0.04) -> np.ndarray:
     """Sunspot contrast ``I/I_quiet`` at angular distance ``d`` (deg) from the spot centre.
 
     With ``x = d / radius``: 1 outside, ``penumbra_contrast`` in the penumbra and
@@ -41,7 +49,8 @@ def spot_contrast(d, radius, umbra_fraction, umbra_contrast, penumbra_contrast, 
     return 1.0 - outer * (1.0 - penumbra_contrast) - inner * (penumbra_contrast - umbra)
 
 
-def facula_brightening(d, mu, radius, contrast):
+def facula_brightening(d: npt.ArrayLike, mu: npt.ArrayLike, radius: float,
+                       contrast: float) -> np.ndarray:
     """Facular excess ``F = contrast·(27/4)μ(1−μ)²·exp(−d²/2σ²)``, ``σ = radius/2``."""
     sigma = radius / 2.0
     return contrast * 6.75 * mu * (1.0 - mu) ** 2 * np.exp(-0.5 * (d / sigma) ** 2)

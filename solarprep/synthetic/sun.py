@@ -11,11 +11,14 @@ with an SDO-like header. Every random element is drawn from
 ``numpy.random.SeedSequence([seed, tag, time…])``: the same seed and time give
 identical arrays.
 """
+from __future__ import annotations
+
 import dataclasses
 import logging
 import math
 import pathlib
 import time as _time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -50,6 +53,18 @@ from solarprep.synthetic.photosphere import (
     facula_brightening,
     spot_contrast,
 )
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable, Iterator, Sequence
+
+    import sunpy.map
+    import xarray as xr
+    from astropy.time import Time
+
+    from solarprep.coordinates.rotation import RotationLaw
+    from solarprep.dataset import Duration
+    from solarprep.synthetic.goes import Flare
 
 __all__ = ["SyntheticSun", "INSTRUMENTS"]
 
@@ -156,11 +171,15 @@ class SyntheticSun:
     >>> paths = sun.write_observations("obs/", kinds=("continuum", "euv"), shape=256)
     """
 
-    def __init__(self, seed=0, *, law="howard", features=None, observer="earth",
-                 t0="2024-05-01T00:00", limb_darkening=None, n_regions=None,
-                 continuum_intensity=6.0e4, network_rms=10.0, noise=True,
-                 continuum_noise=1e-3, magnetogram_noise=8.0, doppler=None,
-                 hmi_crota2=INSTRUMENTS["hmi"]["crota2"], aia_crota2=INSTRUMENTS["aia"]["crota2"]):
+    def __init__(self, seed: int = 0, *, law: str | RotationLaw | tuple = "howard",
+                 features: Sequence[Sunspot | Facula | ActiveRegion] | None = None,
+                 observer: str | Observer = "earth", t0: str | Time = "2024-05-01T00:00",
+                 limb_darkening: LimbDarkening | Sequence[float] | str | None = None,
+                 n_regions: int | None = None, continuum_intensity: float = 6.0e4,
+                 network_rms: float = 10.0, noise: bool = True, continuum_noise: float = 1e-3,
+                 magnetogram_noise: float = 8.0, doppler: DopplerParams | None = None,
+                 hmi_crota2: float = INSTRUMENTS["hmi"]["crota2"],
+                 aia_crota2: float = INSTRUMENTS["aia"]["crota2"]) -> None:
         self.seed = int(seed)
         self.law = get_law(law)
         self.t0 = _as_time(t0)
@@ -212,7 +231,8 @@ class SyntheticSun:
     def _frame(self, time, instrument, shape, cdelt=None, crota2=None):
         return next(self._frames(time, instrument, shape, cdelt, crota2))
 
-    def geometry(self, time, shape=512, instrument="hmi", *, cdelt=None, crota2=None):
+    def geometry(self, time: str | Time, shape: int | tuple[int, int] = 512, instrument: str = "hmi", *,
+                 cdelt: float | None = None, crota2: float | None = None) -> dict[str, Any]:
         """Pixel geometry of an image: ``dict(geometry=FrameGeometry, mu, lat, lon, on_disk)``."""
         f = self._frame(time, instrument, shape, cdelt, crota2)
         return {"geometry": f.geometry, "mu": f.mu, "lat": f.lat, "lon": f.lon,
@@ -266,7 +286,7 @@ class SyntheticSun:
         br += self._radial_field_ar(frame)
         return br
 
-    def truth(self, time):
+    def truth(self, time: str | Time) -> dict[str, Any]:
         """What the synthetic observations contain at ``time``.
 
         Returns
@@ -325,7 +345,8 @@ class SyntheticSun:
 
     # ------------------------------------------------------------------ observables
 
-    def continuum(self, time, shape=512, *, noise=None, cdelt=None, crota2=None):
+    def continuum(self, time: str | Time, shape: int | tuple[int, int] = 512, *, noise: bool | None = None,
+                  cdelt: float | None = None, crota2: float | None = None) -> sunpy.map.GenericMap:
         """HMI-like continuum intensity (DN/s, NaN off the disk) as an HMIMap."""
         tic = _time.perf_counter()
         f = self._frame(time, "hmi", shape, cdelt, crota2)
@@ -354,12 +375,15 @@ class SyntheticSun:
         log.debug("continuum %s in %.3f s", f.shape, _time.perf_counter() - tic)
         return self._hmi_map("continuum", img, f)
 
-    def radial_field(self, time, shape=512, *, cdelt=None, crota2=None):
+    def radial_field(self, time: str | Time, shape: int | tuple[int, int] = 512, *,
+                     cdelt: float | None = None, crota2: float | None = None) -> sunpy.map.GenericMap:
         """The true radial field B_r (G, no noise) on the HMI grid, as an HMIMap."""
         f = self._frame(time, "hmi", shape, cdelt, crota2)
         return self._hmi_map("radial_field", self._radial_field(f), f)
 
-    def magnetogram(self, time, shape=512, *, noise=None, cdelt=None, crota2=None):
+    def magnetogram(self, time: str | Time, shape: int | tuple[int, int] = 512, *,
+                    noise: bool | None = None, cdelt: float | None = None,
+                    crota2: float | None = None) -> sunpy.map.GenericMap:
         """HMI-like line-of-sight magnetogram ``B_r·μ`` + noise (G, NaN off the disk)."""
         f = self._frame(time, "hmi", shape, cdelt, crota2)
         blos = self._radial_field(f) * f.mu
@@ -368,7 +392,9 @@ class SyntheticSun:
             blos += np.float32(self.magnetogram_noise) * rng.standard_normal(f.shape, np.float32)
         return self._hmi_map("magnetogram", blos, f)
 
-    def euv(self, time, wavelength=171, shape=512, *, noise=None, cdelt=None, crota2=None):
+    def euv(self, time: str | Time, wavelength: int = 171, shape: int | tuple[int, int] = 512, *,
+            noise: bool | None = None, cdelt: float | None = None,
+            crota2: float | None = None) -> sunpy.map.GenericMap:
         """AIA-like EUV/UV image (DN, with off-limb emission) as an AIAMap.
 
         ``wavelength`` (Å) is one of 94, 131, 171, 193, 211, 304, 335, 1600, 1700.
@@ -401,13 +427,17 @@ class SyntheticSun:
                             extra=self._extra())
         return make_map(img, header)
 
-    def dopplergram(self, time, shape=512, *, noise=None, cdelt=None, crota2=None):
+    def dopplergram(self, time: str | Time, shape: int | tuple[int, int] = 512, *,
+                    noise: bool | None = None, cdelt: float | None = None,
+                    crota2: float | None = None) -> sunpy.map.GenericMap:
         """One HMI-like Dopplergram (the first frame of a cube starting at ``time``)."""
         return next(self.dopplergram_cube(time, 1, shape=shape, noise=noise, cdelt=cdelt,
                                           crota2=crota2))
 
-    def dopplergram_cube(self, start, n_frames, cadence=45.0, shape=512, *, noise=None,
-                         cdelt=None, crota2=None):
+    def dopplergram_cube(self, start: str | Time, n_frames: int, cadence: Duration = 45.0,
+                         shape: int | tuple[int, int] = 512, *, noise: bool | None = None,
+                         cdelt: float | None = None,
+                         crota2: float | None = None) -> Iterator[sunpy.map.GenericMap]:
         """HMI-like Dopplergrams (m/s, + = away from the observer), generated frame by frame.
 
         Parameters
@@ -471,7 +501,9 @@ class SyntheticSun:
                 v += np.float32(params.noise) * rng.standard_normal(shape, np.float32)
             yield self._hmi_map("dopplergram", v, f, cadence=step)
 
-    def goes(self, start, end, cadence=60.0, *, flares=None, background="B5"):
+    def goes(self, start: str | Time, end: str | Time, cadence: Duration = 60.0, *,
+             flares: Sequence[Flare | tuple[str | Time, str]] | None = None,
+             background: str | float = "B5") -> xr.Dataset:
         """GOES/XRS-like 1–8 Å and 0.5–4 Å fluxes (see :func:`~solarprep.synthetic.goes_xrs`)."""
         return goes_xrs(start, end, cadence, flares=flares, background=background, seed=self.seed)
 
@@ -485,8 +517,12 @@ class SyntheticSun:
                             cadence=cadence, extra=self._extra())
         return make_map(data, header)
 
-    def write_observations(self, folder, kinds=("continuum", "magnetogram", "euv"), times=None,
-                           shape=512, *, wavelengths=(171, 193, 304), overwrite=True):
+    def write_observations(self, folder: str | os.PathLike,
+                           kinds: Iterable[str] = ("continuum", "magnetogram", "euv"),
+                           times: str | Time | Sequence[str | Time] | None = None,
+                           shape: int | tuple[int, int] = 512, *,
+                           wavelengths: Iterable[int] = (171, 193, 304),
+                           overwrite: bool = True) -> list[pathlib.Path]:
         """Write observations as FITS files that ``sunpy.map.Map`` / ``solarprep.load`` read.
 
         Parameters

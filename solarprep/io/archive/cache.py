@@ -17,6 +17,8 @@ resumes ``.part`` files with an HTTP ``Range`` request, and fetches the rest.
 
 One process at a time should write to a cache.
 """
+from __future__ import annotations
+
 import contextlib
 import datetime
 import errno
@@ -32,8 +34,12 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from typing import TYPE_CHECKING
 
 from solarprep.errors import CacheError, DownloadError
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Cache", "download", "check_file", "sha256sum", "record_date"]
 
@@ -47,7 +53,7 @@ _VERSION = 1
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
-def sha256sum(path):
+def sha256sum(path: str | os.PathLike) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -56,13 +62,13 @@ def sha256sum(path):
     return h.hexdigest()
 
 
-def record_date(record):
+def record_date(record: object) -> str:
     """``YYYY-MM-DD`` of the first date in a DRMS record or a file name, else ``"undated"``."""
     m = re.search(r"(\d{4})[.\-_]?(\d{2})[.\-_]?(\d{2})(?=[T_ ]|\d{2}|$)", str(record or ""))
     return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else "undated"
 
 
-def check_file(path):
+def check_file(path: str | os.PathLike) -> tuple[str, float]:
     """Open a downloaded file to make sure it is whole: FITS (every HDU's data read) or HDF5.
 
     Returns ``(record_time, wavelength)`` from a FITS header (``T_REC``/``T_OBS``/
@@ -141,7 +147,7 @@ class Cache:
         The cache folder; created when missing.
     """
 
-    def __init__(self, root):
+    def __init__(self, root: str | os.PathLike) -> None:
         self.root = pathlib.Path(os.path.expanduser(os.fspath(root)))
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -177,11 +183,11 @@ class Cache:
         """Export requests by query key (``request_id``, ``files``, ``complete``)."""
         return self._manifest["requests"]
 
-    def save_manifest(self):
+    def save_manifest(self) -> None:
         """Rewrite ``manifest.json`` atomically."""
         _write_json_atomic(self.manifest_path, self._manifest)
 
-    def path_for(self, series, record, filename):
+    def path_for(self, series: str, record: object, filename: str | os.PathLike) -> str:
         """Where a file goes: ``<series>/<YYYY-MM-DD>/<filename>`` (relative, as a str)."""
         safe = re.sub(r"[^\w.\-+]", "_", os.path.basename(str(filename)))
         if not safe.strip("._"):
@@ -191,7 +197,7 @@ class Cache:
             date = record_date(filename)
         return f"{series}/{date}/{safe}"
 
-    def is_complete(self, relpath, *, check_hash=True):
+    def is_complete(self, relpath: str, *, check_hash: bool = True) -> bool:
         """True when the manifest lists the file and it is there with its size (and sha256).
 
         A listed file that is missing or differs is dropped from the manifest (and a damaged
@@ -217,7 +223,8 @@ class Cache:
         self.save_manifest()
         return False
 
-    def add(self, relpath, *, record, series, url, record_time="", wavelength=float("nan")):
+    def add(self, relpath: str, *, record: str, series: str, url: str, record_time: str = "",
+            wavelength: float = float("nan")) -> dict[str, Any]:
         """Put a completely downloaded file in the manifest (size and sha256 measured here)."""
         path = self.root / relpath
         self.files[relpath] = {
@@ -229,12 +236,13 @@ class Cache:
         self.save_manifest()
         return self.files[relpath]
 
-    def verify(self):
+    def verify(self) -> list[str]:
         """Check every listed file (size and sha256); returns the relative paths that failed."""
         return [rel for rel in list(self.files) if not self.is_complete(rel)]
 
-    def fetch_file(self, url, relpath, *, record="", series="", retries=4, backoff=1.0,
-                   timeout=60.0, progress=None):
+    def fetch_file(self, url: str, relpath: str, *, record: str = "", series: str = "",
+                   retries: int = 4, backoff: float = 1.0, timeout: float = 60.0,
+                   progress: Any = None) -> dict[str, Any]:
         """Download ``url`` to ``relpath`` unless complete there; check it; list it.
 
         Returns the manifest entry. See :func:`download` for the retries and resumption.
@@ -274,7 +282,8 @@ def _open(url, offset, timeout):
     return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http/https URLs)
 
 
-def download(url, part, *, retries=4, backoff=1.0, timeout=60.0, progress=None):
+def download(url: str, part: pathlib.Path, *, retries: int = 4, backoff: float = 1.0,
+             timeout: float = 60.0, progress: Any = None) -> pathlib.Path:
     """Download ``url`` into the file ``part``, resuming what is there, with retries.
 
     Parameters

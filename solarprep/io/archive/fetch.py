@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 CACHE_ENV = "SOLARPREP_CACHE"
 
 
-def default_cache():
+def default_cache() -> pathlib.Path:
     """``$SOLARPREP_CACHE``, else ``~/.cache/solarprep/archive``."""
     return pathlib.Path(os.path.expanduser(
         os.environ.get(CACHE_ENV, "~/.cache/solarprep/archive")))

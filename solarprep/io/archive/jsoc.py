@@ -14,12 +14,22 @@ is interrupted while JSOC prepares the export picks the same request up again in
 submitting a new one. ``SOLARPREP_JSOC_URL`` (or ``server=``) points the client at another
 server with the same CGI layout, e.g. the local server the tests run.
 """
+from __future__ import annotations
+
 import json
 import logging
 import os
 import urllib.error
+from typing import TYPE_CHECKING
 
 from solarprep.errors import ArchiveError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import drms
+
+    from solarprep.io.archive.queries import JsocQuery
 
 __all__ = ["jsoc_client", "export_files", "JSOC_URL_ENV", "JSOC_EMAIL_ENV"]
 
@@ -31,7 +41,7 @@ JSOC_URL_ENV = "SOLARPREP_JSOC_URL"
 JSOC_EMAIL_ENV = "JSOC_EMAIL"
 
 
-def jsoc_client(server=None, email=None):
+def jsoc_client(server: str | None = None, email: str | None = None) -> drms.Client:
     """A :class:`drms.Client` for JSOC or for a server at the base URL ``server``.
 
     Parameters
@@ -78,7 +88,8 @@ def _archive_error(exc, what):
     return ArchiveError(f"JSOC {what}: {type(exc).__name__}: {exc}")
 
 
-def export_files(query, *, client, requests, save, export_timeout=600.0, poll=5.0):
+def export_files(query: JsocQuery, *, client: drms.Client, requests: dict, save: Callable[[], None],
+                 export_timeout: float = 600.0, poll: float = 5.0) -> list[tuple[str, str, str]]:
     """Run (or resume) the export of a :class:`~solarprep.io.archive.queries.JsocQuery`.
 
     Parameters

@@ -14,6 +14,10 @@ preset          what (reference facts §1–5)                                  
 :func:`estimate_volume` gives the expected download size from typical file sizes
 (:data:`TYPICAL_BYTES`; JSOC ``fits`` exports are Rice-compressed, sizes vary ±30 %).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from solarprep.errors import QueryError
 from solarprep.io.archive.queries import (
     aia_query,
@@ -21,6 +25,11 @@ from solarprep.io.archive.queries import (
     hek_flare_query,
     hmi_query,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from solarprep.io.archive.queries import FidoQuery, JsocQuery, TimeLike
 
 __all__ = ["PRESETS", "preset", "estimate_volume", "TYPICAL_BYTES"]
 
@@ -80,7 +89,7 @@ PRESETS = {
 }
 
 
-def preset(name, start, end, **options):
+def preset(name: str, start: TimeLike, end: TimeLike, **options: Any) -> list[JsocQuery | FidoQuery]:
     """The queries of a seed's data selection between ``start`` and ``end``.
 
     Parameters
@@ -102,7 +111,7 @@ def preset(name, start, end, **options):
     return PRESETS[name][0](start, end, **options)
 
 
-def estimate_volume(queries):
+def estimate_volume(queries: Iterable[JsocQuery | FidoQuery]) -> float:
     """Expected download size (bytes) of queries: records × :data:`TYPICAL_BYTES`.
 
     Cut-outs count their pixels; Fido queries count 1 file per day (GOES/XRS) and HEK

@@ -13,12 +13,26 @@ is one AIA 171 Å level-1 image every 6 h for a day. AIA prime keys are ``T_REC`
 and ``WAVELNTH``; HMI prime keys are ``T_REC`` (TAI, ``2011.02.15_00:00:00_TAI``) and
 ``CAMERA``, which the queries leave open.
 """
+from __future__ import annotations
+
 import dataclasses
 import datetime
 import math
+from typing import TYPE_CHECKING
 
 from solarprep.dataset import as_seconds
 from solarprep.errors import QuantityError, QueryError
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import numpy as np
+    from astropy.time import Time
+    from sunpy.net.fido_factory import UnifiedResponse
+
+    from solarprep.dataset import Duration
+
+    TimeLike: TypeAlias = "str | datetime.datetime | np.datetime64 | Time"
 
 __all__ = ["JsocQuery", "FidoQuery", "AIA_SERIES", "AIA_WAVELENGTHS", "HMI_SERIES",
            "aia_query", "hmi_query", "euvi_query", "goes_xrs_query", "hek_flare_query",
@@ -86,7 +100,7 @@ class JsocQuery:
                          for name, opts in self.process)
         return f"{self.recordset} process={steps}"
 
-    def process_dict(self):
+    def process_dict(self) -> dict[str, dict[str, str]] | None:
         """The processing steps as drms wants them: ``{name: {option: value}}``, or None."""
         return {name: dict(opts) for name, opts in self.process} or None
 
@@ -109,7 +123,7 @@ class FidoQuery:
     def key(self):
         return f"fido:{self.series}:{self}"
 
-    def search(self):
+    def search(self) -> UnifiedResponse:
         """Run ``sunpy.net.Fido.search`` (needs the network)."""
         from sunpy.net import Fido
 
@@ -132,7 +146,7 @@ def _attr_text(attr):
 # --------------------------------------------------------------------------- helpers
 
 
-def parse_time(value, name="time"):
+def parse_time(value: TimeLike, name: str = "time") -> Time:
     """A UTC :class:`astropy.time.Time` from an ISO string, datetime, numpy datetime64 or Time."""
     from astropy.time import Time
 
@@ -153,7 +167,7 @@ def _seconds(value, name):
         raise QueryError(str(exc)) from None
 
 
-def jsoc_duration(seconds):
+def jsoc_duration(seconds: float) -> str:
     """A DRMS duration: the largest unit (d, h, m, s) that divides ``seconds`` exactly."""
     seconds = float(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -186,7 +200,8 @@ def _time_range(t0, span, step, style):
 # --------------------------------------------------------------------------- JSOC
 
 
-def aia_query(start, end, wavelength, *, cadence=None, series=None, segment="image"):
+def aia_query(start: TimeLike, end: TimeLike, wavelength: int, *, cadence: Duration | None = None,
+              series: str | None = None, segment: str = "image") -> JsocQuery:
     """AIA level-1 images in one passband over a time range, at a cadence.
 
     Parameters
@@ -229,8 +244,9 @@ def aia_query(start, end, wavelength, *, cadence=None, series=None, segment="ima
     return JsocQuery(recordset, series, n)
 
 
-def hmi_query(start, end, product="M", *, cadence=None, series_cadence="45s", segment=None,
-              patch=None):
+def hmi_query(start: TimeLike, end: TimeLike, product: str = "M", *, cadence: Duration | None = None,
+              series_cadence: Duration = "45s", segment: str | None = None,
+              patch: dict | None = None) -> JsocQuery:
     """HMI full-disk (or JSOC-cut) observables over a time range, at a cadence.
 
     Parameters
@@ -288,7 +304,8 @@ def _im_patch(patch, t0):
 # --------------------------------------------------------------------------- Fido
 
 
-def euvi_query(start, end, wavelength=171, *, spacecraft="A", cadence=None):
+def euvi_query(start: TimeLike, end: TimeLike, wavelength: float = 171, *, spacecraft: str = "A",
+               cadence: Duration | None = None) -> FidoQuery:
     """STEREO/SECCHI EUVI images through the VSO (``Fido``).
 
     Returns a :class:`FidoQuery` with ``a.Time``, ``a.Source("STEREO_A")``,
@@ -313,7 +330,8 @@ def euvi_query(start, end, wavelength=171, *, spacecraft="A", cadence=None):
                      n if step else 0)
 
 
-def goes_xrs_query(start, end, *, satellite=None, resolution=None):
+def goes_xrs_query(start: TimeLike, end: TimeLike, *, satellite: int | None = None,
+                   resolution: str | None = None) -> FidoQuery:
     """GOES/XRS soft X-ray files through ``Fido`` (sunpy's ``XRSClient``, NOAA/NCEI).
 
     Parameters
@@ -338,7 +356,8 @@ def goes_xrs_query(start, end, *, satellite=None, resolution=None):
     return FidoQuery(tuple(attrs), name)
 
 
-def hek_flare_query(start, end, *, min_class="C1.0", observatory="GOES"):
+def hek_flare_query(start: TimeLike, end: TimeLike, *, min_class: str = "C1.0",
+                    observatory: str = "GOES") -> FidoQuery:
     """HEK flare events (``FL``) at or above a GOES class, as the DDPM seed labels flares.
 
     Returns a :class:`FidoQuery` with ``a.Time``, ``a.hek.EventType("FL")``,
