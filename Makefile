@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[test,models,docs,archive]"
+	$(BIN)/python -m pip install -q -e ".[test,test-models,models,docs,archive]"
 	touch $(STAMP)
 
 env: $(STAMP)

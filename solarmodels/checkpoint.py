@@ -68,11 +68,12 @@ SHARDED = "sharded"
 def environment_versions() -> dict:
     """Versions of Python and the packages that decide the numbers of a run."""
     out = {"python": platform.python_version()}
-    for name in ("torch", "numpy", "solarprep", "safetensors", "xarray"):
+    for name in ("numpy", "solarprep", "safetensors", "xarray"):
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
+    out["torch"] = torch.__version__  # the build ("2.14.1+cu130"), which the metadata omits
     out["cuda"] = torch.version.cuda
     return out
 

@@ -6,6 +6,7 @@ each) check sharding, equality across ranks, exact resume and who writes files; 
 goes through ``torchrun -m solarmodels train``.
 """
 import datetime
+import importlib.util
 import json
 import os
 import pathlib
@@ -247,7 +248,8 @@ def test_two_ranks_ddp_fsdp_resume_and_rank0_files(tmp_path):
     a = load_file(runs / "full" / "checkpoints" / "step_00000005" / "weights.safetensors")
     b = load_file(ck / "weights.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert list((runs / "full" / "tensorboard").glob("events.out.tfevents.*"))
+    if importlib.util.find_spec("tensorboard") is not None:  # the models extra
+        assert list((runs / "full" / "tensorboard").glob("events.out.tfevents.*"))
     # FSDP: resumed == uninterrupted, one consolidated safetensors file + the shards
     ck = runs / "fsdp_part" / "checkpoints" / "step_00000003"
     a = load_file(runs / "fsdp_full" / "checkpoints" / "step_00000003" / "weights.safetensors")

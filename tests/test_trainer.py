@@ -247,6 +247,7 @@ def test_non_finite_loss_raises_at_once_or_at_the_next_log(tmp_path):
 
 
 def test_tensorboard_scalars_and_image_grids(tmp_path):
+    pytest.importorskip("tensorboard", reason="the models extra installs TensorBoard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = Trainer(_p2p_b(), SyntheticPairs(4, 16), SyntheticPairs(2, 16),

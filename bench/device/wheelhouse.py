@@ -21,7 +21,7 @@ import tomllib
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 IMAGE = pathlib.Path(__file__).resolve().parent / "image-packages.txt"
 #: Extras of the project that the device run needs (the test suite, the models, the bench).
-EXTRAS = ("test", "models", "bench")
+EXTRAS = ("test", "test-models", "models", "bench")
 #: Never downloaded: in the image, and large (torch would not fit the 64 MiB carried tree),
 #: or not needed on the device (ruff: the lint test skips without it; 10 MiB).
 NEVER = {"torch", "ruff"}
