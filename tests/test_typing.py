@@ -8,14 +8,18 @@ listed, one qualified name a line, in ``tests/typing_todo.txt``: a new public fu
 annotated, and a name annotated since must leave the list (so the list only shrinks).
 """
 import importlib
+import importlib.util
 import inspect
 import pathlib
 import pkgutil
 
-PACKAGES = ("solarprep", "kernels", "solarmodels")
+#: solarmodels needs torch; without it (``make test-py312``) solarprep and kernels are checked.
+WITH_TORCH = importlib.util.find_spec("torch") is not None
+PACKAGES = ("solarprep", "kernels") + (("solarmodels",) if WITH_TORCH else ())
 TODO = pathlib.Path(__file__).with_name("typing_todo.txt")
 #: Annotated in full, always.
-CORE = ("solarprep", "kernels", "solarmodels", "solarprep.dataset")
+CORE = tuple(p for p in ("solarprep", "kernels", "solarmodels", "solarprep.dataset")
+             if WITH_TORCH or not p.startswith("solarmodels"))
 
 
 def _modules():
@@ -56,7 +60,7 @@ def _missing(func):
 
 def test_the_top_level_api_is_annotated():
     core = _callables(CORE)
-    assert len(core) > 60
+    assert len(core) > (60 if WITH_TORCH else 40)  # the check found the API
     problems = {name: _missing(f) for name, f in core.items() if _missing(f)}
     assert not problems, problems
 
@@ -65,7 +69,8 @@ def test_every_other_public_callable_is_annotated_or_listed():
     every = _callables(_modules())
     incomplete = {name for name, f in every.items() if _missing(f)}
     listed = {line.strip() for line in TODO.read_text().splitlines()
-              if line.strip() and not line.startswith("#")}
+              if line.strip() and not line.startswith("#")
+              and line.split(".")[0] in PACKAGES}
     assert not incomplete - listed, ("public callables without full annotations (annotate "
                                      f"them): {sorted(incomplete - listed)}")
     assert not listed - incomplete, ("annotated or gone since: remove from "
